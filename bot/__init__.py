@@ -1,0 +1,1 @@
+"""fluxbot: Slack chat-ops for Kubernetes fleets reconciled by FluxCD."""

@@ -1,0 +1,264 @@
+"""The `fluxbot` command line: status, check-config, shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from bot.commands.answers import ErrorAnswer, StatusAnswer
+from bot.commands.executor import CommandContext, CommandRunner
+from bot.commands.grammar import StatusCommand
+from bot.config import ConfigError, load_config
+from bot.demo import load_demo
+from bot.domain.fleet import EnvironmentLayout, FleetLayout
+from bot.domain.status import FluxObject
+from bot.kube.reader import KubeFleetReader
+from bot.offline import DumpError, OfflineFleetReader, load_dump
+from bot.render.text import render
+from bot.shell import run_shell
+
+EXIT_OK: Final = 0
+EXIT_UNREADABLE: Final = 1
+EXIT_USAGE: Final = 2
+DEFAULT_CONFIG: Final = Path("config/fluxbot.yaml")
+OFFLINE_ENVIRONMENT: Final = "offline"
+
+log = logging.getLogger("fluxbot")
+
+
+class CliError(Exception):
+    """A problem to report to the user in one or more lines, then exit 2."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = list(lines)
+
+
+@dataclass
+class Fleet:
+    """What a command runs against, and how to release it."""
+
+    runner: CommandRunner
+    close: Any = None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fluxbot` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except (CliError, ConfigError) as err:
+        lines = (
+            err.lines if isinstance(err, CliError) else [f"{err.source}: {p}" for p in err.problems]
+        )
+        for line in lines:
+            print(f"fluxbot: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fluxbot",
+        description="Flux fleet status for people: in Slack, in a shell, on the command line.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("FLUXBOT_LOG_LEVEL", "warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: warning, or $FLUXBOT_LOG_LEVEL)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = sub.add_parser(
+        "status",
+        help="status of every Flux object, failures first",
+        description="Status of every Flux object in the fleet, as `flux get` reports it.",
+    )
+    status.add_argument("environment", nargs="?", metavar="ENV", help="only this environment")
+    status.add_argument("--cluster", "-c", help="only this cluster")
+    status.add_argument("--kind", "-k", help="only this kind (hr, ks, gitrepo, ocirepo, ...)")
+    status.add_argument("--failing", "-f", action="store_true", help="only failing objects")
+    status.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    _add_fleet_arguments(status)
+    status.set_defaults(func=_cmd_status)
+
+    check = sub.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("path", type=Path, metavar="PATH")
+    check.set_defaults(func=_cmd_check_config)
+
+    shell = sub.add_parser(
+        "shell",
+        help="type /flux commands in the terminal",
+        description="A terminal chat adapter: the same commands as /flux in Slack.",
+    )
+    shell.add_argument("--command", "-x", metavar="TEXT", help="run one command and exit")
+    _add_fleet_arguments(shell)
+    shell.set_defaults(func=_cmd_shell)
+    return parser
+
+
+def _add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--config",
+        type=Path,
+        help=f"configuration file (default: $FLUXBOT_CONFIG, then {DEFAULT_CONFIG})",
+    )
+    source.add_argument("--demo", action="store_true", help="use the built-in demo fleet")
+    source.add_argument(
+        "--from-file",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="read YAML dumps (kubectl get ... -o yaml), one offline cluster per file",
+    )
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.path)
+    layout = config.layout()
+    clusters = sum(len(e.clusters) for e in layout.environments)
+    print(
+        f"{args.path}: valid: {len(layout.environments)} environments "
+        f"({', '.join(layout.names)}), {clusters} clusters"
+    )
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    fleet = _open_fleet(args)
+    try:
+        command = StatusCommand(args.environment, args.cluster, args.kind, args.failing)
+        answer = fleet.runner.run(command, CommandContext())
+    finally:
+        if fleet.close:
+            fleet.close()
+    if isinstance(answer, ErrorAnswer):
+        raise CliError([render(answer)])
+    assert isinstance(answer, StatusAnswer)
+    if args.output == "json":
+        json.dump(status_records(answer), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(answer))
+    unreadable = [c for c in answer.clusters if c.unreadable is not None]
+    for cluster in unreadable:
+        assert cluster.unreadable is not None
+        print(
+            f"fluxbot: cannot read {cluster.environment}/{cluster.cluster}: "
+            f"{cluster.unreadable.message}",
+            file=sys.stderr,
+        )
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def status_records(answer: StatusAnswer) -> list[dict[str, Any]]:
+    """One JSON record per object, failures first, with the `flux get` columns."""
+    return [
+        object_record(cluster.environment, cluster.cluster, obj)
+        for cluster in answer.clusters
+        for obj in cluster.sorted_objects()
+    ]
+
+
+def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, Any]:
+    """The JSON form of one object's status."""
+    return {
+        "environment": environment,
+        "cluster": cluster,
+        "kind": obj.kind,
+        "namespace": obj.namespace,
+        "name": obj.name,
+        "ready": obj.ready,
+        "suspended": obj.suspended,
+        "revision": obj.revision,
+        "message": obj.message,
+        "health": obj.health.value,
+        "reason": obj.reason,
+        "stalled": obj.stalled,
+        "reconciling": obj.reconciling,
+        "generation": obj.generation,
+        "observed_generation": obj.observed_generation,
+        "ready_since": obj.ready_since.isoformat() if obj.ready_since else None,
+        "source": str(obj.source_ref) if obj.source_ref else None,
+        "depends_on": [str(d) for d in obj.depends_on],
+    }
+
+
+def _cmd_shell(args: argparse.Namespace) -> int:
+    fleet = _open_fleet(args)
+    try:
+        if args.command is not None:
+            return run_shell(fleet.runner, [args.command], sys.stdout, prompt=None)
+        interactive = sys.stdin.isatty()
+        return run_shell(
+            fleet.runner, sys.stdin, sys.stdout, prompt="flux> " if interactive else None
+        )
+    finally:
+        if fleet.close:
+            fleet.close()
+
+
+def _open_fleet(args: argparse.Namespace, stderr: TextIO = sys.stderr) -> Fleet:
+    if args.demo:
+        layout, reader = load_demo()
+        return Fleet(CommandRunner(layout, reader))
+    if args.from_file:
+        environment = getattr(args, "environment", None) or OFFLINE_ENVIRONMENT
+        return Fleet(_offline_runner(args.from_file, environment))
+    path = args.config or _default_config_path()
+    if path is None:
+        print(
+            "fluxbot: no configuration found (--config, $FLUXBOT_CONFIG or "
+            f"{DEFAULT_CONFIG}); showing the built-in demo fleet",
+            file=stderr,
+        )
+        layout, reader = load_demo()
+        return Fleet(CommandRunner(layout, reader))
+    config = load_config(path)
+    kube_reader = KubeFleetReader(config)
+    return Fleet(CommandRunner(config.layout(), kube_reader), close=kube_reader.close)
+
+
+def _default_config_path() -> Path | None:
+    env = os.environ.get("FLUXBOT_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def _offline_runner(paths: Sequence[Path], environment: str) -> CommandRunner:
+    clusters = []
+    problems = []
+    for path in paths:
+        try:
+            clusters.append(load_dump(path, environment))
+        except DumpError as err:
+            problems.append(str(err))
+    names = [c.name for c in clusters]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"two files make cluster(s) named {', '.join(duplicates)}; rename one")
+    if problems:
+        raise CliError(problems)
+    layout = FleetLayout((EnvironmentLayout(environment, "offline", None, tuple(names)),))
+    return CommandRunner(layout, OfflineFleetReader(clusters))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The chat-agnostic command layer: grammar, execution, answers."""

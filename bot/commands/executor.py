@@ -1,0 +1,181 @@
+"""Run parsed commands against the fleet: resolve names, read clusters, build answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.commands.answers import (
+    Answer,
+    EnvironmentReport,
+    EnvsAnswer,
+    ErrorAnswer,
+    HelpAnswer,
+    ObjectAnswer,
+    ObjectMatch,
+    StatusAnswer,
+)
+from bot.commands.grammar import (
+    Command,
+    EnvsCommand,
+    GetCommand,
+    HelpCommand,
+    StatusCommand,
+    help_text,
+    parse,
+)
+from bot.domain.fleet import (
+    ClusterStatus,
+    ClusterTarget,
+    FleetLayout,
+    FleetReader,
+    ObjectFilter,
+)
+from bot.domain.kinds import KINDS, resolve_kind
+from bot.domain.status import FluxObject
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Where a command was typed: the channel's environment, and how commands are prefixed."""
+
+    default_environment: str | None = None
+    # True where "the whole fleet" is not a sensible default (an unmapped Slack channel).
+    environment_required: bool = False
+    prefix: str = ""
+
+
+class _Rejected(Exception):
+    def __init__(self, answer: ErrorAnswer) -> None:
+        self.answer = answer
+
+
+class CommandRunner:
+    """Answers commands for one fleet (layout + reader); chat-agnostic."""
+
+    def __init__(self, layout: FleetLayout, reader: FleetReader) -> None:
+        self.layout = layout
+        self.reader = reader
+
+    def handle(self, text: str, context: CommandContext | None = None) -> Answer:
+        """Parse and run one command line."""
+        return self.run(parse(text), context or CommandContext())
+
+    def run(self, command: Command, context: CommandContext) -> Answer:
+        """Run a parsed command; unknown names yield an ErrorAnswer listing the valid ones."""
+        try:
+            match command:
+                case StatusCommand():
+                    return self._status(command, context)
+                case GetCommand():
+                    return self._get(command, context)
+                case EnvsCommand():
+                    return EnvsAnswer(self.layout)
+                case HelpCommand():
+                    return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
+        except _Rejected as rejected:
+            return rejected.answer
+
+    def _status(self, command: StatusCommand, context: CommandContext) -> StatusAnswer:
+        environment = self._environment(command.environment, context)
+        targets = self._targets(environment, command.cluster)
+        kinds = self._kinds(command.kind)
+        flt = ObjectFilter(kinds=kinds, failing_only=command.failing)
+        statuses = [flt.apply(s) for s in self.reader.read(targets, kinds)]
+        reports = tuple(
+            EnvironmentReport(env, tuple(s for s in statuses if s.environment == env))
+            for env in dict.fromkeys(t.environment for t in targets)
+        )
+        return StatusAnswer(reports, _scope(command, kinds))
+
+    def _get(self, command: GetCommand, context: CommandContext) -> ObjectAnswer:
+        kind = self._kinds(command.kind)
+        environment = self._environment(command.environment, context)
+        targets = self._targets(environment, command.cluster)
+        # Read every kind: dependents of a source are Kustomizations and HelmReleases.
+        statuses = self.reader.read(targets)
+        flt = ObjectFilter(kinds=kind, namespace=command.namespace, name=command.name)
+        matches = []
+        for status in statuses:
+            for obj in status.objects:
+                if flt.matches(obj):
+                    matches.append(
+                        ObjectMatch(
+                            status.environment,
+                            status.cluster,
+                            obj,
+                            dependents_of(obj, status.objects),
+                        )
+                    )
+        unreadable = tuple(s for s in statuses if s.unreadable is not None)
+        (kind_name,) = kind
+        return ObjectAnswer(kind_name, command.name, command.namespace, tuple(matches), unreadable)
+
+    def _environment(self, name: str | None, context: CommandContext) -> str | None:
+        chosen = name or context.default_environment
+        if chosen is None:
+            if context.environment_required:
+                raise _Rejected(
+                    ErrorAnswer(
+                        "This channel is not mapped to an environment; name one.",
+                        tuple(self.layout.names),
+                    )
+                )
+            return None
+        if self.layout.environment(chosen) is None:
+            raise _Rejected(
+                ErrorAnswer(f"Unknown environment {chosen!r}.", tuple(self.layout.names))
+            )
+        return chosen
+
+    def _targets(self, environment: str | None, cluster: str | None) -> list[ClusterTarget]:
+        targets = self.layout.targets(environment)
+        if cluster is None:
+            return targets
+        chosen = [t for t in targets if t.cluster == cluster]
+        if not chosen:
+            where = f" in {environment}" if environment else ""
+            raise _Rejected(
+                ErrorAnswer(
+                    f"Unknown cluster {cluster!r}{where}.", tuple(t.cluster for t in targets)
+                )
+            )
+        return chosen
+
+    @staticmethod
+    def _kinds(name: str | None) -> frozenset[str]:
+        if name is None:
+            return frozenset()
+        kind = resolve_kind(name)
+        if kind is None:
+            raise _Rejected(
+                ErrorAnswer(
+                    f"Unknown kind {name!r}.",
+                    tuple(f"{k.kind} ({', '.join(k.aliases)})" for k in KINDS),
+                )
+            )
+        return frozenset({kind.kind})
+
+
+def dependents_of(target: FluxObject, objects: tuple[FluxObject, ...]) -> tuple[FluxObject, ...]:
+    """Objects that use `target`: as their source, as a dependency, or as their owner."""
+    ref = target.ref
+    return tuple(
+        o
+        for o in objects
+        if o.source_ref == ref or ref in o.depends_on or (o.owner == ref and o is not target)
+    )
+
+
+def _scope(command: StatusCommand, kinds: frozenset[str]) -> str:
+    parts = []
+    if command.failing:
+        parts.append("failing")
+    parts.append(f"{next(iter(kinds))}s" if kinds else "Flux objects")
+    if command.cluster:
+        parts.append(f"in {command.cluster}")
+    return " ".join(parts)
+
+
+def unreadable_clusters(statuses: list[ClusterStatus]) -> list[ClusterStatus]:
+    """The clusters that could not be read at all."""
+    return [s for s in statuses if s.unreadable is not None]

@@ -1,0 +1,201 @@
+"""Fleet views: environments of clusters, what each cluster reported, and how to order it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from bot.domain.kinds import kind_order
+from bot.domain.status import FluxObject, Health
+
+
+class ProblemKind(StrEnum):
+    """Why a cluster, or some kinds in it, could not be read."""
+
+    CONFIG = "config"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    FLUX_MISSING = "flux-missing"
+    API_ERROR = "api-error"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterProblem:
+    """A read failure, in words a user understands, with the raw cause kept for logs."""
+
+    kind: ProblemKind
+    message: str
+    detail: str = ""
+    # The Flux kinds it affects; empty when the whole cluster could not be read.
+    kinds: tuple[str, ...] = ()
+
+    @property
+    def whole_cluster(self) -> bool:
+        """Whether nothing at all could be read from the cluster."""
+        return not self.kinds
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTarget:
+    """One cluster of one environment, as named in the configuration."""
+
+    environment: str
+    cluster: str
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCounts:
+    """How many objects are in each health group."""
+
+    failing: int = 0
+    progressing: int = 0
+    suspended: int = 0
+    ready: int = 0
+
+    @property
+    def total(self) -> int:
+        """All objects counted."""
+        return self.failing + self.progressing + self.suspended + self.ready
+
+    @classmethod
+    def of(cls, objects: Iterable[FluxObject]) -> HealthCounts:
+        """Count `objects` by health."""
+        counts = Counter(o.health for o in objects)
+        return cls(
+            failing=counts[Health.FAILING],
+            progressing=counts[Health.PROGRESSING],
+            suspended=counts[Health.SUSPENDED],
+            ready=counts[Health.READY],
+        )
+
+    def __add__(self, other: HealthCounts) -> HealthCounts:
+        return HealthCounts(
+            self.failing + other.failing,
+            self.progressing + other.progressing,
+            self.suspended + other.suspended,
+            self.ready + other.ready,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """Everything one cluster reported: its Flux objects and any problems reading it."""
+
+    environment: str
+    cluster: str
+    objects: tuple[FluxObject, ...]
+    problems: tuple[ClusterProblem, ...] = ()
+    read_at: dt.datetime | None = None
+
+    @property
+    def unreadable(self) -> ClusterProblem | None:
+        """The problem that kept the whole cluster from being read, if any."""
+        return next((p for p in self.problems if p.whole_cluster), None)
+
+    @property
+    def counts(self) -> HealthCounts:
+        """Objects per health group."""
+        return HealthCounts.of(self.objects)
+
+    def sorted_objects(self) -> list[FluxObject]:
+        """Objects with what needs attention first."""
+        return sort_objects(self.objects)
+
+
+def sort_key(obj: FluxObject) -> tuple[int, int, str, str]:
+    """Failing first, then progressing, suspended, ready; then kind, namespace, name."""
+    return (obj.health.rank, kind_order(obj.kind), obj.namespace, obj.name)
+
+
+def sort_objects(objects: Iterable[FluxObject]) -> list[FluxObject]:
+    """`objects` in attention order (see `sort_key`)."""
+    return sorted(objects, key=sort_key)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFilter:
+    """Which objects a status query keeps."""
+
+    kinds: frozenset[str] = field(default_factory=frozenset)
+    failing_only: bool = False
+    namespace: str | None = None
+    name: str | None = None
+
+    def matches(self, obj: FluxObject) -> bool:
+        """Whether `obj` passes every criterion given."""
+        return (
+            (not self.kinds or obj.kind in self.kinds)
+            and (not self.failing_only or obj.health is Health.FAILING)
+            and (self.namespace is None or obj.namespace == self.namespace)
+            and (self.name is None or obj.name == self.name)
+        )
+
+    def apply(self, status: ClusterStatus) -> ClusterStatus:
+        """`status` with only the matching objects, and only the problems that still matter."""
+        problems = tuple(
+            p
+            for p in status.problems
+            if p.whole_cluster or not self.kinds or self.kinds.intersection(p.kinds)
+        )
+        return ClusterStatus(
+            environment=status.environment,
+            cluster=status.cluster,
+            objects=tuple(o for o in status.objects if self.matches(o)),
+            problems=problems,
+            read_at=status.read_at,
+        )
+
+
+class FleetReader(Protocol):
+    """Reads the current status of clusters; every adapter (live, files, demo) provides one."""
+
+    def read(
+        self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
+    ) -> list[ClusterStatus]:
+        """Status of each target, in the order given; a failing cluster yields problems."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentLayout:
+    """An environment as people know it: name, tier, Slack channel, cluster names."""
+
+    name: str
+    tier: str
+    channel: str | None
+    clusters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetLayout:
+    """The environments and clusters of the fleet, from configuration or a demo."""
+
+    environments: tuple[EnvironmentLayout, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Environment names in configuration order."""
+        return [e.name for e in self.environments]
+
+    def environment(self, name: str) -> EnvironmentLayout | None:
+        """The environment called `name`, if any."""
+        return next((e for e in self.environments if e.name == name), None)
+
+    def environment_for_channel(self, channel: str) -> EnvironmentLayout | None:
+        """The environment whose Slack channel this is, if any."""
+        return next((e for e in self.environments if e.channel == channel), None)
+
+    def targets(self, environment: str | None = None) -> list[ClusterTarget]:
+        """Every cluster of `environment`, or of the whole fleet when None."""
+        return [
+            ClusterTarget(e.name, c)
+            for e in self.environments
+            if environment is None or e.name == environment
+            for c in e.clusters
+        ]

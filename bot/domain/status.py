@@ -1,0 +1,406 @@
+"""The status of one Flux object, computed exactly as `flux get` computes its columns.
+
+`parse_flux_object` turns an object as the API server returns it (a JSON mapping) into a
+`FluxObject`: the READY / SUSPENDED / REVISION / MESSAGE that `flux get` would print, plus what
+the rest of fluxbot needs (reason, stalled/progressing, generation lag, HelmRelease history,
+references). It never raises on odd input: missing or mistyped fields read as absent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from bot.domain.kinds import (
+    HELM_CHART,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
+    KUSTOMIZATION,
+    FluxKind,
+    is_flux_kind,
+    kind_named,
+)
+
+OWNER_NAME_LABEL: Final = "kustomize.toolkit.fluxcd.io/name"
+OWNER_NAMESPACE_LABEL: Final = "kustomize.toolkit.fluxcd.io/namespace"
+NOT_RECONCILED_MESSAGE: Final = "waiting to be reconciled"
+OCI_HELM_REPOSITORY_MESSAGE: Final = "Helm repository is Ready"
+
+# Go's regexp `\b` is ASCII-only; re.ASCII keeps Python's the same.
+_HEX_WORD: Final = re.compile(r"\b[a-f0-9]{40,128}\b", re.ASCII)
+
+
+def truncate_hex(text: str) -> str:
+    """Shorten every 40-128 character hex word to 8 characters, as `flux get` does."""
+    return _HEX_WORD.sub(lambda m: m.group(0)[:8], text)
+
+
+class Health(StrEnum):
+    """How fluxbot groups an object for people: what needs attention comes first."""
+
+    FAILING = "failing"
+    PROGRESSING = "progressing"
+    SUSPENDED = "suspended"
+    READY = "ready"
+
+    @property
+    def rank(self) -> int:
+        """Sort key: failing first, ready last."""
+        return _HEALTH_ORDER.index(self)
+
+
+_HEALTH_ORDER: Final = (Health.FAILING, Health.PROGRESSING, Health.SUSPENDED, Health.READY)
+
+
+class KStatus(StrEnum):
+    """The kstatus verdict `flux reconcile` waits on."""
+
+    TERMINATING = "Terminating"
+    IN_PROGRESS = "InProgress"
+    FAILED = "Failed"
+    CURRENT = "Current"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One `status.conditions[]` entry."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+    last_transition_time: dt.datetime | None
+    observed_generation: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """A reference to another Flux object, its namespace already defaulted."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseSnapshot:
+    """One entry of a HelmRelease's `status.history` (newest first)."""
+
+    version: int
+    name: str
+    namespace: str
+    chart_name: str
+    chart_version: str
+    app_version: str
+    status: str
+    first_deployed: dt.datetime | None
+    last_deployed: dt.datetime | None
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelmReleaseStatus:
+    """What a HelmRelease says about its Helm release, for history and rollback."""
+
+    history: tuple[ReleaseSnapshot, ...]
+    storage_namespace: str
+    last_attempted_revision: str
+    last_attempted_release_action: str
+    failures: int
+    install_failures: int
+    upgrade_failures: int
+    # Where the chart comes from: the HelmChart templated from `spec.chart`, or `spec.chartRef`.
+    chart_source: ObjectRef | None
+
+    @property
+    def release_name(self) -> str:
+        """The Helm release name Flux uses (shortened with a hash when over 53 characters)."""
+        return self.history[0].name if self.history else ""
+
+    @property
+    def release_namespace(self) -> str:
+        """The namespace the release is installed into."""
+        return self.history[0].namespace if self.history else ""
+
+
+@dataclass(frozen=True, slots=True)
+class FluxObject:
+    """One Flux object's status: the `flux get` columns and what fluxbot needs beyond them."""
+
+    kind: str
+    namespace: str
+    name: str
+    # The four `flux get` columns, exactly as it prints them.
+    ready: str
+    suspended: bool
+    revision: str
+    message: str
+    # Beyond `flux get`.
+    full_revision: str
+    reason: str
+    stalled: bool
+    reconciling: bool
+    generation: int
+    observed_generation: int | None
+    ready_since: dt.datetime | None
+    deleting: bool
+    conditions: tuple[Condition, ...]
+    source_ref: ObjectRef | None
+    depends_on: tuple[ObjectRef, ...]
+    owner: ObjectRef | None
+    last_handled_reconcile_at: str
+    helm: HelmReleaseStatus | None
+
+    @property
+    def flux_kind(self) -> FluxKind:
+        """The FluxKind of this object."""
+        return kind_named(self.kind)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity within a cluster: (kind, namespace, name)."""
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def ref(self) -> ObjectRef:
+        """A reference to this object."""
+        return ObjectRef(self.kind, self.namespace, self.name)
+
+    @property
+    def generation_lag(self) -> bool:
+        """Whether the controller has not yet seen the latest spec."""
+        return self.observed_generation is not None and self.observed_generation != self.generation
+
+    @property
+    def has_ready_condition(self) -> bool:
+        """Whether a controller has ever reported Ready on this object."""
+        return any(c.type == "Ready" for c in self.conditions) or (
+            self.message == OCI_HELM_REPOSITORY_MESSAGE
+        )
+
+    @property
+    def kstatus(self) -> KStatus:
+        """The kstatus verdict, in the order `flux reconcile` evaluates it."""
+        if self.deleting:
+            return KStatus.TERMINATING
+        if self.generation_lag or self.reconciling:
+            return KStatus.IN_PROGRESS
+        if self.stalled:
+            return KStatus.FAILED
+        return KStatus.CURRENT if self.ready == "True" else KStatus.IN_PROGRESS
+
+    @property
+    def health(self) -> Health:
+        """Which group a person should see this object in."""
+        if self.suspended:
+            return Health.SUSPENDED
+        if self.stalled or (self.ready == "False" and self.has_ready_condition):
+            return Health.FAILING
+        if self.ready == "True" and not self.generation_lag and not self.deleting:
+            return Health.READY
+        return Health.PROGRESSING
+
+
+def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
+    """Read a Flux object (as the API returns it) into its status.
+
+    Missing or mistyped fields read as absent; only a `kind` that is not a Flux kind raises
+    (ValueError), because there is no `flux get` answer for it.
+    """
+    kind = _str(obj.get("kind"))
+    if not is_flux_kind(kind):
+        raise ValueError(f"not a Flux kind: {kind!r}")
+    flux_kind = kind_named(kind)
+    metadata = _map(obj.get("metadata"))
+    spec = _map(obj.get("spec"))
+    status = _map(obj.get("status"))
+    namespace = _str(metadata.get("namespace"))
+    name = _str(metadata.get("name"))
+    conditions = tuple(_condition(c) for c in _list(status.get("conditions")) if _map(c))
+    by_type = {c.type: c for c in conditions}
+    ready_condition = by_type.get("Ready")
+    helm = _helm_status(namespace, name, spec, status) if flux_kind is HELM_RELEASE else None
+
+    if flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci":
+        # OCI HelmRepositories are not reconciled into an artifact; flux get calls them Ready.
+        ready, message = "True", OCI_HELM_REPOSITORY_MESSAGE
+    elif ready_condition is not None:
+        ready, message = ready_condition.status, ready_condition.message
+    else:
+        ready, message = "False", NOT_RECONCILED_MESSAGE
+
+    full_revision = _revision(flux_kind, status, helm)
+    revision = truncate_hex(full_revision) if flux_kind.shortens_revision else full_revision
+    if flux_kind.shortens_message:
+        message = truncate_hex(message)
+
+    labels = _map(metadata.get("labels"))
+    owner_name = _str(labels.get(OWNER_NAME_LABEL))
+    owner = (
+        ObjectRef(
+            KUSTOMIZATION.kind, _str(labels.get(OWNER_NAMESPACE_LABEL)) or namespace, owner_name
+        )
+        if owner_name
+        else None
+    )
+    return FluxObject(
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        ready=ready,
+        suspended=spec.get("suspend") is True,
+        revision=revision,
+        message=message,
+        full_revision=full_revision,
+        reason=ready_condition.reason if ready_condition else "",
+        stalled=_is_true(by_type.get("Stalled")),
+        reconciling=_is_true(by_type.get("Reconciling")),
+        generation=_int(metadata.get("generation")) or 0,
+        observed_generation=_int(status.get("observedGeneration")),
+        ready_since=ready_condition.last_transition_time if ready_condition else None,
+        deleting=bool(metadata.get("deletionTimestamp")),
+        conditions=conditions,
+        source_ref=_source_ref(flux_kind, namespace, spec, helm),
+        depends_on=_depends_on(flux_kind, namespace, spec),
+        owner=owner,
+        last_handled_reconcile_at=_str(status.get("lastHandledReconcileAt")),
+        helm=helm,
+    )
+
+
+def _revision(
+    flux_kind: FluxKind, status: Mapping[str, Any], helm: HelmReleaseStatus | None
+) -> str:
+    if helm is not None:
+        if helm.history:
+            return helm.history[0].chart_version
+        return helm.last_attempted_revision
+    if flux_kind is KUSTOMIZATION:
+        return _str(status.get("lastAppliedRevision"))
+    return _str(_map(status.get("artifact")).get("revision"))
+
+
+def _source_ref(
+    flux_kind: FluxKind,
+    namespace: str,
+    spec: Mapping[str, Any],
+    helm: HelmReleaseStatus | None,
+) -> ObjectRef | None:
+    if helm is not None:
+        return helm.chart_source
+    if flux_kind is HELM_CHART or flux_kind is KUSTOMIZATION:
+        return _ref(spec.get("sourceRef"), namespace)
+    return None
+
+
+def _depends_on(
+    flux_kind: FluxKind, namespace: str, spec: Mapping[str, Any]
+) -> tuple[ObjectRef, ...]:
+    # dependsOn entries name objects of the same kind (Kustomization or HelmRelease).
+    refs = []
+    for entry in _list(spec.get("dependsOn")):
+        item = _map(entry)
+        if name := _str(item.get("name")):
+            kind = _str(item.get("kind")) or flux_kind.kind
+            refs.append(ObjectRef(kind, _str(item.get("namespace")) or namespace, name))
+    return tuple(refs)
+
+
+def _helm_status(
+    namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> HelmReleaseStatus:
+    history = tuple(_snapshot(_map(s)) for s in _list(status.get("history")) if _map(s))
+    chart_ref = _map(spec.get("chartRef"))
+    template = _map(_map(spec.get("chart")).get("spec"))
+    chart_source: ObjectRef | None
+    if chart_ref:
+        chart_source = _ref(chart_ref, namespace)
+    elif template:
+        # Flux templates spec.chart into HelmChart `<hr-namespace>-<hr-name>` next to its source.
+        source_namespace = _str(_map(template.get("sourceRef")).get("namespace")) or namespace
+        chart_source = ObjectRef(HELM_CHART.kind, source_namespace, f"{namespace}-{name}")
+    else:
+        chart_source = None
+    return HelmReleaseStatus(
+        history=history,
+        storage_namespace=_str(status.get("storageNamespace")),
+        last_attempted_revision=_str(status.get("lastAttemptedRevision")),
+        last_attempted_release_action=_str(status.get("lastAttemptedReleaseAction")),
+        failures=_int(status.get("failures")) or 0,
+        install_failures=_int(status.get("installFailures")) or 0,
+        upgrade_failures=_int(status.get("upgradeFailures")) or 0,
+        chart_source=chart_source,
+    )
+
+
+def _snapshot(item: Mapping[str, Any]) -> ReleaseSnapshot:
+    return ReleaseSnapshot(
+        version=_int(item.get("version")) or 0,
+        name=_str(item.get("name")),
+        namespace=_str(item.get("namespace")),
+        chart_name=_str(item.get("chartName")),
+        chart_version=_str(item.get("chartVersion")),
+        app_version=_str(item.get("appVersion")),
+        status=_str(item.get("status")),
+        first_deployed=parse_time(item.get("firstDeployed")),
+        last_deployed=parse_time(item.get("lastDeployed")),
+        action=_str(item.get("action")),
+    )
+
+
+def _condition(raw: object) -> Condition:
+    item = _map(raw)
+    return Condition(
+        type=_str(item.get("type")),
+        status=_str(item.get("status")) or "Unknown",
+        reason=_str(item.get("reason")),
+        message=_str(item.get("message")),
+        last_transition_time=parse_time(item.get("lastTransitionTime")),
+        observed_generation=_int(item.get("observedGeneration")),
+    )
+
+
+def _ref(raw: object, default_namespace: str) -> ObjectRef | None:
+    item = _map(raw)
+    name = _str(item.get("name"))
+    if not name:
+        return None
+    return ObjectRef(_str(item.get("kind")), _str(item.get("namespace")) or default_namespace, name)
+
+
+def _is_true(condition: Condition | None) -> bool:
+    return condition is not None and condition.status == "True"
+
+
+def parse_time(value: object) -> dt.datetime | None:
+    """An RFC 3339 timestamp as an aware datetime, or None when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,1 @@
+"""Kubernetes access through the official client: one API client per cluster, errors in words."""

@@ -1,0 +1,100 @@
+"""One Kubernetes API client per configured cluster, built from kubeconfig or in-cluster."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from bot.config import ClusterConfig, KubernetesSettings
+
+
+class ClusterConfigError(Exception):
+    """The cluster's kubeconfig or in-cluster credentials cannot be used; says why."""
+
+
+def build_api_client(cluster: ClusterConfig, settings: KubernetesSettings) -> Any:
+    """A `kubernetes.client.ApiClient` for `cluster`; ClusterConfigError when it cannot be built."""
+    configuration = k8s.Configuration()
+    if cluster.in_cluster:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as err:
+            raise ClusterConfigError(
+                f"in_cluster is set but fluxbot is not running in a pod ({err})"
+            ) from err
+    else:
+        kubeconfig = cluster.kubeconfig or settings.kubeconfig
+        config_file = str(kubeconfig.expanduser()) if kubeconfig else None
+        _check_context(config_file, cluster.context)
+        try:
+            k8s_config.load_kube_config(
+                config_file=config_file,
+                context=cluster.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, OSError, ValueError) as err:
+            raise ClusterConfigError(f"kubeconfig {_describe_file(config_file)}: {err}") from err
+    # One quick retry absorbs a stale pooled connection; more would only delay reporting a
+    # cluster that is really down.
+    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0)
+    return k8s.ApiClient(configuration)
+
+
+def _check_context(config_file: str | None, context: str | None) -> None:
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=config_file)
+    except (ConfigException, OSError, ValueError) as err:
+        raise ClusterConfigError(f"kubeconfig {_describe_file(config_file)}: {err}") from err
+    names = [c.get("name", "") for c in contexts or []]
+    if context is not None and context not in names:
+        available = ", ".join(sorted(names)) or "none"
+        raise ClusterConfigError(
+            f"kubeconfig context {context!r} does not exist in {_describe_file(config_file)} "
+            f"(available: {available})"
+        )
+    if context is None and not current:
+        raise ClusterConfigError(
+            f"{_describe_file(config_file)} has no current-context; set `context` for this cluster"
+        )
+
+
+def _describe_file(config_file: str | None) -> str:
+    return config_file or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+
+
+class ClientPool:
+    """Lazily built, reused API clients; a cluster whose client failed is retried next time."""
+
+    def __init__(self, settings: KubernetesSettings) -> None:
+        self._settings = settings
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, cluster: ClusterConfig) -> Any:
+        """The API client for `cluster`, building it on first use."""
+        with self._lock:
+            existing = self._clients.get(name)
+        if existing is not None:
+            return existing
+        built = build_api_client(cluster, self._settings)
+        with self._lock:
+            return self._clients.setdefault(name, built)
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for api_client in clients:
+            api_client.close()
+
+
+def default_kubeconfig() -> Path:
+    """Where kubectl looks when nothing is configured."""
+    return Path("~/.kube/config").expanduser()

@@ -1,0 +1,110 @@
+"""Turn what the Kubernetes client raises into a ClusterProblem a user can act on."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import urllib3.exceptions as u3
+from kubernetes.client.exceptions import ApiException
+
+from bot.domain.fleet import ClusterProblem, ProblemKind
+from bot.kube.clients import ClusterConfigError
+
+
+def describe_error(
+    err: BaseException, server: str, timeout: float, kinds: tuple[str, ...] = ()
+) -> ClusterProblem:
+    """A ClusterProblem for `err`, raised while talking to `server`."""
+    if isinstance(err, ClusterConfigError):
+        return ClusterProblem(ProblemKind.CONFIG, str(err), detail=repr(err))
+    if isinstance(err, ApiException):
+        return _api_problem(err, kinds)
+    cause = err.reason if isinstance(err, u3.MaxRetryError) and err.reason else err
+    detail = f"{type(cause).__name__}: {cause}"
+    if isinstance(cause, u3.TimeoutError | TimeoutError | socket.timeout):
+        return ClusterProblem(
+            ProblemKind.TIMEOUT,
+            f"the API server at {server} did not answer within {timeout:g} s",
+            detail=detail,
+        )
+    if isinstance(cause, u3.NewConnectionError | u3.ProtocolError | ConnectionError | OSError):
+        return ClusterProblem(
+            ProblemKind.UNREACHABLE,
+            f"cannot reach the API server at {server}: {_connection_reason(cause)}",
+            detail=detail,
+        )
+    return ClusterProblem(ProblemKind.API_ERROR, f"unexpected error: {detail}", detail=detail)
+
+
+def _api_problem(err: ApiException, kinds: tuple[str, ...]) -> ClusterProblem:
+    status = err.status or 0
+    message = _status_message(err)
+    detail = f"HTTP {status} {err.reason}: {message}"
+    if status == 401:
+        return ClusterProblem(
+            ProblemKind.UNAUTHORIZED,
+            "the cluster rejected fluxbot's credentials (401 Unauthorized): the token or client "
+            "certificate has expired or is invalid",
+            detail=detail,
+        )
+    if status == 403:
+        return ClusterProblem(
+            ProblemKind.FORBIDDEN,
+            f"fluxbot lacks permission (403 Forbidden): {message}",
+            detail=detail,
+            kinds=kinds,
+        )
+    if status == 404 and kinds:
+        return ClusterProblem(
+            ProblemKind.FLUX_MISSING,
+            f"the {', '.join(kinds)} API disappeared while reading (Flux CRDs removed?)",
+            detail=detail,
+            kinds=kinds,
+        )
+    if status == 429:
+        retry = (err.headers or {}).get("Retry-After")
+        wait = f"; retry after {retry} s" if retry else ""
+        return ClusterProblem(
+            ProblemKind.API_ERROR,
+            f"the API server is throttling requests (429){wait}",
+            detail=detail,
+            kinds=kinds,
+        )
+    return ClusterProblem(
+        ProblemKind.API_ERROR,
+        f"the API server answered {status} {err.reason}: {message}",
+        detail=detail,
+        kinds=kinds,
+    )
+
+
+def _status_message(err: ApiException) -> str:
+    """The `message` of the Status body the API server sent, else the HTTP reason."""
+    body = err.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return body.strip()[:300]
+        if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+            return str(parsed["message"])
+    return str(err.reason or "no details")
+
+
+def _connection_reason(cause: BaseException) -> str:
+    text = str(cause).lower()
+    for needle, words in (
+        ("refused", "connection refused"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("no route to host", "no route to host"),
+        ("certificate verify failed", "TLS certificate not trusted"),
+        ("reset by peer", "connection reset"),
+    ):
+        if needle in text:
+            return words
+    return str(cause)

@@ -1,0 +1,145 @@
+"""Read fleet status by listing every Flux kind in every cluster, concurrently and isolated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from bot.config import FluxbotConfig
+from bot.domain.fleet import ClusterProblem, ClusterStatus, ClusterTarget, ProblemKind
+from bot.domain.kinds import FLUX_GROUPS, KINDS
+from bot.domain.status import FluxObject, parse_flux_object
+from bot.kube.clients import ClientPool
+from bot.kube.discovery import ServedKinds, discover
+from bot.kube.errors import describe_error
+
+log = logging.getLogger(__name__)
+
+# Served versions change only when Flux is upgraded; rediscover now and then, or after an error.
+DISCOVERY_TTL_SECONDS: Final = 600.0
+
+
+class KubeFleetReader:
+    """A FleetReader over live clusters: one thread per cluster, one problem per failure."""
+
+    def __init__(self, config: FluxbotConfig) -> None:
+        self._config = config
+        self._settings = config.kubernetes
+        self._pool = ClientPool(config.kubernetes)
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.kubernetes.max_parallel_clusters, thread_name_prefix="kube-read"
+        )
+        self._discovered: dict[str, tuple[float, ServedKinds]] = {}
+        self._lock = threading.Lock()
+
+    def read(
+        self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
+    ) -> list[ClusterStatus]:
+        """Status of each target; a cluster that fails is reported, the others still answer."""
+        futures = [self._executor.submit(self._read_cluster, t, kinds) for t in targets]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        """Stop the worker threads and close every connection pool."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
+
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        return (self._settings.connect_timeout_seconds, self._settings.request_timeout_seconds)
+
+    def _read_cluster(self, target: ClusterTarget, kinds: frozenset[str]) -> ClusterStatus:
+        started = time.monotonic()
+        server = "?"
+        objects: list[FluxObject] = []
+        problems: list[ClusterProblem] = []
+        try:
+            api_client = self._pool.get(target.cluster, self._config.cluster(target))
+            server = api_client.configuration.host
+            served = self._served_kinds(target.cluster, api_client)
+            if not served.flux_installed:
+                problems.append(
+                    ClusterProblem(
+                        ProblemKind.FLUX_MISSING,
+                        "Flux is not installed: the cluster serves none of "
+                        + ", ".join(FLUX_GROUPS),
+                    )
+                )
+            custom = k8s.CustomObjectsApi(api_client)
+            for kind in KINDS:
+                version = served.version_of(kind)
+                if version is None or (kinds and kind.kind not in kinds):
+                    continue
+                try:
+                    listing = custom.list_cluster_custom_object(
+                        kind.group, version, kind.plural, _request_timeout=self._timeout
+                    )
+                except ApiException as err:
+                    if err.status in (401,) or (err.status or 0) >= 500:
+                        raise
+                    problems.append(
+                        describe_error(err, server, self._timeout[1], kinds=(kind.kind,))
+                    )
+                    if err.status == 404:
+                        self._forget(target.cluster)
+                    continue
+                objects.extend(_parse_items(listing, kind.kind))
+        except Exception as err:  # every failure becomes this cluster's problem, never a crash
+            self._forget(target.cluster)
+            problem = describe_error(err, server, self._timeout[1])
+            log.warning(
+                "cannot read cluster",
+                extra={
+                    "cluster": target.cluster,
+                    "problem": problem.kind,
+                    "detail": problem.detail,
+                },
+            )
+            return ClusterStatus(target.environment, target.cluster, (), (problem,), read_at=_now())
+        log.debug(
+            "read cluster",
+            extra={
+                "cluster": target.cluster,
+                "objects": len(objects),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        return ClusterStatus(
+            target.environment, target.cluster, tuple(objects), tuple(problems), read_at=_now()
+        )
+
+    def _served_kinds(self, cluster: str, api_client: Any) -> ServedKinds:
+        with self._lock:
+            cached = self._discovered.get(cluster)
+        if cached and time.monotonic() - cached[0] < DISCOVERY_TTL_SECONDS:
+            return cached[1]
+        served = discover(api_client, self._timeout)
+        with self._lock:
+            self._discovered[cluster] = (time.monotonic(), served)
+        return served
+
+    def _forget(self, cluster: str) -> None:
+        with self._lock:
+            self._discovered.pop(cluster, None)
+
+
+def _parse_items(listing: Any, kind: str) -> list[FluxObject]:
+    items = listing.get("items") if isinstance(listing, dict) else None
+    objects = []
+    for item in items or []:
+        if isinstance(item, dict):
+            # List items of custom resources carry kind, but do not depend on it.
+            objects.append(parse_flux_object({**item, "kind": kind}))
+    return objects
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

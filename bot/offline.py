@@ -1,0 +1,111 @@
+"""Offline clusters: Flux objects read from YAML dumps (`kubectl get ... -o yaml`).
+
+Each file is one cluster, named after the file's stem. Multi-document files and `kind: List`
+documents are both understood; objects that are not Flux kinds are skipped, so a dump of
+`kubectl get all,gitrepositories,... -o yaml` works as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.domain.fleet import ClusterStatus, ClusterTarget
+from bot.domain.kinds import is_flux_kind
+from bot.domain.status import FluxObject, parse_flux_object
+
+
+class DumpError(Exception):
+    """A dump file cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineCluster:
+    """The Flux objects of one cluster, as read from a file."""
+
+    environment: str
+    name: str
+    objects: tuple[FluxObject, ...]
+    source: Path
+
+
+def load_dump(path: Path, environment: str) -> OfflineCluster:
+    """Read one dump file into an offline cluster; DumpError says where it went wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DumpError(f"{path}: cannot read the file: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise DumpError(f"{path}: not a text file ({err.reason})") from err
+    objects = tuple(parse_flux_object(obj) for obj in _flux_documents(text, path))
+    return OfflineCluster(environment, path.stem, objects, path)
+
+
+def _flux_documents(text: str, path: Path) -> Iterator[Mapping[str, Any]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            yield from _objects_in(node, loader, path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        reason = getattr(err, "problem", None) or str(err)
+        raise DumpError(f"{path}:{where}: not valid YAML: {reason}") from err
+    finally:
+        loader.dispose()
+
+
+def _objects_in(
+    node: yaml.Node, loader: yaml.SafeLoader, path: Path
+) -> Iterator[Mapping[str, Any]]:
+    line = node.start_mark.line + 1
+    if not isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            return
+        raise DumpError(f"{path}:{line}: expected a Kubernetes object (a mapping)")
+    data: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
+    kind = data.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and "items" in data:
+        items_node = next(v for k, v in node.value if k.value == "items")
+        if not isinstance(items_node, yaml.SequenceNode):
+            raise DumpError(f"{path}:{items_node.start_mark.line + 1}: `items` must be a list")
+        for item in items_node.value:
+            yield from _objects_in(item, loader, path)
+        return
+    if not is_flux_kind(kind):
+        return
+    metadata = data.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        raise DumpError(f"{path}:{line}: {kind} without metadata.name")
+    if not isinstance(metadata.get("namespace"), str):
+        raise DumpError(f"{path}:{line}: {kind} {metadata['name']} without metadata.namespace")
+    yield data
+
+
+class OfflineFleetReader:
+    """A FleetReader over clusters loaded from files: answers instantly, never fails."""
+
+    def __init__(self, clusters: Sequence[OfflineCluster]) -> None:
+        self._clusters = {(c.environment, c.name): c for c in clusters}
+        self._read_at = dt.datetime.now(dt.UTC)
+
+    def read(
+        self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
+    ) -> list[ClusterStatus]:
+        """Status of each target as it was in its file."""
+        out = []
+        for target in targets:
+            cluster = self._clusters[(target.environment, target.cluster)]
+            objects = tuple(o for o in cluster.objects if not kinds or o.kind in kinds)
+            out.append(
+                ClusterStatus(target.environment, target.cluster, objects, read_at=self._read_at)
+            )
+        return out

@@ -1,0 +1,1 @@
+"""Renderers that turn answers into text for a medium."""

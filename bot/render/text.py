@@ -1,0 +1,197 @@
+"""Plain-text rendering of answers, for the terminal (`fluxbot status`, `fluxbot shell`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from bot.commands.answers import (
+    Answer,
+    EnvironmentReport,
+    EnvsAnswer,
+    ErrorAnswer,
+    HelpAnswer,
+    ObjectAnswer,
+    ObjectMatch,
+    StatusAnswer,
+)
+from bot.domain.fleet import ClusterStatus, HealthCounts
+from bot.domain.status import FluxObject, Health
+
+MARKS = {
+    Health.FAILING: "✗",
+    Health.PROGRESSING: "…",
+    Health.SUSPENDED: "⏸",
+    Health.READY: "✓",
+}
+_HEADER = ("", "KIND", "NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE")
+
+
+def render(answer: Answer) -> str:
+    """Any answer as terminal text."""
+    match answer:
+        case StatusAnswer():
+            return render_status(answer)
+        case ObjectAnswer():
+            return render_object(answer)
+        case EnvsAnswer():
+            return _render_envs(answer)
+        case HelpAnswer():
+            return f"{answer.problem}\n\n{answer.text}" if answer.problem else answer.text
+        case ErrorAnswer():
+            if not answer.choices:
+                return answer.message
+            return f"{answer.message} Valid names: {', '.join(answer.choices)}"
+
+
+def counts_line(counts: HealthCounts) -> str:
+    """`2 failing · 1 progressing · 0 suspended · 40 ready`."""
+    return (
+        f"{counts.failing} failing · {counts.progressing} progressing · "
+        f"{counts.suspended} suspended · {counts.ready} ready"
+    )
+
+
+def render_status(answer: StatusAnswer) -> str:
+    """Environments, then clusters, then a `flux get`-like table with failures first."""
+    blocks = [_render_environment(env, answer.scope) for env in answer.environments]
+    return "\n\n".join(blocks) if blocks else "No environments configured."
+
+
+def _render_environment(env: EnvironmentReport, scope: str) -> str:
+    clusters = len(env.clusters)
+    lines = [
+        f"== {env.name} · {clusters} cluster{'s' if clusters != 1 else ''} · "
+        f"{env.counts.total} {scope}: {counts_line(env.counts)}"
+    ]
+    for cluster in env.clusters:
+        lines.append("")
+        lines.extend(_render_cluster(cluster))
+    return "\n".join(lines)
+
+
+def _render_cluster(cluster: ClusterStatus) -> list[str]:
+    problem = cluster.unreadable
+    if problem is not None:
+        return [f"{cluster.cluster}: CANNOT READ ({problem.kind}): {problem.message}"]
+    lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}"]
+    lines += [
+        f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
+    ]
+    objects = cluster.sorted_objects()
+    if not objects:
+        lines.append("  (no matching objects)")
+        return lines
+    rows = [_HEADER, *(_row(o) for o in objects)]
+    lines += ["  " + line for line in table(rows)]
+    return lines
+
+
+def _row(obj: FluxObject) -> tuple[str, ...]:
+    return (
+        MARKS[obj.health],
+        obj.kind,
+        obj.namespace,
+        obj.name,
+        obj.revision,
+        str(obj.suspended),
+        obj.ready,
+        _one_line(obj.message),
+    )
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join(
+            [*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def render_object(answer: ObjectAnswer) -> str:
+    """Each match in detail, then the clusters that could not be searched."""
+    where = f" in namespace {answer.namespace}" if answer.namespace else ""
+    parts = []
+    if not answer.matches:
+        parts.append(f"No {answer.kind} named {answer.name!r}{where} was found.")
+    parts += [_render_match(m) for m in answer.matches]
+    for cluster in answer.unreadable:
+        assert cluster.unreadable is not None
+        parts.append(f"{cluster.cluster}: not searched: {cluster.unreadable.message}")
+    return "\n\n".join(parts)
+
+
+def _render_match(match: ObjectMatch) -> str:
+    obj = match.object
+    lines = [
+        f"{MARKS[obj.health]} {obj.kind} {obj.namespace}/{obj.name} "
+        f"({match.environment} / {match.cluster}): {obj.health}",
+        f"  Ready:      {obj.ready}" + (f" ({obj.reason})" if obj.reason else ""),
+        f"  Message:    {_one_line(obj.message)}",
+        f"  Revision:   {obj.full_revision or '-'}",
+        f"  Suspended:  {obj.suspended}",
+    ]
+    if obj.generation_lag:
+        lines.append(
+            f"  Generation: {obj.generation} (controller has seen {obj.observed_generation})"
+        )
+    if obj.source_ref:
+        lines.append(f"  Source:     {obj.source_ref}")
+    if obj.depends_on:
+        lines.append(f"  Depends on: {', '.join(str(d) for d in obj.depends_on)}")
+    if obj.owner:
+        lines.append(f"  Applied by: {obj.owner}")
+    if match.dependents:
+        lines.append(f"  Used by:    {', '.join(str(d.ref) for d in match.dependents)}")
+    if obj.conditions:
+        lines.append("  Conditions:")
+        rows = [("TYPE", "STATUS", "REASON", "SINCE", "MESSAGE")]
+        rows += [
+            (
+                c.type,
+                c.status,
+                c.reason,
+                _when(c.last_transition_time),
+                _one_line(c.message),
+            )
+            for c in obj.conditions
+        ]
+        lines += ["    " + line for line in table(rows)]
+    if obj.helm is not None and obj.helm.history:
+        lines.append(
+            f"  Helm release {obj.helm.release_namespace}/{obj.helm.release_name} "
+            f"(storage namespace {obj.helm.storage_namespace or '-'}):"
+        )
+        rows = [("REVISION", "CHART", "APP VERSION", "STATUS", "DEPLOYED")]
+        rows += [
+            (
+                str(s.version),
+                f"{s.chart_name}@{s.chart_version}",
+                s.app_version,
+                s.status,
+                _when(s.last_deployed),
+            )
+            for s in obj.helm.history
+        ]
+        lines += ["    " + line for line in table(rows)]
+    return "\n".join(lines)
+
+
+def _render_envs(answer: EnvsAnswer) -> str:
+    rows = [("ENVIRONMENT", "TIER", "CHANNEL", "CLUSTERS")]
+    rows += [
+        (e.name, e.tier, e.channel or "-", ", ".join(e.clusters))
+        for e in answer.layout.environments
+    ]
+    return "\n".join(table(rows))
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
