@@ -58,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.log_level != "debug":
+        # urllib3 warns on every retry; the answer already says what went wrong, in words.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         return int(args.func(args))
     except (CliError, ConfigError) as err:

@@ -31,7 +31,7 @@ class OfflineCluster:
     environment: str
     name: str
     objects: tuple[FluxObject, ...]
-    source: Path
+    source: Path | None = None
 
 
 def load_dump(path: Path, environment: str) -> OfflineCluster:
@@ -56,7 +56,7 @@ def _flux_documents(text: str, path: Path) -> Iterator[Mapping[str, Any]]:
             yield from _objects_in(node, loader, path)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "?"
+        where = str(mark.line + 1) if mark else "?"
         reason = getattr(err, "problem", None) or str(err)
         raise DumpError(f"{path}:{where}: not valid YAML: {reason}") from err
     finally:

@@ -42,8 +42,11 @@ def build_api_client(cluster: ClusterConfig, settings: KubernetesSettings) -> An
         except (ConfigException, OSError, ValueError) as err:
             raise ClusterConfigError(f"kubeconfig {_describe_file(config_file)}: {err}") from err
     # One quick retry absorbs a stale pooled connection; more would only delay reporting a
-    # cluster that is really down.
-    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0)
+    # cluster that is really down. A 429/503 is reported (with its Retry-After) rather than
+    # slept through: a person is waiting for the answer.
+    configuration.retries = urllib3.Retry(
+        total=1, connect=1, read=0, status=0, redirect=0, respect_retry_after_header=False
+    )
     return k8s.ApiClient(configuration)
 
 

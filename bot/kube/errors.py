@@ -22,13 +22,15 @@ def describe_error(
         return _api_problem(err, kinds)
     cause = err.reason if isinstance(err, u3.MaxRetryError) and err.reason else err
     detail = f"{type(cause).__name__}: {cause}"
-    if isinstance(cause, u3.TimeoutError | TimeoutError | socket.timeout):
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so test it first.
+    is_refused = isinstance(cause, u3.NewConnectionError | u3.NameResolutionError)
+    if not is_refused and isinstance(cause, u3.TimeoutError | TimeoutError | socket.timeout):
         return ClusterProblem(
             ProblemKind.TIMEOUT,
             f"the API server at {server} did not answer within {timeout:g} s",
             detail=detail,
         )
-    if isinstance(cause, u3.NewConnectionError | u3.ProtocolError | ConnectionError | OSError):
+    if is_refused or isinstance(cause, u3.ProtocolError | ConnectionError | OSError):
         return ClusterProblem(
             ProblemKind.UNREACHABLE,
             f"cannot reach the API server at {server}: {_connection_reason(cause)}",

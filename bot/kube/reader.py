@@ -95,22 +95,13 @@ class KubeFleetReader:
         except Exception as err:  # every failure becomes this cluster's problem, never a crash
             self._forget(target.cluster)
             problem = describe_error(err, server, self._timeout[1])
-            log.warning(
-                "cannot read cluster",
-                extra={
-                    "cluster": target.cluster,
-                    "problem": problem.kind,
-                    "detail": problem.detail,
-                },
-            )
+            log.info("cannot read cluster %s: %s", target.cluster, problem.detail)
             return ClusterStatus(target.environment, target.cluster, (), (problem,), read_at=_now())
         log.debug(
-            "read cluster",
-            extra={
-                "cluster": target.cluster,
-                "objects": len(objects),
-                "seconds": round(time.monotonic() - started, 3),
-            },
+            "read %d objects from %s in %.3f s",
+            len(objects),
+            target.cluster,
+            time.monotonic() - started,
         )
         return ClusterStatus(
             target.environment, target.cluster, tuple(objects), tuple(problems), read_at=_now()

@@ -1,0 +1,238 @@
+"""`fluxbot status` against live clusters: fake API servers on 127.0.0.1, the real process.
+
+Every cluster answers for itself. One that is unreachable, slow, rejects the credentials,
+forbids a kind, or has no Flux is reported in words while the others still answer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
+from tests.flux_objects import GIT_SHA, condition, flux_object, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HEALTHY = [
+    flux_object(
+        "GitRepository",
+        "flux-system",
+        status={
+            "artifact": {
+                "revision": f"main@sha1:{GIT_SHA}",
+                "path": "x",
+                "url": "http://source-controller/x",
+                "digest": "sha256:" + "ab" * 32,
+                "lastUpdateTime": "2026-11-25T08:00:00Z",
+            }
+        },
+        conditions=[condition(message=f"stored artifact for revision 'main@sha1:{GIT_SHA}'")],
+    ),
+    flux_object("Kustomization", "apps", conditions=[condition()]),
+    flux_object(
+        "HelmRelease",
+        "podinfo",
+        "flux-apps",
+        status={"history": [snapshot(3, "6.7.1")], "storageNamespace": "flux-apps"},
+        conditions=[condition(message="Helm upgrade succeeded")],
+    ),
+]
+BROKEN_SOURCE = flux_object(
+    "GitRepository",
+    "platform",
+    conditions=[condition("Ready", "False", "GitOperationFailed", "authentication required")],
+)
+
+
+def _run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "status", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def _write_config(
+    path: Path, kubeconfig: Path, environments: dict[str, list[str]], **kubernetes: Any
+) -> Path:
+    config = {
+        "kubernetes": {"kubeconfig": str(kubeconfig), **kubernetes},
+        "environments": {
+            env: {
+                "channel": f"C0{env.upper().replace('-', '')}",
+                "clusters": [{"context": c} for c in clusters],
+            }
+            for env, clusters in environments.items()
+        },
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def fleet() -> Iterator[FakeFleet]:
+    fleet = FakeFleet(["prod-eu-1", "prod-us-1", "staging-eu-1"])
+    with fleet:
+        for server in fleet:
+            server.apply_many(HEALTHY)
+        yield fleet
+
+
+def test_status_reads_every_cluster_of_every_environment(fleet: FakeFleet, tmp_path: Path) -> None:
+    fleet["prod-us-1"].apply(BROKEN_SOURCE)
+    config = _write_config(
+        tmp_path / "fluxbot.yaml",
+        fleet.write_kubeconfig(tmp_path / "kubeconfig"),
+        {"staging": ["staging-eu-1"], "production": ["prod-eu-1", "prod-us-1"]},
+    )
+
+    result = _run(config, "--output", "json")
+
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert len(records) == 10
+    assert records[0] == records[0] | {
+        "environment": "staging",
+        "cluster": "staging-eu-1",
+        "kind": "GitRepository",
+        "namespace": "flux-system",
+        "name": "flux-system",
+        "ready": "True",
+        "suspended": False,
+        "revision": "main@sha1:696f056d",
+        "message": "stored artifact for revision 'main@sha1:696f056d'",
+    }
+    us = [r for r in records if r["cluster"] == "prod-us-1"]
+    assert (us[0]["name"], us[0]["ready"], us[0]["health"]) == ("platform", "False", "failing")
+    assert [r["revision"] for r in records if r["kind"] == "HelmRelease"] == ["6.7.1"] * 3
+    # Reading is all fluxbot did.
+    assert all(not server.writes() for server in fleet)
+
+
+def test_each_broken_cluster_is_reported_while_the_healthy_one_answers(
+    tmp_path: Path,
+) -> None:
+    fleet = FakeFleet(["healthy", "down", "expired", "forbidden", "no-flux", "slow"])
+    fleet.servers["no-flux"] = FakeKubeApiServer(
+        "no-flux",
+        omit_groups=(
+            "source.toolkit.fluxcd.io",
+            "kustomize.toolkit.fluxcd.io",
+            "helm.toolkit.fluxcd.io",
+        ),
+    )
+    with fleet:
+        for name in ("healthy", "forbidden", "slow"):
+            fleet[name].apply_many(HEALTHY)
+        kubeconfig = fleet.write_kubeconfig(tmp_path / "kubeconfig")
+        fleet["down"].stop()
+        fleet["expired"].token = "rotated"
+        fleet["forbidden"].deny("list", "gitrepositories")
+        fleet["slow"].inject(
+            "GET", r"/apis/kustomize\.toolkit\.fluxcd\.io/v1/kustomizations", hang=True
+        )
+        config = _write_config(
+            tmp_path / "fluxbot.yaml",
+            kubeconfig,
+            {"production": [*fleet.servers, "missing-context"]},
+            connect_timeout_seconds=1,
+            request_timeout_seconds=1,
+        )
+
+        result = _run(config)
+
+    assert result.returncode == 1
+    out = result.stdout
+    assert "healthy: 0 failing · 0 progressing · 0 suspended · 3 ready" in out
+    assert (
+        f"down: CANNOT READ (unreachable): cannot reach the API server at {fleet['down'].url}: "
+        "connection refused" in out
+    )
+    assert (
+        "expired: CANNOT READ (unauthorized): the cluster rejected fluxbot's credentials "
+        "(401 Unauthorized)" in out
+    )
+    # A forbidden kind costs only that kind.
+    assert "forbidden: 0 failing · 0 progressing · 0 suspended · 2 ready" in out
+    assert (
+        "! GitRepository: fluxbot lacks permission (403 Forbidden): "
+        "gitrepositories.source.toolkit.fluxcd.io is forbidden: User "
+        '"system:serviceaccount:flux-system:fluxbot" cannot list resource "gitrepositories"' in out
+    )
+    assert "no-flux: CANNOT READ (flux-missing): Flux is not installed" in out
+    assert (
+        f"slow: CANNOT READ (timeout): the API server at {fleet['slow'].url} did not answer "
+        "within 1 s" in out
+    )
+    assert (
+        "missing-context: CANNOT READ (config): kubeconfig context 'missing-context' does not "
+        f"exist in {kubeconfig} (available: down, expired, forbidden, healthy, no-flux, slow)"
+    ) in out
+    assert "Traceback" not in result.stderr
+    assert "cannot read production/down" in result.stderr
+
+
+def test_clusters_on_older_flux_are_read_through_the_versions_they_serve(tmp_path: Path) -> None:
+    legacy = FakeKubeApiServer(
+        "legacy",
+        versions={
+            "source.toolkit.fluxcd.io": ["v1beta2"],
+            "kustomize.toolkit.fluxcd.io": ["v1beta2"],
+            "helm.toolkit.fluxcd.io": ["v2beta2", "v2beta1"],
+        },
+    )
+    fleet = FakeFleet()
+    fleet.servers["legacy"] = legacy
+    old_versions = {"source": "v1beta2", "kustomize": "v1beta2", "helm": "v2beta2"}
+    with fleet:
+        for obj in [*HEALTHY, BROKEN_SOURCE]:
+            group = obj["apiVersion"].split("/")[0]
+            legacy.apply({**obj, "apiVersion": f"{group}/{old_versions[group.split('.')[0]]}"})
+        config = _write_config(
+            tmp_path / "fluxbot.yaml",
+            fleet.write_kubeconfig(tmp_path / "kubeconfig"),
+            {"development": ["legacy"]},
+        )
+        result = _run(config, "--output", "json", "--failing")
+        listed = {r.path for r in legacy.requests("GET") if "namespaces" not in r.path}
+
+    assert result.returncode == 0, result.stderr
+    assert [(r["kind"], r["name"]) for r in json.loads(result.stdout)] == [
+        ("GitRepository", "platform")
+    ]
+    assert "/apis/helm.toolkit.fluxcd.io/v2beta2/helmreleases" in listed
+    assert "/apis/source.toolkit.fluxcd.io/v1beta2/gitrepositories" in listed
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (500, "the API server answered 500 Internal Server Error: Internal error occurred"),
+        (404, "the HelmRelease API disappeared while reading"),
+        (429, "the API server is throttling requests (429); retry after 7 s"),
+        (503, "the API server answered 503 Service Unavailable"),
+    ],
+)
+def test_api_errors_are_worded_for_people(
+    fleet: FakeFleet, tmp_path: Path, status: int, words: str
+) -> None:
+    fleet["prod-eu-1"].inject("GET", r".*/helmreleases$", status=status, retry_after=7)
+    config = _write_config(
+        tmp_path / "fluxbot.yaml",
+        fleet.write_kubeconfig(tmp_path / "kubeconfig"),
+        {"production": ["prod-eu-1", "prod-us-1"]},
+    )
+    result = _run(config)
+    assert words in result.stdout
+    assert "prod-us-1: 0 failing · 0 progressing · 0 suspended · 3 ready" in result.stdout
