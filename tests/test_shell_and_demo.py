@@ -1,0 +1,92 @@
+"""The demo fleet and the terminal chat adapter, through the real `fluxbot` process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fluxbot(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_demo_status_puts_each_environments_failures_first() -> None:
+    result = _fluxbot("status", "production", "--demo")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("== production · 2 clusters")
+    eu = lines.index("prod-eu-1: 5 failing · 0 progressing · 0 suspended · 16 ready")
+    first_row = lines[eu + 2]
+    assert "GitRepository" in first_row
+    assert "platform" in first_row
+    assert "authentication required" in first_row
+
+
+def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:
+    result = _fluxbot("status", "--demo", "--output", "json")
+    records = json.loads(result.stdout)
+    assert {r["environment"] for r in records} == {"development", "staging", "production"}
+    assert len({r["cluster"] for r in records}) == 5
+    for record in records:
+        assert record["ready"] in {"True", "False", "Unknown"}
+        assert isinstance(record["suspended"], bool)
+        assert isinstance(record["revision"], str)
+        assert isinstance(record["message"], str)
+    stalled = next(r for r in records if r["stalled"] and r["kind"] == "HelmRelease")
+    assert (stalled["cluster"], stalled["name"]) == ("prod-us-1", "kube-prometheus-stack")
+
+
+def test_without_configuration_fluxbot_falls_back_to_the_demo_and_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "status", "staging"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "showing the built-in demo fleet" in result.stderr
+    assert "Kustomization   flux-system    payments" in result.stdout
+
+
+def test_shell_answers_each_command_line_like_slack_would() -> None:
+    result = _fluxbot(
+        "shell",
+        "--demo",
+        stdin="help\n/flux status staging --failing\nget hr kube-prometheus-stack -n monitoring "
+        "--cluster prod-us-1\nstatus nowhere\nexit\nstatus\n",
+    )
+    out = result.stdout
+    assert "status [ENV] [--cluster CLUSTER] [--kind KIND] [--failing]" in out
+    assert "== staging · 2 clusters · 0 failing Flux objects" in out
+    assert "HelmRelease monitoring/kube-prometheus-stack (production / prod-us-1): failing" in out
+    assert any(
+        line.split()[:3] == ["Stalled", "True", "RetriesExceeded"]
+        for line in out.splitlines()
+        if line.strip()
+    )
+    assert "REVISION  CHART" in out
+    assert "Unknown environment 'nowhere'. Valid names: development, staging, production" in out
+    # `exit` ends the session: the last `status` is never answered.
+    assert "== development" not in out
+    assert result.returncode == 1  # one command named an unknown environment
+
+
+def test_shell_runs_one_command_with_x() -> None:
+    result = _fluxbot("shell", "--demo", "-x", "envs")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].split() == ["ENVIRONMENT", "TIER", "CHANNEL", "CLUSTERS"]
