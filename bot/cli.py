@@ -164,7 +164,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render(answer))
-    unreadable = [c for c in answer.clusters if c.unreadable is not None]
+    unreadable = [c.status for c in answer.clusters if c.status.unreadable is not None]
     for cluster in unreadable:
         assert cluster.unreadable is not None
         print(
@@ -180,7 +180,7 @@ def status_records(answer: StatusAnswer) -> list[dict[str, Any]]:
     return [
         object_record(cluster.environment, cluster.cluster, obj)
         for cluster in answer.clusters
-        for obj in cluster.sorted_objects()
+        for obj in cluster.shown
     ]
 
 

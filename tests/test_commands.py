@@ -114,7 +114,7 @@ def test_status_lists_failures_first_then_progressing_suspended_ready() -> None:
     assert isinstance(answer, StatusAnswer)
     (env,) = answer.environments
     assert [c.cluster for c in env.clusters] == ["prod-eu-1", "prod-us-1"]
-    objects = env.clusters[0].sorted_objects()
+    objects = env.clusters[0].shown
     assert [o.health for o in objects] == [
         Health.FAILING,
         Health.FAILING,
@@ -129,7 +129,7 @@ def test_status_lists_failures_first_then_progressing_suspended_ready() -> None:
 def test_status_filters_by_kind_cluster_and_failing() -> None:
     answer = _runner().handle("status production --cluster prod-eu-1 --kind ks --failing")
     assert isinstance(answer, StatusAnswer)
-    assert [(c.cluster, [o.name for o in c.objects]) for c in answer.clusters] == [
+    assert [(c.cluster, [o.name for o in c.shown]) for c in answer.clusters] == [
         ("prod-eu-1", ["apps"])
     ]
 

@@ -9,11 +9,36 @@ from bot.domain.status import FluxObject
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterReport:
+    """One cluster in a status answer: counts over everything asked about, rows to show."""
+
+    # Every object in the question's scope (its kind and cluster), for the counts.
+    status: ClusterStatus
+    # What to list, failures first: the scope, narrowed further by --failing.
+    shown: tuple[FluxObject, ...]
+
+    @property
+    def environment(self) -> str:
+        """The cluster's environment."""
+        return self.status.environment
+
+    @property
+    def cluster(self) -> str:
+        """The cluster's name."""
+        return self.status.cluster
+
+    @property
+    def counts(self) -> HealthCounts:
+        """Objects per health group, over the whole scope."""
+        return self.status.counts
+
+
+@dataclass(frozen=True, slots=True)
 class EnvironmentReport:
     """The status of one environment: each cluster's objects, failures first."""
 
     name: str
-    clusters: tuple[ClusterStatus, ...]
+    clusters: tuple[ClusterReport, ...]
 
     @property
     def counts(self) -> HealthCounts:
@@ -29,11 +54,13 @@ class StatusAnswer:
     """Answer to `status`: one report per environment asked about."""
 
     environments: tuple[EnvironmentReport, ...]
-    # Human description of the filters applied, e.g. "failing HelmReleases in prod-eu-1".
+    # What was counted, e.g. "Flux objects" or "HelmReleases".
     scope: str
+    # Whether only failing objects are listed (counts still cover the whole scope).
+    failing_only: bool = False
 
     @property
-    def clusters(self) -> list[ClusterStatus]:
+    def clusters(self) -> list[ClusterReport]:
         """Every cluster of every environment in the answer."""
         return [c for env in self.environments for c in env.clusters]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.commands.answers import (
     Answer,
+    ClusterReport,
     EnvironmentReport,
     EnvsAnswer,
     ErrorAnswer,
@@ -24,11 +25,11 @@ from bot.commands.grammar import (
     parse,
 )
 from bot.domain.fleet import (
-    ClusterStatus,
     ClusterTarget,
     FleetLayout,
     FleetReader,
     ObjectFilter,
+    sort_objects,
 )
 from bot.domain.kinds import KINDS, resolve_kind
 from bot.domain.status import FluxObject
@@ -79,13 +80,20 @@ class CommandRunner:
         environment = self._environment(command.environment, context)
         targets = self._targets(environment, command.cluster)
         kinds = self._kinds(command.kind)
-        flt = ObjectFilter(kinds=kinds, failing_only=command.failing)
-        statuses = [flt.apply(s) for s in self.reader.read(targets, kinds)]
+        scope = ObjectFilter(kinds=kinds)
+        shown = ObjectFilter(kinds=kinds, failing_only=command.failing)
+        clusters = [
+            ClusterReport(
+                status, tuple(sort_objects(o for o in status.objects if shown.matches(o)))
+            )
+            for status in (scope.apply(s) for s in self.reader.read(targets, kinds))
+        ]
         reports = tuple(
-            EnvironmentReport(env, tuple(s for s in statuses if s.environment == env))
+            EnvironmentReport(env, tuple(c for c in clusters if c.environment == env))
             for env in dict.fromkeys(t.environment for t in targets)
         )
-        return StatusAnswer(reports, _scope(command, kinds))
+        scope_words = f"{next(iter(kinds))}s" if kinds else "Flux objects"
+        return StatusAnswer(reports, scope_words, command.failing)
 
     def _get(self, command: GetCommand, context: CommandContext) -> ObjectAnswer:
         kind = self._kinds(command.kind)
@@ -164,18 +172,3 @@ def dependents_of(target: FluxObject, objects: tuple[FluxObject, ...]) -> tuple[
         for o in objects
         if o.source_ref == ref or ref in o.depends_on or (o.owner == ref and o is not target)
     )
-
-
-def _scope(command: StatusCommand, kinds: frozenset[str]) -> str:
-    parts = []
-    if command.failing:
-        parts.append("failing")
-    parts.append(f"{next(iter(kinds))}s" if kinds else "Flux objects")
-    if command.cluster:
-        parts.append(f"in {command.cluster}")
-    return " ".join(parts)
-
-
-def unreadable_clusters(statuses: list[ClusterStatus]) -> list[ClusterStatus]:
-    """The clusters that could not be read at all."""
-    return [s for s in statuses if s.unreadable is not None]

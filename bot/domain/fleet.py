@@ -41,6 +41,23 @@ class ClusterProblem:
         return not self.kinds
 
 
+class CacheState(StrEnum):
+    """How current a cluster's data is."""
+
+    SYNCING = "syncing"
+    LIVE = "live"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How current the data of a cluster is: live, still syncing, or stale since a moment."""
+
+    state: CacheState
+    since: dt.datetime | None = None
+    error: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterTarget:
     """One cluster of one environment, as named in the configuration."""
@@ -92,6 +109,8 @@ class ClusterStatus:
     objects: tuple[FluxObject, ...]
     problems: tuple[ClusterProblem, ...] = ()
     read_at: dt.datetime | None = None
+    # None when read straight from the API server just now; set when answered from the cache.
+    freshness: Freshness | None = None
 
     @property
     def unreadable(self) -> ClusterProblem | None:
@@ -102,10 +121,6 @@ class ClusterStatus:
     def counts(self) -> HealthCounts:
         """Objects per health group."""
         return HealthCounts.of(self.objects)
-
-    def sorted_objects(self) -> list[FluxObject]:
-        """Objects with what needs attention first."""
-        return sort_objects(self.objects)
 
 
 def sort_key(obj: FluxObject) -> tuple[int, int, str, str]:
@@ -149,6 +164,7 @@ class ObjectFilter:
             objects=tuple(o for o in status.objects if self.matches(o)),
             problems=problems,
             read_at=status.read_at,
+            freshness=status.freshness,
         )
 
 

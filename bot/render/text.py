@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bot.commands.answers import (
     Answer,
+    ClusterReport,
     EnvironmentReport,
     EnvsAnswer,
     ErrorAnswer,
@@ -15,7 +16,7 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
-from bot.domain.fleet import ClusterStatus, HealthCounts
+from bot.domain.fleet import HealthCounts
 from bot.domain.status import FluxObject, Health
 
 MARKS = {
@@ -54,7 +55,8 @@ def counts_line(counts: HealthCounts) -> str:
 
 def render_status(answer: StatusAnswer) -> str:
     """Environments, then clusters, then a `flux get`-like table with failures first."""
-    blocks = [_render_environment(env, answer.scope) for env in answer.environments]
+    scope = answer.scope + (" (listing failing only)" if answer.failing_only else "")
+    blocks = [_render_environment(env, scope) for env in answer.environments]
     return "\n\n".join(blocks) if blocks else "No environments configured."
 
 
@@ -70,7 +72,8 @@ def _render_environment(env: EnvironmentReport, scope: str) -> str:
     return "\n".join(lines)
 
 
-def _render_cluster(cluster: ClusterStatus) -> list[str]:
+def _render_cluster(report: ClusterReport) -> list[str]:
+    cluster = report.status
     problem = cluster.unreadable
     if problem is not None:
         return [f"{cluster.cluster}: CANNOT READ ({problem.kind}): {problem.message}"]
@@ -78,7 +81,7 @@ def _render_cluster(cluster: ClusterStatus) -> list[str]:
     lines += [
         f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
     ]
-    objects = cluster.sorted_objects()
+    objects = report.shown
     if not objects:
         lines.append("  (no matching objects)")
         return lines
