@@ -118,6 +118,27 @@ class KubernetesSettings(_Strict):
     """Clusters read at the same time. Default 16: enough for most fleets in one round."""
 
 
+class CacheSettings(_Strict):
+    """How the watch cache keeps every cluster's Flux status current."""
+
+    watch_timeout_seconds: Annotated[int, Field(ge=5, le=3600)] = 300
+    """Seconds each watch request stays open before it is renewed from the last
+    resourceVersion. Default 300: well below API servers' own limit (30-60 min), so a silently
+    broken connection is noticed within minutes."""
+
+    resync_seconds: Annotated[float, Field(ge=0)] = 600.0
+    """Seconds between full relists of each kind, catching anything a watch missed; 0 turns
+    it off. Default 600: one list per kind per cluster every ten minutes is cheap."""
+
+    backoff_initial_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+    """First wait after a failed list or watch; doubled on each further failure, with
+    jitter. Default 0.5 s."""
+
+    backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Longest wait between attempts at a cluster that stays down. Default 30 s: a cluster
+    that comes back is live again within half a minute."""
+
+
 class FluxbotConfig(_Strict):
     """The whole configuration file."""
 
@@ -126,6 +147,9 @@ class FluxbotConfig(_Strict):
 
     kubernetes: KubernetesSettings = KubernetesSettings()
     """Kubernetes API access settings."""
+
+    cache: CacheSettings = CacheSettings()
+    """Watch cache settings."""
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:

@@ -92,7 +92,7 @@ class KubeFleetReader:
                         self._forget(target.cluster)
                     continue
                 objects.extend(_parse_items(listing, kind.kind))
-        except Exception as err:  # every failure becomes this cluster's problem, never a crash
+        except Exception as err:  # noqa: BLE001 - every failure is this cluster's problem
             self._forget(target.cluster)
             problem = describe_error(err, server, self._timeout[1])
             log.info("cannot read cluster %s: %s", target.cluster, problem.detail)

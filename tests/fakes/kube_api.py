@@ -1135,7 +1135,7 @@ class FakeKubeApiServer:
                 request.transport.abort()
             record.status = 0
             return web.Response(status=503)
-        except Exception:  # a bug in the fake must surface as a 500, not a hung client
+        except Exception:  # noqa: BLE001 - a bug in the fake must surface as a 500, not a hang
             self.internal_errors.append(traceback.format_exc())
             response = _status_response(
                 ApiError(500, "InternalError", "fake API server error: " + traceback.format_exc())

@@ -1,0 +1,524 @@
+"""A live, memory-lean cache of Flux status per cluster: list, then watch (informer style).
+
+Each cluster gets a supervisor thread that connects and discovers the served Flux versions,
+then one watcher thread per served kind: it lists, watches from the returned
+resourceVersion, resumes after a dropped stream, relists on 410 Gone, backs off with jitter
+after errors, and relists periodically (resync). Only the parsed status model is kept, never
+whole objects. Every change is compared with what was there before and the transitions are
+handed to subscribers. Status queries read memory only; each answer carries the cluster's
+freshness (syncing, live, or stale since when and why) so stale data is never taken for live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
+
+from bot.config import CacheSettings, ClusterConfig, FluxbotConfig, KubernetesSettings
+from bot.domain.fleet import (
+    CacheState,
+    ClusterProblem,
+    ClusterStatus,
+    ClusterTarget,
+    Freshness,
+    ProblemKind,
+)
+from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
+from bot.domain.status import FluxObject, Health, parse_flux_object
+from bot.domain.transitions import Transition, settled_health, transitions
+from bot.kube.clients import build_api_client
+from bot.kube.discovery import ServedKinds, discover
+from bot.kube.errors import describe_error
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Transition], None]
+Key = tuple[str, str, str]
+
+# Problems that concern one kind and will not heal by retrying sooner; they do not make the
+# rest of the cluster's data stale.
+_PER_KIND: Final = frozenset({ProblemKind.FORBIDDEN, ProblemKind.FLUX_MISSING})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Backoff:
+    """Exponential backoff with jitter, so a fleet of watchers does not retry in lockstep."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+
+    def next(self) -> float:
+        """Seconds to wait before the next attempt."""
+        ceiling = min(self.maximum, self.initial * 2.0**self.failures)
+        self.failures += 1
+        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+    def reset(self) -> None:
+        """Forget past failures after a success."""
+        self.failures = 0
+
+
+@dataclass(slots=True)
+class _Entry:
+    obj: FluxObject
+    settled: Health | None
+
+
+@dataclass(slots=True)
+class _KindHealth:
+    synced: bool = False
+    problem: ClusterProblem | None = None
+    since: dt.datetime | None = None
+
+
+class ClusterCache:
+    """The cached Flux status of one cluster, kept current by watcher threads."""
+
+    def __init__(
+        self,
+        target: ClusterTarget,
+        cluster: ClusterConfig,
+        kubernetes: KubernetesSettings,
+        settings: CacheSettings,
+        emit: Subscriber,
+    ) -> None:
+        self.target = target
+        self._cluster = cluster
+        self._kubernetes = kubernetes
+        self._settings = settings
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._store: dict[Key, _Entry] = {}
+        self._kinds: dict[str, _KindHealth] = {}
+        self._cluster_problem: ClusterProblem | None = None
+        self._problem_since: dt.datetime | None = None
+        self._synced_at: dt.datetime | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._watchers: list[_KindWatcher] = []
+        self._api_client: Any = None
+        self.server = "?"
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        """Connect, discover and start watching, in the background."""
+        thread = threading.Thread(
+            target=self._supervise, name=f"cache-{self.target.cluster}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every thread of this cluster and close its connections."""
+        self._stop.set()
+        for watcher in list(self._watchers):
+            watcher.interrupt()
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._api_client is not None:
+            self._api_client.close()
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) timeouts for ordinary requests."""
+        return (
+            self._kubernetes.connect_timeout_seconds,
+            self._kubernetes.request_timeout_seconds,
+        )
+
+    def _supervise(self) -> None:
+        backoff = Backoff(
+            self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
+        )
+        while not self._stop.is_set():
+            try:
+                if self._api_client is None:
+                    self._api_client = build_api_client(self._cluster, self._kubernetes)
+                    self.server = self._api_client.configuration.host
+                served = discover(self._api_client, self.timeout)
+                break
+            except Exception as err:  # noqa: BLE001 - reported as this cluster's problem
+                self._cluster_failed(describe_error(err, self.server, self.timeout[1]))
+                self._stop.wait(backoff.next())
+        else:
+            return
+        self._start_watchers(served)
+
+    def _start_watchers(self, served: ServedKinds) -> None:
+        if not served.flux_installed:
+            self._cluster_failed(
+                ClusterProblem(
+                    ProblemKind.FLUX_MISSING,
+                    "Flux is not installed: the cluster serves none of " + ", ".join(FLUX_GROUPS),
+                )
+            )
+            return
+        with self._lock:
+            self._cluster_problem = None
+            for kind in KINDS:
+                if served.version_of(kind) is not None:
+                    self._kinds[kind.kind] = _KindHealth()
+        for kind in KINDS:
+            version = served.version_of(kind)
+            if version is None:
+                continue
+            watcher = _KindWatcher(self, kind, version, self._api_client, self._settings)
+            self._watchers.append(watcher)
+            thread = threading.Thread(
+                target=watcher.run,
+                name=f"watch-{self.target.cluster}-{kind.plural}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    # -- state, called by watchers --
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set when the cache is shutting down."""
+        return self._stop
+
+    def _cluster_failed(self, problem: ClusterProblem) -> None:
+        with self._lock:
+            self._cluster_problem = problem
+            self._problem_since = self._problem_since or _now()
+        log.info("cluster %s: %s", self.target.cluster, problem.detail or problem.message)
+
+    def kind_failed(self, kind: str, problem: ClusterProblem) -> None:
+        """Record that watching `kind` failed; the watcher will retry."""
+        with self._lock:
+            health = self._kinds.setdefault(kind, _KindHealth())
+            if health.problem is None:
+                health.since = _now()
+            health.problem = problem
+            self._note_synced(_now())
+        log.info("cluster %s %s: %s", self.target.cluster, kind, problem.detail or problem.message)
+
+    def replace_kind(self, kind: str, objects: Iterable[FluxObject]) -> None:
+        """Install a fresh listing of `kind`, emitting what changed since the last one."""
+        at = _now()
+        fresh = {o.key: o for o in objects}
+        emitted: list[Transition] = []
+        with self._lock:
+            health = self._kinds.setdefault(kind, _KindHealth())
+            first = not health.synced
+            old_keys = {k for k in self._store if k[0] == kind}
+            for key in old_keys - fresh.keys():
+                gone = self._store.pop(key)
+                emitted += self._diff(gone.obj, None, gone.settled, at)
+            for key, obj in fresh.items():
+                entry = self._store.get(key)
+                settled = settled_health(entry.settled if entry else None, obj)
+                if not first:
+                    emitted += self._diff(
+                        entry.obj if entry else None, obj, entry.settled if entry else None, at
+                    )
+                self._store[key] = _Entry(obj, settled)
+            health.synced = True
+            health.problem = None
+            health.since = None
+            self._note_synced(at)
+            if not any(h.problem for h in self._kinds.values()):
+                self._problem_since = None
+        self._publish(emitted)
+
+    def _note_synced(self, at: dt.datetime) -> None:
+        # Synced once every kind has listed, or cannot be listed for a reason retrying won't fix.
+        if self._synced_at is None and all(
+            h.synced or (h.problem and h.problem.kind in _PER_KIND) for h in self._kinds.values()
+        ):
+            self._synced_at = at
+
+    def upsert(self, obj: FluxObject) -> None:
+        """Apply one ADDED or MODIFIED watch event."""
+        at = _now()
+        with self._lock:
+            entry = self._store.get(obj.key)
+            old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
+            self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
+            emitted = self._diff(old, obj, old_settled, at)
+        self._publish(emitted)
+
+    def remove(self, key: Key) -> None:
+        """Apply one DELETED watch event."""
+        at = _now()
+        with self._lock:
+            entry = self._store.pop(key, None)
+            emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
+        self._publish(emitted)
+
+    def _diff(
+        self,
+        old: FluxObject | None,
+        new: FluxObject | None,
+        old_settled: Health | None,
+        at: dt.datetime,
+    ) -> list[Transition]:
+        return transitions(self.target.environment, self.target.cluster, old, new, old_settled, at)
+
+    def _publish(self, emitted: Sequence[Transition]) -> None:
+        for transition in emitted:
+            try:
+                self._emit(transition)
+            except Exception:
+                log.exception("transition subscriber failed")
+
+    # -- reading --
+
+    def freshness(self) -> Freshness:
+        """Whether this cluster's data is live, still syncing, or stale (since when, why)."""
+        with self._lock:
+            return self._freshness()
+
+    def _freshness(self) -> Freshness:
+        stale = [h for h in self._kinds.values() if h.problem and h.problem.kind not in _PER_KIND]
+        if self._cluster_problem is not None:
+            since = self._problem_since
+            return Freshness(CacheState.STALE, since, self._cluster_problem.message)
+        if stale:
+            first = min(stale, key=lambda h: h.since or _now())
+            assert first.problem is not None
+            return Freshness(CacheState.STALE, first.since, first.problem.message)
+        if self._synced_at is None:
+            return Freshness(CacheState.SYNCING)
+        return Freshness(CacheState.LIVE, self._synced_at)
+
+    def status(self, kinds: frozenset[str] = frozenset()) -> ClusterStatus:
+        """What the cache knows of this cluster, with its freshness."""
+        with self._lock:
+            freshness = self._freshness()
+            objects = tuple(e.obj for e in self._store.values() if not kinds or e.obj.kind in kinds)
+            problems = [
+                h.problem
+                for kind, h in self._kinds.items()
+                if h.problem and h.problem.kind in _PER_KIND and (not kinds or kind in kinds)
+            ]
+            ever_synced = any(h.synced for h in self._kinds.values())
+            if not ever_synced:
+                # Nothing to show: whatever keeps us from syncing is the whole-cluster problem.
+                whole = self._cluster_problem or next(
+                    (h.problem for h in self._kinds.values() if h.problem), None
+                )
+                if whole is not None:
+                    problems = [
+                        ClusterProblem(whole.kind, whole.message, whole.detail),
+                        *problems,
+                    ]
+        return ClusterStatus(
+            self.target.environment,
+            self.target.cluster,
+            objects,
+            tuple(problems),
+            read_at=_now(),
+            freshness=freshness,
+        )
+
+
+class _KindWatcher:
+    """List and watch one Flux kind in one cluster, forever, until told to stop."""
+
+    def __init__(
+        self,
+        cache: ClusterCache,
+        kind: FluxKind,
+        version: str,
+        api_client: Any,
+        settings: CacheSettings,
+    ) -> None:
+        self._cache = cache
+        self._kind = kind
+        self._version = version
+        self._api = k8s.CustomObjectsApi(api_client)
+        self._settings = settings
+        self._watch = k8s_watch.Watch()
+        self._backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
+        self._resumes_left = 1
+
+    def interrupt(self) -> None:
+        """Unblock a watch stream that is waiting for the next event."""
+        self._watch.stop()
+
+    def run(self) -> None:
+        """List, then watch; recover from every failure until the cache stops."""
+        stop = self._cache.stopping
+        resource_version: str | None = None
+        listed_at = 0.0
+        while not stop.is_set():
+            watching = False
+            try:
+                resync_due = (
+                    self._settings.resync_seconds > 0
+                    and time.monotonic() - listed_at > self._settings.resync_seconds
+                )
+                if resource_version is None or resync_due:
+                    resource_version = self._list()
+                    listed_at = time.monotonic()
+                    self._backoff.reset()
+                watching = True
+                until_resync = (
+                    listed_at + self._settings.resync_seconds - time.monotonic()
+                    if self._settings.resync_seconds > 0
+                    else float("inf")
+                )
+                resource_version = self._watch_from(resource_version, until_resync)
+                self._resumes_left = 1
+            except ApiException as err:
+                if stop.is_set():
+                    break
+                if err.status == 410:
+                    # Too old: the server no longer has our history. Relist now.
+                    resource_version = None
+                    continue
+                self._failed(err)
+                resource_version = None
+            except Exception as err:  # noqa: BLE001 - every failure is retried
+                if stop.is_set():
+                    break
+                if watching and self._resumes_left > 0:
+                    # A stream cut mid-way: resume from where we were at once, before calling
+                    # the cluster stale. A second failure in a row goes the slow way.
+                    self._resumes_left -= 1
+                    continue
+                self._failed(err)
+                resource_version = None
+
+    def _failed(self, err: BaseException) -> None:
+        problem = describe_error(
+            err, self._cache.server, self._cache.timeout[1], kinds=(self._kind.kind,)
+        )
+        self._cache.kind_failed(self._kind.kind, problem)
+        self._cache.stopping.wait(self._backoff.next())
+
+    def _list(self) -> str:
+        listing: Any = self._api.list_cluster_custom_object(
+            self._kind.group,
+            self._version,
+            self._kind.plural,
+            _request_timeout=self._cache.timeout,
+        )
+        items = listing.get("items") or []
+        objects = [
+            parse_flux_object({**item, "kind": self._kind.kind})
+            for item in items
+            if isinstance(item, dict)
+        ]
+        self._cache.replace_kind(self._kind.kind, objects)
+        return str(listing.get("metadata", {}).get("resourceVersion", ""))
+
+    def _watch_from(self, resource_version: str, until_resync: float) -> str:
+        # The server ends the watch in time for the next resync.
+        seconds = max(1, int(min(self._settings.watch_timeout_seconds, until_resync)))
+        stream = self._watch.stream(
+            self._api.list_cluster_custom_object,
+            self._kind.group,
+            self._version,
+            self._kind.plural,
+            resource_version=resource_version,
+            timeout_seconds=seconds,
+            allow_watch_bookmarks=True,
+            deserialize=False,
+            # A silent, half-dead connection must not hang the watcher forever.
+            _request_timeout=(self._cache.timeout[0], seconds + 30),
+        )
+        for event in stream:
+            if self._cache.stopping.is_set():
+                self._watch.stop()
+                break
+            resource_version = self._apply(event, resource_version)
+            # The stream works: a later cut may again be resumed at once.
+            self._resumes_left = 1
+        return resource_version
+
+    def _apply(self, event: Any, resource_version: str) -> str:
+        if not isinstance(event, dict):
+            return resource_version
+        raw = event.get("object")
+        if not isinstance(raw, dict):
+            return resource_version
+        metadata = raw.get("metadata") or {}
+        new_version = str(metadata.get("resourceVersion") or resource_version)
+        kind = event.get("type")
+        if kind in ("ADDED", "MODIFIED"):
+            self._cache.upsert(parse_flux_object({**raw, "kind": self._kind.kind}))
+        elif kind == "DELETED":
+            key = (self._kind.kind, str(metadata.get("namespace", "")), str(metadata.get("name")))
+            self._cache.remove(key)
+        return new_version
+
+
+class FleetCache:
+    """A FleetReader answered from memory, kept current by list+watch in every cluster."""
+
+    def __init__(self, config: FluxbotConfig) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._clusters: dict[tuple[str, str], ClusterCache] = {}
+        layout = config.layout()
+        for target in layout.targets():
+            self._clusters[(target.environment, target.cluster)] = ClusterCache(
+                target,
+                config.cluster(target),
+                config.kubernetes,
+                config.cache,
+                self._emit,
+            )
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber` with every transition; it runs on a watcher thread, keep it quick."""
+        self._subscribers.append(subscriber)
+
+    def _emit(self, transition: Transition) -> None:
+        for subscriber in self._subscribers:
+            subscriber(transition)
+
+    def start(self) -> FleetCache:
+        """Start syncing every cluster in the background."""
+        for cluster in self._clusters.values():
+            cluster.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every cluster's threads."""
+        for cluster in self._clusters.values():
+            cluster.stop()
+
+    def close(self) -> None:
+        """Same as stop(); lets the cache stand where a reader is closed."""
+        self.stop()
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait until every cluster is live or has failed; True when all are live."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [c.freshness().state for c in self._clusters.values()]
+            if all(s is not CacheState.SYNCING for s in states):
+                return all(s is CacheState.LIVE for s in states)
+            time.sleep(0.02)
+        return False
+
+    def freshness(self) -> dict[ClusterTarget, Freshness]:
+        """Every cluster's freshness."""
+        return {c.target: c.freshness() for c in self._clusters.values()}
+
+    def read(
+        self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
+    ) -> list[ClusterStatus]:
+        """Status of each target from memory, with its freshness."""
+        return [self._clusters[(t.environment, t.cluster)].status(kinds) for t in targets]

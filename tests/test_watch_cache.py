@@ -1,0 +1,340 @@
+"""The watch cache: answers from memory, stays current, survives dropped watches and outages.
+
+Every test runs real fake API servers on 127.0.0.1 and the official client; faults are
+injected in the fakes. Waiting is done by polling with a deadline, never by fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import FluxbotConfig
+from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, ProblemKind
+from bot.domain.transitions import Change, Transition
+from bot.kube.cache import FleetCache
+from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
+from tests.flux_objects import GIT_SHA, OTHER_SHA, condition, flux_object
+
+GIT = "source.toolkit.fluxcd.io/v1"
+KS = "kustomize.toolkit.fluxcd.io/v1"
+PROD_EU = ClusterTarget("production", "prod-eu-1")
+PROD_US = ClusterTarget("production", "prod-us-1")
+
+
+def _git(name: str, sha: str = GIT_SHA, ready: str = "True", message: str = "") -> dict[str, Any]:
+    return flux_object(
+        "GitRepository",
+        name,
+        status={
+            "artifact": {
+                "revision": f"main@sha1:{sha}",
+                "path": "x",
+                "url": "http://source-controller/x",
+                "digest": "sha256:" + "ab" * 32,
+                "lastUpdateTime": "2026-11-25T08:00:00Z",
+            }
+        },
+        conditions=[
+            condition(
+                "Ready", ready, "Succeeded" if ready == "True" else "GitOperationFailed", message
+            )
+        ],
+    )
+
+
+def _ks(name: str) -> dict[str, Any]:
+    return flux_object("Kustomization", name, conditions=[condition()])
+
+
+def _until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+class Recorder:
+    """Collects transitions from the cache's watcher threads."""
+
+    def __init__(self) -> None:
+        self.items: list[Transition] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, transition: Transition) -> None:
+        with self._lock:
+            self.items.append(transition)
+
+    def of(self, change: Change, name: str | None = None) -> list[Transition]:
+        with self._lock:
+            return [
+                t for t in self.items if t.change is change and (name is None or t.name == name)
+            ]
+
+
+@pytest.fixture
+def fleet() -> Iterator[FakeFleet]:
+    fleet = FakeFleet(["prod-eu-1", "prod-us-1"])
+    with fleet:
+        for server in fleet:
+            server.apply_many([_git("flux-system"), _ks("apps"), _ks("infra")])
+        yield fleet
+
+
+def _cache(fleet: FakeFleet, tmp_path: Path, **cache: Any) -> FleetCache:
+    kubeconfig = fleet.write_kubeconfig(tmp_path / "kubeconfig")
+    config = FluxbotConfig.model_validate(
+        {
+            "kubernetes": {
+                "kubeconfig": str(kubeconfig),
+                "connect_timeout_seconds": 1,
+                "request_timeout_seconds": 2,
+            },
+            "cache": {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2, **cache},
+            "environments": {
+                "production": {
+                    "channel": "C0PROD",
+                    "clusters": [{"context": name} for name in fleet.servers],
+                }
+            },
+        }
+    )
+    return FleetCache(config)
+
+
+@pytest.fixture
+def cache(fleet: FakeFleet, tmp_path: Path) -> Iterator[tuple[FleetCache, Recorder]]:
+    fleet_cache = _cache(fleet, tmp_path)
+    recorder = Recorder()
+    fleet_cache.subscribe(recorder)
+    fleet_cache.start()
+    try:
+        assert fleet_cache.wait_synced(10)
+        yield fleet_cache, recorder
+    finally:
+        fleet_cache.stop()
+
+
+def _status(cache: FleetCache, target: ClusterTarget = PROD_EU) -> ClusterStatus:
+    (status,) = cache.read([target])
+    return status
+
+
+def _names(status: ClusterStatus) -> list[str]:
+    return sorted(o.name for o in status.objects)
+
+
+def test_cold_sync_answers_from_memory_without_touching_the_api(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    fleet["prod-eu-1"].clear_requests()
+    status = _status(fleet_cache)
+    assert _names(status) == ["apps", "flux-system", "infra"]
+    assert status.freshness is not None
+    assert status.freshness.state is CacheState.LIVE
+    assert not fleet["prod-eu-1"].requests()
+    # The initial listing is not news.
+    assert recorder.items == []
+
+
+def test_a_change_on_the_server_becomes_a_transition_and_fresh_status(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    fleet["prod-eu-1"].apply(_git("flux-system", ready="False", message="authentication required"))
+
+    (failing,) = _until(lambda: recorder.of(Change.FAILING))
+    assert (failing.cluster, failing.kind, failing.name) == (
+        "prod-eu-1",
+        "GitRepository",
+        "flux-system",
+    )
+    assert failing.message == "authentication required"
+    git = next(o for o in _status(fleet_cache).objects if o.kind == "GitRepository")
+    assert git.ready == "False"
+
+    fleet["prod-eu-1"].apply(_git("flux-system", sha=OTHER_SHA))
+    (recovered,) = _until(lambda: recorder.of(Change.RECOVERED))
+    (revision,) = _until(lambda: recorder.of(Change.REVISION))
+    assert recovered.name == "flux-system"
+    assert (revision.old, revision.new) == (f"main@sha1:{GIT_SHA}", f"main@sha1:{OTHER_SHA}")
+
+    fleet["prod-eu-1"].delete(KS, "Kustomization", "flux-system", "infra")
+    _until(lambda: recorder.of(Change.REMOVED, "infra"))
+    assert _names(_status(fleet_cache)) == ["apps", "flux-system"]
+
+
+def test_suspend_and_resume_are_transitions(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    _, recorder = cache
+    suspended = _ks("apps")
+    suspended["spec"]["suspend"] = True
+    fleet["prod-us-1"].apply(suspended)
+    (event,) = _until(lambda: recorder.of(Change.SUSPENDED))
+    assert (event.cluster, event.name) == ("prod-us-1", "apps")
+    fleet["prod-us-1"].apply(_ks("apps"))
+    _until(lambda: recorder.of(Change.RESUMED))
+
+
+@pytest.mark.parametrize("abort", [False, True], ids=["closed", "cut"])
+def test_a_dropped_watch_resumes_without_losing_a_change(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder], abort: bool
+) -> None:
+    fleet_cache, recorder = cache
+    server = fleet["prod-eu-1"]
+    lists_before = _list_requests(server)
+    assert server.drop_watches(abort=abort) > 0
+    server.apply(_ks("new-app"))
+    _until(lambda: recorder.of(Change.ADDED, "new-app"))
+    assert "new-app" in _names(_status(fleet_cache))
+    # Resumed from the last resourceVersion: no relist was needed.
+    assert _list_requests(server) == lists_before
+    assert _status(fleet_cache).freshness.state is CacheState.LIVE  # type: ignore[union-attr]
+
+
+def test_410_gone_triggers_a_relist_and_the_cache_converges(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    server = fleet["prod-eu-1"]
+    # Changes the watch will never see as events: the server forgets its history.
+    server.inject(path_regex=r".*/kustomizations$", watch=True, hang=True)
+    server.drop_watches()
+    server.wait_for_watches(count=3)  # the other kinds resumed; kustomizations hangs
+    server.apply(_ks("late"))
+    server.delete(KS, "Kustomization", "flux-system", "apps")
+    server.compact()
+    lists_before = _list_requests(server, "kustomizations")
+    server.clear_faults()
+
+    _until(
+        lambda: (
+            "late" in _names(_status(fleet_cache)) and "apps" not in _names(_status(fleet_cache))
+        )
+    )
+    assert _list_requests(server, "kustomizations") > lists_before
+    # The relist found the differences and reported them as transitions.
+    assert recorder.of(Change.ADDED, "late")
+    assert recorder.of(Change.REMOVED, "apps")
+
+
+def test_a_cluster_that_goes_away_is_stale_with_its_error_and_recovers_by_itself(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    server = fleet["prod-eu-1"]
+    server.stop()
+    stale = _until(lambda: _stale(_status(fleet_cache)))
+    assert stale.freshness.since is not None
+    assert "cannot reach the API server" in stale.freshness.error
+    # Last known objects are still shown, marked stale; the other cluster stays live.
+    assert _names(stale) == ["apps", "flux-system", "infra"]
+    assert _status(fleet_cache, PROD_US).freshness.state is CacheState.LIVE  # type: ignore[union-attr]
+
+    server.start()
+    server.apply(_ks("while-you-were-away"))
+    _until(lambda: _status(fleet_cache).freshness.state is CacheState.LIVE)  # type: ignore[union-attr]
+    _until(lambda: "while-you-were-away" in _names(_status(fleet_cache)))
+    assert recorder.of(Change.ADDED, "while-you-were-away")
+
+
+def test_a_flapping_cluster_does_not_grow_threads_or_memory(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, _ = cache
+    server = fleet["prod-eu-1"]
+    threads_before = threading.active_count()
+    for _ in range(8):
+        server.stop()
+        _until(lambda: _stale(_status(fleet_cache)))
+        server.start()
+        _until(lambda: _status(fleet_cache).freshness.state is CacheState.LIVE)  # type: ignore[union-attr]
+    assert threading.active_count() <= threads_before
+    assert _names(_status(fleet_cache)) == ["apps", "flux-system", "infra"]
+
+
+def test_a_cluster_down_from_the_start_is_unreadable_until_it_comes_up(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    fleet["prod-us-1"].stop()
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        assert not fleet_cache.wait_synced(10)
+        down = _status(fleet_cache, PROD_US)
+        assert down.unreadable is not None
+        assert down.unreadable.kind is ProblemKind.UNREACHABLE
+        assert _names(_status(fleet_cache)) == ["apps", "flux-system", "infra"]
+        fleet["prod-us-1"].start()
+        _until(lambda: _names(_status(fleet_cache, PROD_US)) == ["apps", "flux-system", "infra"])
+    finally:
+        fleet_cache.stop()
+
+
+def test_a_forbidden_kind_is_reported_and_the_rest_is_live(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    fleet["prod-eu-1"].deny("list", "gitrepositories")
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        fleet_cache.wait_synced(10)
+        status = _until(lambda: _with_problem(_status(fleet_cache)))
+        assert status.freshness.state is CacheState.LIVE
+        (problem,) = status.problems
+        assert (problem.kind, problem.kinds) == (ProblemKind.FORBIDDEN, ("GitRepository",))
+        assert _names(status) == ["apps", "infra"]
+    finally:
+        fleet_cache.stop()
+
+
+def test_each_kind_is_relisted_periodically_to_catch_anything_missed(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    server = fleet["prod-eu-1"]
+    fleet_cache = _cache(fleet, tmp_path, resync_seconds=0.3, watch_timeout_seconds=5)
+    fleet_cache.start()
+    try:
+        assert fleet_cache.wait_synced(10)
+        before = _list_requests(server, "kustomizations")
+        _until(lambda: _list_requests(server, "kustomizations") >= before + 2)
+    finally:
+        fleet_cache.stop()
+
+
+def test_stop_ends_every_thread(fleet: FakeFleet, tmp_path: Path) -> None:
+    before = {t.name for t in threading.enumerate()}
+    fleet_cache = _cache(fleet, tmp_path).start()
+    assert fleet_cache.wait_synced(10)
+    fleet_cache.stop()
+    _until(lambda: not ({t.name for t in threading.enumerate()} - before), timeout=5)
+
+
+def _list_requests(server: FakeKubeApiServer, plural: str = "") -> int:
+    return sum(
+        1
+        for r in server.requests("GET")
+        if r.path.endswith(plural or "s")
+        and "watch" not in r.query
+        and "/apis/" in r.path
+        and r.path.count("/") == 4
+    )
+
+
+def _stale(status: ClusterStatus) -> ClusterStatus | None:
+    fresh = status.freshness
+    return status if fresh is not None and fresh.state is CacheState.STALE else None
+
+
+def _with_problem(status: ClusterStatus) -> ClusterStatus | None:
+    return status if status.problems else None
