@@ -19,6 +19,7 @@ from bot.config import ConfigError, load_config
 from bot.demo import load_demo
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.status import FluxObject
+from bot.kube.cache import FleetCache
 from bot.kube.reader import KubeFleetReader
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.text import render
@@ -29,6 +30,8 @@ EXIT_UNREADABLE: Final = 1
 EXIT_USAGE: Final = 2
 DEFAULT_CONFIG: Final = Path("config/fluxbot.yaml")
 OFFLINE_ENVIRONMENT: Final = "offline"
+# How long an interactive session waits for the first sync before answering anyway.
+SYNC_WAIT_SECONDS: Final = 15.0
 
 log = logging.getLogger("fluxbot")
 
@@ -209,7 +212,7 @@ def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, 
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
-    fleet = _open_fleet(args)
+    fleet = _open_fleet(args, live=True)
     try:
         if args.command is not None:
             return run_shell(fleet.runner, [args.command], sys.stdout, prompt=None)
@@ -222,7 +225,8 @@ def _cmd_shell(args: argparse.Namespace) -> int:
             fleet.close()
 
 
-def _open_fleet(args: argparse.Namespace, stderr: TextIO = sys.stderr) -> Fleet:
+def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = sys.stderr) -> Fleet:
+    """The fleet to answer from; `live` keeps a watch cache for long sessions."""
     if args.demo:
         layout, reader = load_demo()
         return Fleet(CommandRunner(layout, reader))
@@ -239,6 +243,12 @@ def _open_fleet(args: argparse.Namespace, stderr: TextIO = sys.stderr) -> Fleet:
         layout, reader = load_demo()
         return Fleet(CommandRunner(layout, reader))
     config = load_config(path)
+    if live:
+        cache = FleetCache(config).start()
+        if not cache.wait_synced(SYNC_WAIT_SECONDS):
+            print("fluxbot: some clusters are not synced yet; their answers say so", file=stderr)
+        return Fleet(CommandRunner(config.layout(), cache), close=cache.stop)
+    # One answer and exit: listing once is cheaper than starting watches.
     kube_reader = KubeFleetReader(config)
     return Fleet(CommandRunner(config.layout(), kube_reader), close=kube_reader.close)
 

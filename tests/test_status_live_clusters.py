@@ -236,3 +236,32 @@ def test_api_errors_are_worded_for_people(
     result = _run(config)
     assert words in result.stdout
     assert "prod-us-1: 0 failing · 0 progressing · 0 suspended · 3 ready" in result.stdout
+
+
+def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    config = _write_config(
+        tmp_path / "fluxbot.yaml",
+        fleet.write_kubeconfig(tmp_path / "kubeconfig"),
+        {"production": ["prod-eu-1", "prod-us-1"]},
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--config", str(config)],
+        input="status production\nget hr podinfo -n flux-apps --cluster prod-us-1\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "prod-eu-1: 0 failing · 0 progressing · 0 suspended · 3 ready\n" in result.stdout
+    assert "HelmRelease flux-apps/podinfo (production / prod-us-1): ready" in result.stdout
+    # Listed once per kind and then watched, never listed again per command.
+    lists = [
+        r
+        for r in fleet["prod-eu-1"].requests("GET")
+        if r.path.endswith("/helmreleases") and "watch" not in r.query
+    ]
+    assert len(lists) == 1

@@ -14,10 +14,19 @@ from typing import Any
 
 import pytest
 
+from bot.commands.executor import CommandRunner
 from bot.config import FluxbotConfig
-from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, ProblemKind
+from bot.domain.fleet import (
+    CacheState,
+    ClusterStatus,
+    ClusterTarget,
+    EnvironmentLayout,
+    FleetLayout,
+    ProblemKind,
+)
 from bot.domain.transitions import Change, Transition
 from bot.kube.cache import FleetCache
+from bot.render.text import render
 from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
 from tests.flux_objects import GIT_SHA, OTHER_SHA, condition, flux_object
 
@@ -240,6 +249,17 @@ def test_a_cluster_that_goes_away_is_stale_with_its_error_and_recovers_by_itself
     # Last known objects are still shown, marked stale; the other cluster stays live.
     assert _names(stale) == ["apps", "flux-system", "infra"]
     assert _status(fleet_cache, PROD_US).freshness.state is CacheState.LIVE  # type: ignore[union-attr]
+    # People see it too: the answer says the data is stale, since when, and why.
+    runner = CommandRunner(
+        FleetLayout(
+            (EnvironmentLayout("production", "production", "C0PROD", ("prod-eu-1", "prod-us-1")),)
+        ),
+        fleet_cache,
+    )
+    text = render(runner.handle("status production"))
+    assert "prod-eu-1: 0 failing · 0 progressing · 0 suspended · 3 ready (STALE since " in text
+    assert "cannot reach the API server" in text
+    assert "prod-us-1: 0 failing · 0 progressing · 0 suspended · 3 ready\n" in text
 
     server.start()
     server.apply(_ks("while-you-were-away"))

@@ -16,7 +16,7 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
-from bot.domain.fleet import HealthCounts
+from bot.domain.fleet import CacheState, ClusterStatus, HealthCounts
 from bot.domain.status import FluxObject, Health
 
 MARKS = {
@@ -77,7 +77,7 @@ def _render_cluster(report: ClusterReport) -> list[str]:
     problem = cluster.unreadable
     if problem is not None:
         return [f"{cluster.cluster}: CANNOT READ ({problem.kind}): {problem.message}"]
-    lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}"]
+    lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}{freshness_note(cluster)}"]
     lines += [
         f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
     ]
@@ -88,6 +88,17 @@ def _render_cluster(report: ClusterReport) -> list[str]:
     rows = [_HEADER, *(_row(o) for o in objects)]
     lines += ["  " + line for line in table(rows)]
     return lines
+
+
+def freshness_note(cluster: ClusterStatus) -> str:
+    """Empty for live data; otherwise says the data is syncing or stale, since when and why."""
+    fresh = cluster.freshness
+    if fresh is None or fresh.state is CacheState.LIVE:
+        return ""
+    if fresh.state is CacheState.SYNCING:
+        return " (still syncing)"
+    since = f" since {_when(fresh.since)}" if fresh.since else ""
+    return f" (STALE{since}: {fresh.error}; showing the last known state)"
 
 
 def _row(obj: FluxObject) -> tuple[str, ...]:

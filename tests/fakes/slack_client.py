@@ -364,7 +364,12 @@ class SlackClient:
         return self.fake
 
     def _user(self, user_id: str) -> dict[str, str]:
-        return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id}
+        return {
+            "id": user_id,
+            "username": user_id.lower(),
+            "name": user_id.lower(),
+            "team_id": self.team_id,
+        }
 
     def _response_url(self, channel_id: str, user_id: str, message_ts: str | None = None) -> str:
         if self.fake is not None:
