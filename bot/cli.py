@@ -15,7 +15,7 @@ from typing import Any, Final, TextIO
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, SlackSettings, load_config
 from bot.demo import load_demo
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.status import FluxObject
@@ -24,6 +24,9 @@ from bot.kube.reader import KubeFleetReader
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.text import render
 from bot.shell import run_shell
+from bot.slack.app import SlackBot, build_app
+from bot.slack.credentials import MissingCredentials, SlackCredentials
+from bot.slack.server import serve_http, serve_socket_mode
 
 EXIT_OK: Final = 0
 EXIT_UNREADABLE: Final = 1
@@ -120,6 +123,21 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument("--command", "-x", metavar="TEXT", help="run one command and exit")
     _add_fleet_arguments(shell)
     shell.set_defaults(func=_cmd_shell)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the Slack app (Socket Mode, or HTTP with --http)",
+        description=(
+            "Answer /flux in Slack. Socket Mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN; "
+            "HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. SLACK_API_URL overrides "
+            "the Web API base URL (GovSlack: https://slack-gov.com/api/)."
+        ),
+    )
+    serve.add_argument("--http", action="store_true", help="serve Slack's requests over HTTP")
+    serve.add_argument("--host", default="0.0.0.0", help="HTTP listen address (default 0.0.0.0)")  # noqa: S104 - a server in a pod listens on all interfaces
+    serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    _add_fleet_arguments(serve)
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 
@@ -223,6 +241,38 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     finally:
         if fleet.close:
             fleet.close()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        credentials = SlackCredentials.from_env(http=args.http)
+    except MissingCredentials as err:
+        raise CliError([str(err)]) from err
+    settings = _slack_settings(args)
+    fleet = _open_fleet(args, live=True)
+    try:
+        app = build_app(SlackBot(fleet.runner, settings, credentials), http=args.http)
+
+        def ready(port: int) -> None:
+            where = f"http://{args.host}:{port}/slack/events" if args.http else "Socket Mode"
+            print(f"fluxbot: serving {settings.command} on {where}", file=sys.stderr, flush=True)
+
+        if args.http:
+            serve_http(app, args.host, args.port, settings.listener_threads, ready)
+        else:
+            assert credentials.app_token is not None
+            serve_socket_mode(app, credentials.app_token.get_secret_value(), ready)
+    finally:
+        if fleet.close:
+            fleet.close()
+    return EXIT_OK
+
+
+def _slack_settings(args: argparse.Namespace) -> SlackSettings:
+    if args.demo or args.from_file:
+        return SlackSettings()
+    path = args.config or _default_config_path()
+    return load_config(path).slack if path else SlackSettings()
 
 
 def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = sys.stderr) -> Fleet:

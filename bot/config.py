@@ -139,6 +139,21 @@ class CacheSettings(_Strict):
     that comes back is live again within half a minute."""
 
 
+class SlackSettings(_Strict):
+    """How fluxbot appears in Slack (tokens come from the environment, not from here)."""
+
+    command: Annotated[str, Field(pattern=r"^/[a-z0-9_-]{1,31}$")] = "/flux"
+    """The slash command, as created in the Slack app. Default `/flux`."""
+
+    listener_threads: Annotated[int, Field(ge=1, le=256)] = 16
+    """Threads that answer commands after Slack has been acknowledged. Default 16: answers
+    come from memory, so a few threads keep up with bursts of commands."""
+
+    api_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Retries of a Web API or response_url call after a 429 (honouring Retry-After) or a
+    connection error. Default 2: enough for a burst, bounded so an answer is never stuck."""
+
+
 class FluxbotConfig(_Strict):
     """The whole configuration file."""
 
@@ -150,6 +165,9 @@ class FluxbotConfig(_Strict):
 
     cache: CacheSettings = CacheSettings()
     """Watch cache settings."""
+
+    slack: SlackSettings = SlackSettings()
+    """Slack settings."""
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:

@@ -1,8 +1,8 @@
 """Offline clusters: Flux objects read from YAML dumps (`kubectl get ... -o yaml`).
 
 Each file is one cluster, named after the file's stem. Multi-document files and `kind: List`
-documents are both understood; objects that are not Flux kinds are skipped, so a dump of
-`kubectl get all,gitrepositories,... -o yaml` works as it is.
+documents are both understood; core Events are kept for `get`, and objects of other kinds are
+skipped, so a dump of `kubectl get all,events,gitrepositories,... -o yaml` works as it is.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from typing import Any
 
 import yaml
 
+from bot.domain.events import FluxEvent, newest_first, parse_event
 from bot.domain.fleet import ClusterStatus, ClusterTarget
 from bot.domain.kinds import is_flux_kind
-from bot.domain.status import FluxObject, parse_flux_object
+from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
+
+# As many as a live cluster's answer shows.
+EVENT_LIMIT = 10
 
 
 class DumpError(Exception):
@@ -32,6 +36,8 @@ class OfflineCluster:
     name: str
     objects: tuple[FluxObject, ...]
     source: Path | None = None
+    # Events in the dump, with the object each is about.
+    events: tuple[tuple[ObjectRef, FluxEvent], ...] = ()
 
 
 def load_dump(path: Path, environment: str) -> OfflineCluster:
@@ -42,11 +48,23 @@ def load_dump(path: Path, environment: str) -> OfflineCluster:
         raise DumpError(f"{path}: cannot read the file: {err.strerror or err}") from err
     except UnicodeDecodeError as err:
         raise DumpError(f"{path}: not a text file ({err.reason})") from err
-    objects = tuple(parse_flux_object(obj) for obj in _flux_documents(text, path))
-    return OfflineCluster(environment, path.stem, objects, path)
+    objects: list[FluxObject] = []
+    events: list[tuple[ObjectRef, FluxEvent]] = []
+    for obj in _documents(text, path):
+        if obj.get("kind") == "Event":
+            involved = obj.get("involvedObject") or {}
+            ref = ObjectRef(
+                str(involved.get("kind", "")),
+                str(involved.get("namespace", "")),
+                str(involved.get("name", "")),
+            )
+            events.append((ref, parse_event(obj)))
+        else:
+            objects.append(parse_flux_object(obj))
+    return OfflineCluster(environment, path.stem, tuple(objects), path, tuple(events))
 
 
-def _flux_documents(text: str, path: Path) -> Iterator[Mapping[str, Any]]:
+def _documents(text: str, path: Path) -> Iterator[Mapping[str, Any]]:
     loader = yaml.SafeLoader(text)
     try:
         while loader.check_node():
@@ -80,6 +98,9 @@ def _objects_in(
         for item in items_node.value:
             yield from _objects_in(item, loader, path)
         return
+    if kind == "Event" and isinstance(data.get("involvedObject"), dict):
+        yield data
+        return
     if not is_flux_kind(kind):
         return
     metadata = data.get("metadata")
@@ -92,6 +113,11 @@ def _objects_in(
 
 class OfflineFleetReader:
     """A FleetReader over clusters loaded from files: answers instantly, never fails."""
+
+    def events(self, target: ClusterTarget, ref: ObjectRef) -> list[FluxEvent]:
+        """The Events the dump held about `ref`, newest first."""
+        cluster = self._clusters[(target.environment, target.cluster)]
+        return newest_first([e for r, e in cluster.events if r == ref], EVENT_LIMIT)
 
     def __init__(self, clusters: Sequence[OfflineCluster]) -> None:
         self._clusters = {(c.environment, c.name): c for c in clusters}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from bot.domain.fleet import ClusterStatus, FleetLayout, HealthCounts
+from bot.domain.events import FluxEvent
+from bot.domain.fleet import ClusterStatus, ClusterTarget, FleetLayout, Freshness, HealthCounts
 from bot.domain.status import FluxObject
 
 
@@ -74,6 +76,10 @@ class ObjectMatch:
     object: FluxObject
     # Objects in the same cluster that reference this one (dependsOn, sourceRef, owner).
     dependents: tuple[FluxObject, ...]
+    # Recent Events about the object, newest first, and why none when they could not be read.
+    events: tuple[FluxEvent, ...] = ()
+    events_note: str = ""
+    freshness: Freshness | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,8 @@ class EnvsAnswer:
     """Answer to `envs`: the fleet's layout."""
 
     layout: FleetLayout
+    # How current each cluster's data is, where the reader knows (the watch cache does).
+    freshness: Mapping[ClusterTarget, Freshness] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

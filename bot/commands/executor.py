@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from bot.commands.answers import (
     Answer,
@@ -24,15 +25,22 @@ from bot.commands.grammar import (
     help_text,
     parse,
 )
+from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
     ClusterTarget,
+    EventReader,
+    EventsUnavailable,
     FleetLayout,
     FleetReader,
+    FreshnessReporter,
     ObjectFilter,
     sort_objects,
 )
 from bot.domain.kinds import KINDS, resolve_kind
 from bot.domain.status import FluxObject
+
+# Reading Events is a request per object; a `get` matching many clusters reads only a few.
+EVENT_MATCH_LIMIT: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +78,9 @@ class CommandRunner:
                 case GetCommand():
                     return self._get(command, context)
                 case EnvsCommand():
-                    return EnvsAnswer(self.layout)
+                    reader = self.reader
+                    freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
+                    return EnvsAnswer(self.layout, freshness)
                 case HelpCommand():
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
@@ -102,21 +112,38 @@ class CommandRunner:
         # Read every kind: dependents of a source are Kustomizations and HelmReleases.
         statuses = self.reader.read(targets)
         flt = ObjectFilter(kinds=kind, namespace=command.namespace, name=command.name)
-        matches = []
+        matches: list[ObjectMatch] = []
         for status in statuses:
             for obj in status.objects:
                 if flt.matches(obj):
+                    target = ClusterTarget(status.environment, status.cluster)
+                    events, note = self._events(target, obj, len(matches))
                     matches.append(
                         ObjectMatch(
                             status.environment,
                             status.cluster,
                             obj,
                             dependents_of(obj, status.objects),
+                            events,
+                            note,
+                            status.freshness,
                         )
                     )
         unreadable = tuple(s for s in statuses if s.unreadable is not None)
         (kind_name,) = kind
         return ObjectAnswer(kind_name, command.name, command.namespace, tuple(matches), unreadable)
+
+    def _events(
+        self, target: ClusterTarget, obj: FluxObject, index: int
+    ) -> tuple[tuple[FluxEvent, ...], str]:
+        if not isinstance(self.reader, EventReader):
+            return (), ""
+        if index >= EVENT_MATCH_LIMIT:
+            return (), "events shown for the first matches only; narrow with --cluster"
+        try:
+            return tuple(self.reader.events(target, obj.ref)), ""
+        except EventsUnavailable as err:
+            return (), f"events could not be read: {err}"
 
     def _environment(self, name: str | None, context: CommandContext) -> str | None:
         chosen = name or context.default_environment

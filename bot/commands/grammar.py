@@ -61,6 +61,7 @@ class CommandSpec:
 
 _CLUSTER: Final = Option(("--cluster", "-c"), "cluster", "only this cluster", "CLUSTER")
 _ENV_OPTION: Final = Option(("--env", "-e"), "environment", "look in this environment", "ENV")
+_SHARE: Final = Option(("--share",), "share", "post the answer for everyone in the channel")
 
 SPECS: Final = (
     CommandSpec(
@@ -71,6 +72,7 @@ SPECS: Final = (
             _CLUSTER,
             Option(("--kind", "-k"), "kind", "only this kind (hr, ks, gitrepo, ...)", "KIND"),
             Option(("--failing", "-f"), "failing", "only failing objects"),
+            _SHARE,
         ),
         examples=("status", "status production --failing", "status staging --kind hr"),
     ),
@@ -85,6 +87,7 @@ SPECS: Final = (
             Option(("--namespace", "-n"), "namespace", "namespace (default: any)", "NAMESPACE"),
             _CLUSTER,
             _ENV_OPTION,
+            _SHARE,
         ),
         examples=("get hr podinfo -n flux-apps", "get gitrepo platform --cluster prod-eu-1"),
     ),
@@ -106,23 +109,25 @@ _BY_NAME: Final = {name: spec for spec in SPECS for name in (spec.name, *spec.al
 
 @dataclass(frozen=True, slots=True)
 class StatusCommand:
-    """`status [ENV] [--cluster C] [--kind K] [--failing]`."""
+    """`status [ENV] [--cluster C] [--kind K] [--failing] [--share]`."""
 
     environment: str | None = None
     cluster: str | None = None
     kind: str | None = None
     failing: bool = False
+    share: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class GetCommand:
-    """`get KIND NAME [-n NAMESPACE] [--cluster C] [--env ENV]`."""
+    """`get KIND NAME [-n NAMESPACE] [--cluster C] [--env ENV] [--share]`."""
 
     kind: str
     name: str
     namespace: str | None = None
     cluster: str | None = None
     environment: str | None = None
+    share: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +238,7 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
                 cluster=text("cluster"),
                 kind=text("kind"),
                 failing=opts.get("failing") is True,
+                share=opts.get("share") is True,
             )
         case "get":
             return GetCommand(
@@ -241,6 +247,7 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
                 namespace=text("namespace"),
                 cluster=text("cluster"),
                 environment=text("environment"),
+                share=opts.get("share") is True,
             )
         case "envs":
             return EnvsCommand()

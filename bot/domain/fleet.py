@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from bot.domain.events import FluxEvent
 from bot.domain.kinds import kind_order
-from bot.domain.status import FluxObject, Health
+from bot.domain.status import FluxObject, Health, ObjectRef
 
 
 class ProblemKind(StrEnum):
@@ -166,6 +167,28 @@ class ObjectFilter:
             read_at=status.read_at,
             freshness=status.freshness,
         )
+
+
+@runtime_checkable
+class EventReader(Protocol):
+    """Reads the recent Kubernetes Events of one object; not every reader can."""
+
+    def events(self, target: ClusterTarget, ref: ObjectRef) -> list[FluxEvent]:
+        """Events about `ref` in `target`, newest first; raises EventsUnavailable on failure."""
+        ...
+
+
+class EventsUnavailable(Exception):
+    """Events could not be read; the message says why, in words."""
+
+
+@runtime_checkable
+class FreshnessReporter(Protocol):
+    """Knows how current each cluster's data is (the watch cache does)."""
+
+    def freshness(self) -> dict[ClusterTarget, Freshness]:
+        """Every cluster's freshness."""
+        ...
 
 
 class FleetReader(Protocol):

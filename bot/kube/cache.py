@@ -25,20 +25,23 @@ from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from bot.config import CacheSettings, ClusterConfig, FluxbotConfig, KubernetesSettings
+from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
     CacheState,
     ClusterProblem,
     ClusterStatus,
     ClusterTarget,
+    EventsUnavailable,
     Freshness,
     ProblemKind,
 )
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
-from bot.domain.status import FluxObject, Health, parse_flux_object
+from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
 from bot.domain.transitions import Transition, settled_health, transitions
 from bot.kube.clients import build_api_client
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
+from bot.kube.events import read_events
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,11 @@ class ClusterCache:
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._api_client is not None:
             self._api_client.close()
+
+    @property
+    def api_client(self) -> Any:
+        """The cluster's API client, once connected; None before."""
+        return self._api_client
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -516,6 +524,13 @@ class FleetCache:
     def freshness(self) -> dict[ClusterTarget, Freshness]:
         """Every cluster's freshness."""
         return {c.target: c.freshness() for c in self._clusters.values()}
+
+    def events(self, target: ClusterTarget, ref: ObjectRef) -> list[FluxEvent]:
+        """Recent Events about `ref`, read from the cluster (Events are not cached)."""
+        cluster = self._clusters[(target.environment, target.cluster)]
+        if cluster.api_client is None:
+            raise EventsUnavailable("not connected to the cluster yet")
+        return read_events(cluster.api_client, ref, cluster.timeout)
 
     def read(
         self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()

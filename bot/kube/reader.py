@@ -14,12 +14,20 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from bot.config import FluxbotConfig
-from bot.domain.fleet import ClusterProblem, ClusterStatus, ClusterTarget, ProblemKind
+from bot.domain.events import FluxEvent
+from bot.domain.fleet import (
+    ClusterProblem,
+    ClusterStatus,
+    ClusterTarget,
+    EventsUnavailable,
+    ProblemKind,
+)
 from bot.domain.kinds import FLUX_GROUPS, KINDS
-from bot.domain.status import FluxObject, parse_flux_object
+from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 from bot.kube.clients import ClientPool
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
+from bot.kube.events import read_events
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,14 @@ class KubeFleetReader:
         """Status of each target; a cluster that fails is reported, the others still answer."""
         futures = [self._executor.submit(self._read_cluster, t, kinds) for t in targets]
         return [f.result() for f in futures]
+
+    def events(self, target: ClusterTarget, ref: ObjectRef) -> list[FluxEvent]:
+        """Recent Events about `ref` in `target`, newest first."""
+        try:
+            api_client = self._pool.get(target.cluster, self._config.cluster(target))
+        except Exception as err:
+            raise EventsUnavailable(describe_error(err, "?", self._timeout[1]).message) from err
+        return read_events(api_client, ref, self._timeout)
 
     def close(self) -> None:
         """Stop the worker threads and close every connection pool."""

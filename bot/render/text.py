@@ -191,6 +191,16 @@ def _render_match(match: ObjectMatch) -> str:
             for s in obj.helm.history
         ]
         lines += ["    " + line for line in table(rows)]
+    if match.events:
+        lines.append("  Recent events:")
+        rows = [("LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE")]
+        rows += [
+            (_when(e.last_seen), e.type, e.reason, str(e.count), _one_line(e.message))
+            for e in match.events
+        ]
+        lines += ["    " + line for line in table(rows)]
+    if match.events_note:
+        lines.append(f"  ({match.events_note})")
     return "\n".join(lines)
 
 

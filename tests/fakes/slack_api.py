@@ -332,7 +332,9 @@ class _Checker:
         plain: bool,
         min_items: int = 0,
     ) -> None:
-        for i, option in enumerate(self.items(parent, "options", path, max_items, min_items)):
+        for i, option in enumerate(
+            self.items(parent, "options", path, max_items, min_items=min_items)
+        ):
             where = f"{path}/options/{i}"
             if not isinstance(option, dict):
                 self.error(where, "must be an object")
@@ -672,7 +674,7 @@ class FakeSlack:
     ) -> dict[str, Any]:
         """Register (or replace) a user as `users.info` returns it."""
         real = real_name or name
-        user = {
+        user: dict[str, Any] = {
             "id": id,
             "team_id": self.team_id,
             "name": name,
@@ -779,7 +781,7 @@ class FakeSlack:
             msg = self._store_message(
                 channel, text=text, blocks=blocks, user=user, thread_ts=thread_ts, source="user"
             )
-            return msg["ts"]
+            return str(msg["ts"])
 
     # -- Python API: triggers and response URLs --
 
@@ -916,7 +918,7 @@ class FakeSlack:
             return list(self._warnings)
 
     def wait_for(
-        self, predicate: Callable[[], T], timeout: float = 5.0, what: str | None = None
+        self, predicate: Callable[[], T | None], timeout: float = 5.0, what: str | None = None
     ) -> T:
         """Block until `predicate()` is truthy and return it; TimeoutError after `timeout`."""
         deadline = time.monotonic() + timeout
@@ -1085,7 +1087,7 @@ class FakeSlack:
                 raise _SlackError("channel_not_found")
             if known["is_archived"]:
                 raise _SlackError("is_archived")
-            return known["id"]
+            return str(known["id"])
         if self.strict_channels or not _CHANNEL_ID.match(channel):
             raise _SlackError("channel_not_found")
         return channel

@@ -1,0 +1,75 @@
+"""Build the Bolt app: one client with retries, the listeners, one global error handler."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.commands.executor import CommandRunner
+from bot.config import SlackSettings
+from bot.slack.credentials import SlackCredentials
+from bot.slack.listeners import actions, commands
+from bot.slack.render import SlackMessage
+from bot.slack.responder import post_response, retry_handlers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackBot:
+    """What the listeners need: the command runner and how to reach Slack."""
+
+    runner: CommandRunner
+    settings: SlackSettings
+    credentials: SlackCredentials
+
+
+def build_app(bot: SlackBot, *, http: bool) -> App:
+    """A Bolt app answering `/flux` (or the configured command) for `bot`'s fleet."""
+    credentials = bot.credentials
+    client = WebClient(
+        token=credentials.bot_token.get_secret_value(),
+        base_url=credentials.api_url,
+        timeout=10,
+        retry_handlers=retry_handlers(bot.settings.api_retries),
+    )
+    app = App(
+        client=client,
+        signing_secret=(
+            credentials.signing_secret.get_secret_value() if credentials.signing_secret else None
+        ),
+        # Socket Mode payloads are authenticated by the connection, not signed.
+        request_verification_enabled=http,
+        # Ack at once, answer on our own threads: cluster work must never delay the ack.
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(
+            max_workers=bot.settings.listener_threads, thread_name_prefix="slack-listener"
+        ),
+        logger=logging.getLogger("fluxbot.slack"),
+    )
+    commands.register(app, bot)
+    actions.register(app, bot)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        """Log every unhandled listener error once, and tell the person who asked."""
+        kind = body.get("type") or ("command" if "command" in body else "unknown")
+        log.error("unhandled error in a %s listener: %r", kind, error, exc_info=error)
+        response_url = body.get("response_url")
+        if isinstance(response_url, str) and response_url:
+            apology = "Sorry, that failed inside fluxbot; the operators can find it in the log."
+            post_response(
+                response_url,
+                SlackMessage(
+                    apology,
+                    [{"type": "section", "text": {"type": "mrkdwn", "text": f":boom: {apology}"}}],
+                ),
+                bot.settings.api_retries,
+            )
+
+    return app

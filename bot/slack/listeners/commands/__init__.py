@@ -1,0 +1,71 @@
+"""The slash command: ack at once, then answer through the response_url."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+
+from bot.commands.answers import Answer, ErrorAnswer, HelpAnswer
+from bot.commands.executor import CommandContext
+from bot.commands.grammar import GetCommand, StatusCommand, parse
+from bot.slack.render import render
+from bot.slack.responder import post_response
+
+if TYPE_CHECKING:
+    from bot.slack.app import SlackBot
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, bot: SlackBot) -> None:
+    """Listen for the configured slash command."""
+
+    def on_command(ack: Ack, command: dict[str, Any]) -> None:
+        ack()
+        answer_command(bot, command)
+
+    app.command(bot.settings.command)(on_command)
+
+
+def context_for(bot: SlackBot, channel_id: str) -> CommandContext:
+    """The channel's environment is the default; elsewhere people must name one."""
+    env = bot.runner.layout.environment_for_channel(channel_id)
+    return CommandContext(
+        default_environment=env.name if env else None,
+        environment_required=env is None,
+        prefix=f"{bot.settings.command} ",
+    )
+
+
+def answer_command(bot: SlackBot, command: dict[str, Any]) -> None:
+    """Run the command text and post the answer (ephemeral unless --share)."""
+    text = str(command.get("text") or "")
+    channel_id = str(command.get("channel_id") or "")
+    parsed = parse(text)
+    answer = bot.runner.run(parsed, context_for(bot, channel_id))
+    share = isinstance(parsed, StatusCommand | GetCommand) and parsed.share
+    offer_share = not share and shareable(answer)
+    message = render(
+        answer,
+        command=bot.settings.command,
+        share_value=text[:2000] if offer_share else None,
+    )
+    log.info(
+        "answered %s command from %s in %s",
+        type(parsed).__name__,
+        command.get("user_id"),
+        channel_id,
+    )
+    post_response(
+        str(command.get("response_url") or ""),
+        message,
+        bot.settings.api_retries,
+        in_channel=share,
+    )
+
+
+def shareable(answer: Answer) -> bool:
+    """Only real answers are worth posting for everyone, not help or errors."""
+    return not isinstance(answer, HelpAnswer | ErrorAnswer)
