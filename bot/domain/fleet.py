@@ -154,6 +154,8 @@ class ObjectFilter:
 
     def apply(self, status: ClusterStatus) -> ClusterStatus:
         """`status` with only the matching objects, and only the problems that still matter."""
+        if not (self.kinds or self.failing_only or self.namespace or self.name):
+            return status
         problems = tuple(
             p
             for p in status.problems

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
@@ -157,6 +157,7 @@ class FluxObject:
     owner: ObjectRef | None
     last_handled_reconcile_at: str
     helm: HelmReleaseStatus | None
+    _health: Health = field(init=False, repr=False, compare=False)
 
     @property
     def flux_kind(self) -> FluxKind:
@@ -199,6 +200,10 @@ class FluxObject:
     @property
     def health(self) -> Health:
         """Which group a person should see this object in."""
+        # Computed once at parse time: every query sorts and counts by it.
+        return self._health
+
+    def _compute_health(self) -> Health:
         if self.suspended:
             return Health.SUSPENDED
         if self.stalled or (self.ready == "False" and self.has_ready_condition):
@@ -206,6 +211,9 @@ class FluxObject:
         if self.ready == "True" and not self.generation_lag and not self.deleting:
             return Health.READY
         return Health.PROGRESSING
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_health", self._compute_health())
 
 
 def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:

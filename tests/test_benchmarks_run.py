@@ -1,0 +1,32 @@
+"""The benchmarks still run end to end (on a tiny fleet), so their figures can be trusted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_cache_benchmark_runs_and_reports_every_figure() -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.cache_bench", "--clusters", "2",
+            "--objects-per-cluster", "40", "--queries", "10", "--naive-queries", "3",
+            "--changes", "5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["clusters"] == 2
+    assert figures["objects"] == 80
+    for key in ("cold_sync_s", "cache_p50_ms", "cache_p95_ms", "naive_p95_ms", "speedup",
+                "rss_mb", "change_to_event_p95_ms"):  # fmt: skip
+        assert figures[key] > 0, key
