@@ -1,5 +1,6 @@
-"""The fake Slack, driven only as the real one is: through slack_sdk's WebClient and
-WebhookClient, and by plain signed HTTP where Slack itself is the client.
+"""The fake Slack, driven only as the real one is: through slack_sdk's WebClient,
+WebhookClient and built-in SocketModeClient, and by plain signed HTTP where Slack itself is the
+client.
 
 These tests are the evidence that the fake answers the way Slack does for those clients: same
 error codes, same exceptions, same limits.
@@ -7,6 +8,7 @@ error codes, same exceptions, same limits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -32,6 +35,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.blocks.basic_components import Option
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
 from tests.fakes.slack_api import RESPONSE_URL, FakeSlack, validate_blocks, validate_view
@@ -866,3 +873,189 @@ def test_a_bolt_app_answers_a_burst_of_signed_commands_through_the_fake(fake: Fa
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- Socket Mode, through slack_sdk's built-in SocketModeClient -----------------------------
+
+
+class _SocketApp:
+    """A Socket Mode app: slack_sdk's built-in client, recording what it gets and acking it."""
+
+    def __init__(self, fake: FakeSlack, ack_payload: dict[str, Any] | None = None) -> None:
+        self.client = SocketModeClient(
+            app_token=fake.app_token, web_client=WebClient(base_url=fake.api_url)
+        )
+        self.ack_payload = ack_payload
+        self.messages: list[dict[str, Any]] = []
+        self.requests: list[SocketModeRequest] = []
+        # Every text frame, even `disconnect`, which the client handles without its listeners.
+        self.client.on_message_listeners.append(lambda raw: self.messages.append(json.loads(raw)))
+        self.client.socket_mode_request_listeners.append(self._on_request)
+
+    def close(self) -> None:
+        # The client's message loop polls its queue once a second: stop it and wake it now.
+        self.client.closed = True
+        self.client.message_queue.put(None)
+        self.client.close()
+
+    def _on_request(self, client: BaseSocketModeClient, request: SocketModeRequest) -> None:
+        self.requests.append(request)
+        client.send_socket_mode_response(
+            SocketModeResponse(envelope_id=request.envelope_id, payload=self.ack_payload)
+        )
+
+
+@pytest.fixture
+def socket_app(fake: FakeSlack) -> Iterator[Any]:
+    """Makes connected _SocketApps; all are closed after the test."""
+    apps: list[_SocketApp] = []
+
+    def connect(ack_payload: dict[str, Any] | None = None) -> _SocketApp:
+        app = _SocketApp(fake, ack_payload)
+        apps.append(app)
+        app.client.connect()
+        return app
+
+    yield connect
+    # Closing from Slack's side first spares each client a blocked 3 s socket read.
+    fake.close_sockets()
+    with ThreadPoolExecutor() as pool:
+        list(pool.map(_SocketApp.close, apps))
+
+
+def test_apps_connections_open_takes_only_the_app_token(fake: FakeSlack) -> None:
+    resp = WebClient(base_url=fake.api_url).apps_connections_open(app_token=fake.app_token)
+    assert resp["url"].startswith(f"ws://127.0.0.1:{fake.port}/link/?ticket=")
+    assert fake.calls("apps.connections.open")[0].token == fake.app_token
+    for token, error in [(TOKEN, "not_allowed_token_type"), ("xapp-wrong", "invalid_auth")]:
+        with pytest.raises(SlackApiError) as excinfo:
+            WebClient(base_url=fake.api_url).apps_connections_open(app_token=token)
+        assert api_error(excinfo) == error
+    with pytest.raises(SlackApiError) as excinfo:
+        WebClient(base_url=fake.api_url).api_call("apps.connections.open")
+    assert api_error(excinfo) == "not_authed"
+
+
+def test_socket_mode_client_gets_hello_then_a_command_and_its_ack_is_recorded(
+    fake: FakeSlack, socket_app: Any
+) -> None:
+    app = socket_app()
+    [connection] = fake.wait_for_socket()
+    assert fake.socket_connections() == 1
+    envelope_id = fake.send_slash_command(
+        "/flux", "status production", user_id="U1", channel_id="C1"
+    )
+    ack = fake.wait_for_ack(envelope_id)
+    assert (ack.type, ack.socket, ack.payload) == ("slash_commands", connection.id, None)
+    assert ack.in_time
+    assert 0 <= ack.seconds < 3
+
+    hello = app.messages[0]
+    assert hello["type"] == "hello"
+    assert hello["num_connections"] == 1
+    assert hello["connection_info"] == {"app_id": fake.app_id}
+    [request] = app.requests
+    assert (request.type, request.envelope_id) == ("slash_commands", envelope_id)
+    assert request.accepts_response_payload is True
+    payload = request.payload
+    assert (payload["command"], payload["text"]) == ("/flux", "status production")
+    assert (payload["user_id"], payload["channel_id"], payload["team_id"]) == ("U1", "C1", "T0FAKE")
+    # The response_url and trigger_id in the payload are live.
+    WebhookClient(payload["response_url"]).send(text="on it")
+    assert fake.responses(payload["response_url"])[0].ok
+    WebClient(token=TOKEN, base_url=fake.api_url).views_open(
+        trigger_id=payload["trigger_id"], view=modal()
+    )
+    envelope = fake.envelope(envelope_id)
+    assert envelope is not None
+    assert envelope.response_url == payload["response_url"]
+    assert fake.warnings == []
+
+
+def test_an_ack_with_a_payload_answers_the_command_as_an_ephemeral(
+    fake: FakeSlack, socket_app: Any
+) -> None:
+    socket_app(ack_payload={"text": "working on it"})
+    fake.wait_for_socket()
+    envelope_id = fake.send_slash_command("/flux", "status", user_id="U1", channel_id="C1")
+    assert fake.wait_for_ack(envelope_id).payload == {"text": "working on it"}
+    [msg] = fake.messages("C1")
+    assert (msg["text"], msg["ephemeral_user"]) == ("working on it", "U1")
+
+
+def test_interactions_arrive_as_interactive_envelopes(fake: FakeSlack, socket_app: Any) -> None:
+    app = socket_app()
+    fake.wait_for_socket()
+    slack = SlackClient.socket_mode(fake)
+    click = slack.block_action({"type": "button", "action_id": "share", "value": "x"})
+    assert (click.status, click.body) == (200, "")
+    submit = slack.view_submission(modal(), {"target": {"name": "apps"}})
+    assert submit.status == 200
+    with pytest.raises(TypeError, match="not signed"):
+        slack.slash_command("/flux", bad_signature=True)
+
+    assert [(r.type, r.payload["type"], r.accepts_response_payload) for r in app.requests] == [
+        ("interactive", "block_actions", False),
+        ("interactive", "view_submission", True),
+    ]
+    assert app.requests[0].envelope_id == click.envelope_id
+    assert app.requests[0].payload["actions"][0]["action_id"] == "share"
+    assert [a.envelope_id for a in fake.acks()] == [click.envelope_id, submit.envelope_id]
+
+
+def test_each_envelope_goes_to_exactly_one_connection_round_robin(
+    fake: FakeSlack, socket_app: Any
+) -> None:
+    first, second = socket_app(), socket_app()
+    fake.wait_for_socket(2)
+    sent = [fake.send_slash_command("/flux", str(i)) for i in range(6)]
+    for envelope_id in sent:
+        fake.wait_for_ack(envelope_id)
+    assert len(first.requests) == len(second.requests) == 3
+    assert sorted(r.envelope_id for r in first.requests + second.requests) == sorted(sent)
+    assert [s.envelopes for s in fake.sockets()] == [3, 3]
+    assert len(fake.acks()) == 6
+
+
+def test_disconnect_makes_the_client_reconnect_and_the_old_connection_closes(
+    fake: FakeSlack, socket_app: Any
+) -> None:
+    app = socket_app()
+    [old] = fake.wait_for_socket()
+    assert fake.disconnect_sockets(close_after=0.2) == 1
+    assert fake.socket_connections() == 0  # a connection told to go gets no more envelopes
+    [new] = fake.wait_for_socket()
+    assert new.id != old.id
+    fake.wait_for(lambda: not fake.sockets()[0].open, what="the old connection to close")
+    assert fake.sockets()[0].disconnect_reason == "refresh_requested"
+    assert len(fake.calls("apps.connections.open")) == 2
+
+    envelope_id = fake.send_slash_command("/flux", "status")
+    assert fake.wait_for_ack(envelope_id).socket == new.id
+    assert [m["type"] for m in app.messages if "envelope_id" not in m] == [
+        "hello",
+        "disconnect",
+        "hello",
+    ]
+
+
+def test_a_socket_url_works_once(fake: FakeSlack) -> None:
+    url = WebClient(base_url=fake.api_url).apps_connections_open(app_token=fake.app_token)["url"]
+
+    async def connect() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            hello: dict[str, Any] = await ws.receive_json(timeout=5)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as excinfo:
+                await session.ws_connect(url)
+            assert excinfo.value.status == 401
+            return hello
+
+    assert asyncio.run(connect())["type"] == "hello"
+    fake.wait_for(lambda: not fake.sockets()[0].open, what="the connection to close")
+    assert any("used ticket" in w for w in fake.warnings)
+
+
+def test_sending_an_envelope_needs_a_connection(fake: FakeSlack) -> None:
+    with pytest.raises(RuntimeError, match="no Socket Mode connection"):
+        fake.send_slash_command("/flux", "status")
+    assert fake.envelopes() == []

@@ -682,6 +682,7 @@ class FakeKubeApiServer:
         self._drop_after: int | None = None
         self._faults: list[Fault] = []
         self._denies: list[_Deny] = []
+        self._review_grants: list[tuple[str | None, str | None, str, str, str | None]] = []
         self._requests: list[RequestRecord] = []
         self._release_generation = 0
         self.internal_errors: list[str] = []
@@ -920,6 +921,46 @@ class FakeKubeApiServer:
         """
         with self._lock:
             self._denies.append(_Deny(verb, resource, group, namespace))
+
+    def grant_review(
+        self,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        verb: str = "*",
+        resource: str = "*",
+        namespace: str | None = None,
+    ) -> None:
+        """Let SubjectAccessReviews for `user` (or members of `group`) allow `verb` on `resource`.
+
+        Reviews nothing grants are denied, as RBAC denies by default.
+        """
+        with self._lock:
+            self._review_grants.append((user, group, verb, resource, namespace))
+
+    def _review(self, review: Any) -> dict[str, Any]:
+        spec = review.get("spec", {}) if isinstance(review, dict) else {}
+        attrs = spec.get("resourceAttributes") or {}
+        user, groups = spec.get("user"), set(spec.get("groups") or [])
+        with self._lock:
+            grants = list(self._review_grants)
+        allowed = any(
+            (g_user is None or g_user == user)
+            and (g_group is None or g_group in groups)
+            and (g_user is not None or g_group is not None)
+            and g_verb in ("*", attrs.get("verb"))
+            and g_resource in ("*", attrs.get("resource"))
+            and (g_ns is None or g_ns == attrs.get("namespace"))
+            for g_user, g_group, g_verb, g_resource, g_ns in grants
+        )
+        reason = "granted by the fake's review rules" if allowed else ""
+        return {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": {"allowed": allowed, **({"reason": reason} if reason else {})},
+        }
 
     def clear_denies(self) -> None:
         """Allow everything again."""
@@ -1161,6 +1202,13 @@ class FakeKubeApiServer:
         segments = [s for s in record.path.split("/") if s]
         if record.path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
+        if record.path == "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+            if record.method != "POST":
+                raise ApiError(405)
+            review = _parse_body(body_bytes, record.content_type, record.method)
+            return web.Response(
+                body=_dumps(self._review(review)), status=201, content_type="application/json"
+            )
         discovery = self._discovery(segments)
         if discovery is not None:
             if record.method != "GET":

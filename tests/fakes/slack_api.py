@@ -8,6 +8,13 @@ injected faults. Every message, ephemeral, update, response_url post and view is
 against Block Kit's limits, so a renderer that would be rejected in production is rejected
 here with the same error code and a `[ERROR] ... [json-pointer:...]` explanation.
 
+Socket Mode is played too: `apps.connections.open` (app-level token only) hands out a one-time
+`ws://127.0.0.1:PORT/link/?ticket=...` URL on the same server; the WebSocket there says
+`hello`, then carries the envelopes a test pushes with `send_slash_command()` /
+`send_interaction()` (each to exactly one connection, round-robin, as Slack does) and records
+the app's acks with their delay. `disconnect_sockets()` asks the app to reconnect. slack_sdk's
+built-in client talks plain (unencrypted) WebSocket to any port but 443, so no TLS is needed.
+
 Servers run on the process-wide loop of `tests.fakes.kube_api` (one daemon thread for every
 fake). The Python API (seeding, faults, inspection, `wait_for*`) is thread-safe and may be
 called from any thread but that loop's.
@@ -16,6 +23,7 @@ called from any thread but that loop's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
@@ -25,12 +33,13 @@ import secrets
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from .kube_api import EventLoopThread, shared_loop
 
@@ -97,6 +106,11 @@ _CHANNEL_ID = re.compile(r"^[CGDU][A-Z0-9]+$")
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 # Internal bookkeeping kept on stored messages but never shown in API answers.
 _PRIVATE_KEYS = ("channel", "ephemeral_user", "source")
+# Web API methods that take the app-level (xapp-) token instead of the bot token.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+SOCKET_PATH = "/link/"
+ACK_DEADLINE = 3.0
+"""Seconds Slack waits for an envelope's ack before it tells the user the app timed out."""
 
 
 # --- Block Kit validation -----------------------------------------------------------------
@@ -441,6 +455,64 @@ class ResponseRecord:
         return self.status == 200
 
 
+@dataclass
+class SocketRecord:
+    """One Socket Mode WebSocket connection, as the fake saw it."""
+
+    id: int
+    ticket: str
+    opened: float = field(default_factory=time.monotonic)
+    ready: bool = False  # `hello` sent: envelopes may be routed here
+    closed: float | None = None
+    disconnect_reason: str | None = None  # set once the fake asked it to reconnect
+    envelopes: int = 0  # how many envelopes were sent on it
+
+    @property
+    def open(self) -> bool:
+        """Whether the WebSocket is still connected."""
+        return self.closed is None
+
+    @property
+    def routable(self) -> bool:
+        """Whether new envelopes may go here: open, greeted, and not asked to disconnect."""
+        return self.open and self.ready and self.disconnect_reason is None
+
+
+@dataclass
+class EnvelopeRecord:
+    """One envelope pushed to the app over Socket Mode."""
+
+    envelope_id: str
+    type: str
+    payload: dict[str, Any]
+    accepts_response_payload: bool
+    socket: int  # SocketRecord.id it went to
+    sent: float = field(default_factory=time.monotonic)
+
+    @property
+    def response_url(self) -> str | None:
+        """The response_url the payload carries (slash commands, most interactions)."""
+        url = self.payload.get("response_url")
+        return url if isinstance(url, str) else None
+
+
+@dataclass
+class AckRecord:
+    """The app's acknowledgement of one envelope: `{"envelope_id": ..., "payload": ...}`."""
+
+    envelope_id: str
+    type: str  # the acknowledged envelope's type
+    socket: int  # SocketRecord.id the ack came in on
+    payload: dict[str, Any] | None  # the ack's response payload, if it sent one
+    seconds: float  # from sending the envelope to receiving the ack
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def in_time(self) -> bool:
+        """Whether the ack beat Slack's 3 second deadline."""
+        return self.seconds <= ACK_DEADLINE
+
+
 class _SlackError(Exception):
     def __init__(
         self,
@@ -491,6 +563,14 @@ class _Trigger:
     user: str | None
     issued: float
     used: bool = False
+
+
+@dataclass
+class _Socket:
+    record: SocketRecord
+    ws: web.WebSocketResponse
+    closer: asyncio.TimerHandle | None = None  # the close after a `disconnect`, if pending
+    closing: asyncio.Task[None] | None = None  # referenced, so it is not garbage-collected
 
 
 @dataclass
@@ -557,10 +637,16 @@ class FakeSlack:
         self._users: dict[str, dict[str, Any]] = {}
         self._groups: dict[str, dict[str, Any]] = {}
         self._channels: dict[str, dict[str, Any]] = {}
+        # Socket Mode connections outlive reset(): they are state, not traffic.
+        self._tickets: dict[str, float] = {}
+        self._sockets: dict[int, _Socket] = {}
+        self._socket_ids = itertools.count(1)
+        self._round_robin = 0
         self._init_traffic()
         self.add_user(bot_user_id, bot_name, is_bot=True)
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "api.test": self._api_test,
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -588,6 +674,8 @@ class FakeSlack:
         self._latency: dict[str | None, float] = {}
         self._channel_rate: tuple[float, float] | None = None
         self._buckets: dict[str, _Bucket] = {}
+        self._envelopes: dict[str, EnvelopeRecord] = {}
+        self._acks: list[AckRecord] = []
 
     # -- lifecycle --
 
@@ -647,6 +735,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_route("POST", "/commands/{rid}", self._handle_response_url)
         app.router.add_route("POST", "/actions/{rid}", self._handle_response_url)
+        app.router.add_route("GET", SOCKET_PATH, self._handle_socket)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock, backlog=512).start()
@@ -654,6 +743,9 @@ class FakeSlack:
 
     async def _astop(self) -> None:
         runner, self._runner = self._runner, None
+        with self._lock:
+            live = [s for s in self._sockets.values() if s.record.open]
+        await asyncio.gather(*(self._aclose_socket(s) for s in live), return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
 
@@ -806,6 +898,181 @@ class FakeSlack:
                 rid, url, channel_id, user_id, message_ts, time.monotonic()
             )
         return url
+
+    # -- Python API: Socket Mode --
+
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections take envelopes now (open, greeted, not told to
+        disconnect)."""
+        with self._lock:
+            return sum(1 for s in self._sockets.values() if s.record.routable)
+
+    def sockets(self) -> list[SocketRecord]:
+        """Every Socket Mode connection accepted so far, closed ones included, oldest first."""
+        with self._lock:
+            return [copy.deepcopy(s.record) for s in self._sockets.values()]
+
+    def wait_for_socket(self, count: int = 1, timeout: float = 5.0) -> list[SocketRecord]:
+        """Block until at least `count` connections take envelopes; returns those."""
+        return self.wait_for(
+            lambda: r if len(r := [s for s in self.sockets() if s.routable]) >= count else None,
+            timeout,
+            f"{count} Socket Mode connection(s)",
+        )
+
+    def send_slash_command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user_id: str = "U0USER",
+        user_name: str = "user",
+        channel_id: str = "C0CHAN",
+        channel_name: str = "general",
+        response_url: str | None = None,
+        trigger_id: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> str:
+        """Push `/command text`, typed by `user_id` in `channel_id`, to a connected app.
+
+        The payload has the fields of an HTTP slash command form, with a live response_url and
+        trigger_id minted here. Returns the envelope_id (see envelope(), wait_for_ack()).
+        """
+        payload = {
+            "token": "fake-verification-token",
+            "team_id": self.team_id,
+            "team_domain": self.team_domain,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command if command.startswith("/") else f"/{command}",
+            "text": text,
+            "api_app_id": self.app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url or self.new_response_url(channel_id, user_id),
+            "trigger_id": trigger_id or self.issue_trigger_id(user_id),
+        }
+        if enterprise_id:
+            payload["enterprise_id"] = enterprise_id
+        return self.send_envelope("slash_commands", payload, accepts_response_payload=True)
+
+    def send_interaction(
+        self, payload: Mapping[str, Any], *, accepts_response_payload: bool | None = None
+    ) -> str:
+        """Push an interaction payload (block_actions, view_submission...) as an `interactive`
+        envelope; returns its envelope_id.
+
+        Like Slack, only view submissions and option requests accept a response payload in
+        the ack, unless `accepts_response_payload` says otherwise.
+        """
+        if accepts_response_payload is None:
+            accepts_response_payload = payload.get("type") in (
+                "view_submission",
+                "block_suggestion",
+            )
+        return self.send_envelope(
+            "interactive", dict(payload), accepts_response_payload=accepts_response_payload
+        )
+
+    def send_envelope(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        accepts_response_payload: bool = False,
+        envelope_id: str | None = None,
+    ) -> str:
+        """Push any envelope (`events_api` too) to one connection, round-robin; its id.
+
+        RuntimeError when no connection takes envelopes (see wait_for_socket()).
+        """
+        envelope_id = envelope_id or str(uuid.uuid4())
+        with self._lock:
+            targets = [s for s in self._sockets.values() if s.record.routable]
+            if not targets:
+                raise RuntimeError("no Socket Mode connection to send the envelope to")
+            sock = targets[self._round_robin % len(targets)]
+            self._round_robin += 1
+            record = EnvelopeRecord(
+                envelope_id,
+                type,
+                copy.deepcopy(dict(payload)),
+                accepts_response_payload,
+                sock.record.id,
+            )
+            self._envelopes[envelope_id] = record
+            sock.record.envelopes += 1
+        message = {
+            "envelope_id": envelope_id,
+            "type": type,
+            "payload": record.payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        self._loop.run(self._asend_envelope(sock, record, json.dumps(message)))
+        return envelope_id
+
+    def envelopes(self) -> list[EnvelopeRecord]:
+        """Envelopes pushed so far, oldest first."""
+        with self._lock:
+            return [copy.deepcopy(e) for e in self._envelopes.values()]
+
+    def envelope(self, envelope_id: str) -> EnvelopeRecord | None:
+        """One pushed envelope, or None."""
+        with self._lock:
+            record = self._envelopes.get(envelope_id)
+            return copy.deepcopy(record) if record is not None else None
+
+    def acks(self, envelope_id: str | None = None) -> list[AckRecord]:
+        """Acks received so far, oldest first, optionally for one envelope."""
+        with self._lock:
+            return [
+                copy.deepcopy(a)
+                for a in self._acks
+                if envelope_id is None or a.envelope_id == envelope_id
+            ]
+
+    def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> AckRecord:
+        """Block until the app acknowledged `envelope_id`; returns the ack."""
+        return self.wait_for(
+            lambda: next(iter(self.acks(envelope_id)), None),
+            timeout,
+            f"the ack of envelope {envelope_id}",
+        )
+
+    def disconnect_sockets(
+        self, reason: str = "refresh_requested", *, close_after: float | None = 5.0
+    ) -> int:
+        """Send `{"type": "disconnect", "reason": reason}` on every connection, as Slack does
+        before it recycles one; returns how many were told.
+
+        Told connections get no more envelopes. The app should open a new one and drop the old;
+        any still open `close_after` seconds later are closed from this side (None: never).
+        Note that slack_sdk's built-in client keeps reading the old socket until it is closed
+        or its 3 s read times out, so envelopes sent on the new connection in the meantime are
+        acked that much later: pass a short `close_after` when the test is not about that.
+        """
+        with self._lock:
+            targets = [s for s in self._sockets.values() if s.record.open]
+            targets = [s for s in targets if s.record.disconnect_reason is None]
+            for sock in targets:
+                sock.record.disconnect_reason = reason
+            self._bump()
+        message = json.dumps(
+            {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
+        )
+        for sock in targets:
+            self._loop.run(self._adisconnect(sock, message, close_after))
+        return len(targets)
+
+    def close_sockets(self) -> int:
+        """Close every open connection from Slack's side with no `disconnect` first (as when
+        an edge server dies); returns how many were closed."""
+        with self._lock:
+            targets = [s for s in self._sockets.values() if s.record.open]
+        for sock in targets:
+            self._loop.run(self._aclose_socket(sock))
+        return len(targets)
 
     # -- Python API: faults --
 
@@ -1024,7 +1291,9 @@ class FakeSlack:
         handler = self._methods.get(method)
         if handler is None:
             raise _SlackError("unknown_method", req_method=method)
-        if method != "api.test":
+        if method in _APP_TOKEN_METHODS:
+            self._authenticate_app(token)
+        elif method != "api.test":
             self._authenticate(token)
         with self._lock:
             self._raise_fault(method)
@@ -1037,6 +1306,161 @@ class FakeSlack:
             raise _SlackError("not_allowed_token_type")
         if token != self.bot_token:
             raise _SlackError("invalid_auth")
+
+    def _authenticate_app(self, token: str | None) -> None:
+        if not token:
+            raise _SlackError("not_authed")
+        if token == self.bot_token or token.startswith(("xoxb-", "xoxp-")):
+            raise _SlackError("not_allowed_token_type")
+        if token != self.app_token:
+            raise _SlackError("invalid_auth")
+
+    # -- internals: Socket Mode (on the loop) --
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        # `timeout` bounds close(): slack_sdk's built-in client never answers a close frame.
+        ws = web.WebSocketResponse(timeout=1.0, autoping=True, max_msg_size=16 * 1024 * 1024)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="expected a WebSocket upgrade")
+        ticket = request.query.get("ticket", "")
+        with self._lock:
+            issued = self._tickets.pop(ticket, None)
+            if issued is None:
+                self._warn(
+                    f"Socket Mode: refused a connection with unknown or used ticket {ticket!r}"
+                )
+        if issued is None:
+            return web.Response(status=401, text="invalid_ticket")
+        await ws.prepare(request)
+        with self._lock:
+            sock = _Socket(SocketRecord(next(self._socket_ids), ticket), ws)
+            self._sockets[sock.record.id] = sock
+            hello = {
+                "type": "hello",
+                "num_connections": sum(1 for s in self._sockets.values() if s.record.open),
+                "debug_info": {
+                    "host": "applink-fake",
+                    "build_number": 1,
+                    "approximate_connection_time": 18060,
+                },
+                "connection_info": {"app_id": self.app_id},
+            }
+        try:
+            await ws.send_str(json.dumps(hello))
+            with self._lock:
+                sock.record.ready = True
+                self._bump()
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._on_socket_text(sock, msg.data)
+                else:
+                    with self._lock:
+                        self._warn(f"Socket Mode: unexpected {msg.type.name} frame")
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            with self._lock:
+                if sock.record.closed is None:
+                    sock.record.closed = time.monotonic()
+                if sock.closer is not None:
+                    sock.closer.cancel()
+                self._bump()
+        return ws
+
+    def _on_socket_text(self, sock: _Socket, data: str) -> None:
+        now = time.monotonic()
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = None
+        with self._lock:
+            envelope_id = message.get("envelope_id") if isinstance(message, dict) else None
+            if not isinstance(message, dict) or not isinstance(envelope_id, str):
+                self._warn(f"Socket Mode: message without an envelope_id: {data[:200]!r}")
+                return
+            envelope = self._envelopes.get(envelope_id)
+            if envelope is None:
+                self._warn(f"Socket Mode: ack of unknown envelope {envelope_id}")
+                return
+            if any(a.envelope_id == envelope_id for a in self._acks):
+                self._warn(f"Socket Mode: envelope {envelope_id} acknowledged twice")
+                return
+            payload = message.get("payload")
+            if payload is not None and not isinstance(payload, dict):
+                self._warn(f"Socket Mode: ack of {envelope_id} has a non-object payload")
+                payload = None
+            ack = AckRecord(
+                envelope_id,
+                envelope.type,
+                sock.record.id,
+                copy.deepcopy(payload),
+                now - envelope.sent,
+                now,
+            )
+            self._acks.append(ack)
+            if ack.seconds > ACK_DEADLINE:
+                self._warn(f"Socket Mode: envelope {envelope_id} acked after {ack.seconds:.2f}s")
+            if payload:
+                self._ack_payload(envelope, payload)
+            self._bump()
+
+    def _ack_payload(self, envelope: EnvelopeRecord, payload: dict[str, Any]) -> None:
+        """What Slack does with a response in an ack: a command's shows as an ephemeral."""
+        if not envelope.accepts_response_payload:
+            self._warn(f"Socket Mode: {envelope.type} envelope ack carries an ignored payload")
+            return
+        if envelope.type != "slash_commands":
+            return
+        channel = str(envelope.payload.get("channel_id", ""))
+        params = dict(payload)
+        problem = self._check_content(params, f"ack of a command in {channel}")
+        if problem is not None:
+            self._warn(f"Socket Mode: command ack rejected: {problem[0]} {problem[1]}")
+            return
+        in_channel = params.get("response_type") == "in_channel"
+        self._store_message(
+            channel,
+            text=params.get("text"),
+            blocks=params.get("blocks"),
+            user=self.bot_user_id,
+            ephemeral_user=None if in_channel else str(envelope.payload.get("user_id", "")),
+            source="ack",
+        )
+
+    async def _asend_envelope(self, sock: _Socket, record: EnvelopeRecord, message: str) -> None:
+        try:
+            with self._lock:
+                record.sent = time.monotonic()
+            await sock.ws.send_str(message)
+        except (ConnectionError, RuntimeError) as err:
+            with self._lock:
+                self._envelopes.pop(record.envelope_id, None)
+            raise ConnectionError(f"Socket Mode connection {sock.record.id} is gone") from err
+
+    async def _adisconnect(self, sock: _Socket, message: str, close_after: float | None) -> None:
+        try:
+            await sock.ws.send_str(message)
+        except (ConnectionError, RuntimeError):
+            return
+        if close_after is not None:
+            sock.closer = asyncio.get_running_loop().call_later(
+                close_after, self._close_later, sock
+            )
+
+    def _close_later(self, sock: _Socket) -> None:
+        sock.closer = None
+        sock.closing = asyncio.get_running_loop().create_task(self._aclose_socket(sock))
+
+    async def _aclose_socket(self, sock: _Socket) -> None:
+        if sock.closer is not None:
+            sock.closer.cancel()
+        if not sock.ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await sock.ws.close(code=1001, message=b"going away")
+        with self._lock:
+            if sock.record.closed is None:
+                sock.record.closed = time.monotonic()
+                self._bump()
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
@@ -1210,6 +1634,11 @@ class FakeSlack:
 
     def _api_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "args": {k: v for k, v in params.items() if isinstance(v, str)}}
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        ticket = str(uuid.uuid4())
+        self._tickets[ticket] = time.monotonic()
+        return {"ok": True, "url": f"ws://127.0.0.1:{self._port}{SOCKET_PATH}?ticket={ticket}"}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

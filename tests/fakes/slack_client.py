@@ -8,6 +8,10 @@ with the wrong secret, send a stale timestamp or leave the signature out, so tes
 bot refuses them. Given a `FakeSlack`, the client also mints the response_url and trigger_id a
 real request would carry, and `click()` / `submit_view()` build payloads from the messages and
 views the bot actually posted there.
+
+`SlackClient.socket_mode(fake)` sends the same commands and interactions as Socket Mode
+envelopes over the fake's WebSocket connections instead; each reply then stands for the app's
+ack (status 200, body = the ack's payload as JSON, elapsed = seconds from send to ack).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class SlackReply:
     sent: dict[str, Any] = field(default_factory=dict)  # form fields, or the interaction payload
     response_url: str | None = None
     trigger_id: str | None = None
+    envelope_id: str | None = None  # Socket Mode only
 
     def json(self) -> Any:
         """The body parsed as JSON (e.g. a view_submission's `response_action`); None if empty."""
@@ -91,6 +96,19 @@ class SlackClient:
         self.enterprise_id = enterprise_id
         self.timeout = timeout
         self._verifier = SignatureVerifier(signing_secret)
+        self._socket_mode = False
+
+    @classmethod
+    def socket_mode(cls, fake: FakeSlack, *, timeout: float = 5.0, **kwargs: Any) -> SlackClient:
+        """A client that pushes envelopes over `fake`'s Socket Mode connections, not HTTP.
+
+        Every method works as over HTTP, except that nothing is signed (so signing options are
+        refused) and each reply waits up to `timeout` seconds for the app's ack.
+        """
+        # Never used to sign: SignatureVerifier just refuses an empty secret.
+        client = cls("", "socket-mode-is-not-signed", fake=fake, timeout=timeout, **kwargs)
+        client._socket_mode = True
+        return client
 
     # -- signing and sending --
 
@@ -117,6 +135,8 @@ class SlackClient:
         `bad_signature` signs with the wrong secret, `stale` dates the request 6 minutes back,
         `timestamp` sets it outright, `signed=False` leaves both headers out.
         """
+        if self._socket_mode:
+            raise TypeError("a Socket Mode client sends envelopes, not raw request bodies")
         raw = body.encode() if isinstance(body, str) else body
         sent_headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0"}
         if signed:
@@ -144,12 +164,16 @@ class SlackClient:
     def post_form(self, fields: Mapping[str, Any], **options: Any) -> SlackReply:
         """POST form fields (signed); `options` as for post()."""
         clean = {k: v for k, v in fields.items() if v is not None}
+        if self._socket_mode:
+            return self._envelope("slash_commands", clean, options)
         reply = self.post(urlencode(clean), FORM, **options)
         reply.sent = dict(clean)
         return reply
 
     def post_interaction(self, payload: Mapping[str, Any], **options: Any) -> SlackReply:
         """POST an interaction payload as Slack does: `payload=<json>` form-encoded."""
+        if self._socket_mode:
+            return self._envelope("interactive", dict(payload), options)
         reply = self.post(urlencode({"payload": json.dumps(payload)}), FORM, **options)
         reply.sent = dict(payload)
         return reply
@@ -357,6 +381,20 @@ class SlackClient:
         return self.view_submission(view, values, user_id=user_id, **options)
 
     # -- helpers --
+
+    def _envelope(
+        self, kind: str, payload: dict[str, Any], options: Mapping[str, Any]
+    ) -> SlackReply:
+        if options:
+            raise TypeError(f"Socket Mode envelopes are not signed: {', '.join(sorted(options))}")
+        fake = self._need_fake()
+        if kind == "slash_commands":
+            envelope_id = fake.send_envelope(kind, payload, accepts_response_payload=True)
+        else:
+            envelope_id = fake.send_interaction(payload)
+        ack = fake.wait_for_ack(envelope_id, timeout=self.timeout)
+        body = json.dumps(ack.payload) if ack.payload is not None else ""
+        return SlackReply(200, body, {}, ack.seconds, sent=payload, envelope_id=envelope_id)
 
     def _need_fake(self) -> FakeSlack:
         if self.fake is None:
