@@ -12,20 +12,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from slack_bolt.error import BoltError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.actions.service import ActionService
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
-from bot.config import ConfigError, SlackSettings, load_config
+from bot.config import ConfigError, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.status import FluxObject
 from bot.kube.cache import FleetCache
+from bot.kube.helm import HelmRunner, usable_helm
 from bot.kube.reader import KubeFleetReader
+from bot.kube.writer import KubeWriter
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.text import render
 from bot.shell import run_shell
-from bot.slack.app import SlackBot, build_app
+from bot.slack.app import SlackBot, build_app, make_client
+from bot.slack.buttons import ButtonMint
 from bot.slack.credentials import MissingCredentials, SlackCredentials
+from bot.slack.directory import SlackDirectory
+from bot.slack.remediation import SlackRemediation
 from bot.slack.server import serve_http, serve_socket_mode
 
 EXIT_OK: Final = 0
@@ -53,6 +63,9 @@ class Fleet:
 
     runner: CommandRunner
     close: Any = None
+    # Set for a configured fleet kept by a watch cache: only such a fleet can be acted on.
+    config: FluxbotConfig | None = None
+    cache: FleetCache | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,7 +264,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _slack_settings(args)
     fleet = _open_fleet(args, live=True)
     try:
-        app = build_app(SlackBot(fleet.runner, settings, credentials), http=args.http)
+        client = make_client(credentials, settings)
+        remediation = (
+            _remediation(fleet.config, fleet.cache, fleet.runner, client, credentials, settings)
+            if fleet.config is not None and fleet.cache is not None
+            else None
+        )
+        bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
+        try:
+            app = build_app(bot, http=args.http)
+        except BoltError as err:
+            # Bolt checks the bot token with auth.test before anything else.
+            raise CliError([f"Slack refused SLACK_BOT_TOKEN: {err}"]) from err
 
         def ready(port: int) -> None:
             where = f"http://{args.host}:{port}/slack/events" if args.http else "Socket Mode"
@@ -261,11 +285,49 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             serve_http(app, args.host, args.port, settings.listener_threads, ready)
         else:
             assert credentials.app_token is not None
-            serve_socket_mode(app, credentials.app_token.get_secret_value(), ready)
+            try:
+                serve_socket_mode(app, credentials.app_token.get_secret_value(), ready)
+            except SlackApiError as err:
+                reason = err.response.get("error")
+                raise CliError([f"Slack refused SLACK_APP_TOKEN: {reason}"]) from err
     finally:
         if fleet.close:
             fleet.close()
     return EXIT_OK
+
+
+def _remediation(
+    config: FluxbotConfig,
+    cache: FleetCache,
+    runner: CommandRunner,
+    client: WebClient,
+    credentials: SlackCredentials,
+    settings: SlackSettings,
+) -> SlackRemediation:
+    """Remediation for a configured fleet: writes through the cache's cluster connections."""
+    helm_path = usable_helm(config.actions.helm_path)
+    if config.actions.helm_path is not None and helm_path is None:
+        log.warning(
+            "actions.helm_path %s is not an executable file; rollback is off",
+            config.actions.helm_path,
+        )
+    helm = (
+        HelmRunner(helm_path, config.actions.helm_timeout_seconds, config.kubernetes)
+        if helm_path
+        else None
+    )
+    service = ActionService(config, cache, KubeWriter(cache), helm)
+    key = credentials.button_key_bytes()
+    return SlackRemediation(
+        service=service,
+        runner=runner,
+        directory=SlackDirectory(client, config.actions.group_refresh_seconds),
+        client=client,
+        mint=ButtonMint(config, key, rollback_available=helm is not None),
+        key=key,
+        retries=settings.api_retries,
+        command=settings.command,
+    )
 
 
 def _slack_settings(args: argparse.Namespace) -> SlackSettings:
@@ -297,7 +359,9 @@ def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = s
         cache = FleetCache(config).start()
         if not cache.wait_synced(SYNC_WAIT_SECONDS):
             print("fluxbot: some clusters are not synced yet; their answers say so", file=stderr)
-        return Fleet(CommandRunner(config.layout(), cache), close=cache.stop)
+        return Fleet(
+            CommandRunner(config.layout(), cache), close=cache.stop, config=config, cache=cache
+        )
     # One answer and exit: listing once is cheaper than starting watches.
     kube_reader = KubeFleetReader(config)
     return Fleet(CommandRunner(config.layout(), kube_reader), close=kube_reader.close)
