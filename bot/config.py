@@ -10,12 +10,13 @@ import re
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
+from bot.domain.policy import Action, ConfirmationMode, EnvironmentPolicy, Role
 
 _NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SECRET_WORDS: Final = ("token", "secret", "password", "signing")
@@ -74,6 +75,67 @@ class ClusterConfig(_Strict):
         return "in-cluster"
 
 
+class RoleConfig(_Strict):
+    """Who holds a role: Slack users and members of Slack user groups."""
+
+    users: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]] = []
+    """Slack user IDs (`U…`; names change, IDs do not)."""
+
+    groups: list[Annotated[str, Field(pattern=r"^(S[A-Z0-9]{2,}|@?[a-z0-9][a-z0-9._-]*)$")]] = []
+    """Slack user groups, by ID (`S…`) or handle (`@sre`). Membership is read from Slack and
+    refreshed every `actions.group_refresh_seconds`."""
+
+
+class Confirmation(StrEnum):
+    """How an action is confirmed before it runs."""
+
+    NONE = "none"
+    DIALOG = "dialog"
+    TYPED = "typed"
+
+
+class KubernetesAuthorization(_Strict):
+    """Also ask Kubernetes whether the Slack user may act (Flux Operator web UI convention)."""
+
+    mode: Literal["subject-access-review"] = "subject-access-review"
+    """`subject-access-review`: before acting, fluxbot asks each cluster (SubjectAccessReview)
+    whether the mapped user may use the custom verb (`reconcile`, `suspend`, `resume`,
+    `rollback`) on the object's resource, then acts with its own identity."""
+
+    user: str = "slack:{user_id}"
+    """Kubernetes user name for a Slack user; `{user_id}` and `{user_name}` are replaced."""
+
+    groups: list[str] = ["slack:{group}"]
+    """Kubernetes groups for a Slack user; one per Slack user group handle for `{group}`."""
+
+
+class EnvironmentActions(_Strict):
+    """Who may act on this environment's Flux objects, and how carefully."""
+
+    reconcile: list[str] = []
+    """Roles that may reconcile (also with source, force, reset retries). Default: nobody."""
+
+    suspend: list[str] = []
+    """Roles that may suspend. Default: nobody."""
+
+    resume: list[str] | None = None
+    """Roles that may resume. Default: the roles that may suspend."""
+
+    rollback: list[str] = []
+    """Roles that may run an emergency HelmRelease rollback. Default: nobody."""
+
+    confirmation: Confirmation | None = None
+    """none | dialog | typed (type the object's name). Default: typed in production,
+    dialog elsewhere."""
+
+    rollback_approval: bool | None = None
+    """A second person holding a rollback role must approve each rollback. Default: true in
+    production, false elsewhere."""
+
+    kubernetes_authorization: KubernetesAuthorization | None = None
+    """Check the Slack user against Kubernetes RBAC too. Default: off."""
+
+
 class EnvironmentConfig(_Strict):
     """One environment: its Slack channel and the clusters that make it up."""
 
@@ -86,6 +148,9 @@ class EnvironmentConfig(_Strict):
 
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
     """The clusters of this environment, reconciled by Flux."""
+
+    actions: EnvironmentActions = EnvironmentActions()
+    """Remediation rights in this environment. Default: nobody may act (deny by default)."""
 
     @model_validator(mode="after")
     def _unique_cluster_names(self) -> Self:
@@ -139,6 +204,30 @@ class CacheSettings(_Strict):
     that comes back is live again within half a minute."""
 
 
+class ActionSettings(_Strict):
+    """How remediation actions run."""
+
+    helm_path: Path | None = None
+    """Helm 4 client used for emergency rollbacks. Default: none, so rollback is not offered.
+    The container image ships one at /usr/local/bin/helm."""
+
+    helm_timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    """How long `helm rollback --wait` may take. Default 300."""
+
+    follow_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    """How long fluxbot follows a reconcile before reporting "still progressing". Default 300,
+    as `flux reconcile` waits five minutes."""
+
+    button_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 86400
+    """How long a button stays valid after the message was rendered. Default one day."""
+
+    approval_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
+    """How long a rollback approval request stays open. Default 15 minutes."""
+
+    group_refresh_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
+    """How long Slack user group membership is cached. Default 5 minutes."""
+
+
 class SlackSettings(_Strict):
     """How fluxbot appears in Slack (tokens come from the environment, not from here)."""
 
@@ -169,6 +258,12 @@ class FluxbotConfig(_Strict):
     slack: SlackSettings = SlackSettings()
     """Slack settings."""
 
+    roles: dict[str, RoleConfig] = {}
+    """Roles by name, granted actions per environment under `environments.*.actions`."""
+
+    actions: ActionSettings = ActionSettings()
+    """How remediation actions run."""
+
     @model_validator(mode="after")
     def _check_names(self) -> Self:
         clusters: dict[str, str] = {}
@@ -182,6 +277,16 @@ class FluxbotConfig(_Strict):
                     f"environments.{env_name}.tier: cannot be inferred from the name; set it to "
                     f"one of {', '.join(t.value for t in Tier)}"
                 )
+            for action, granted in env.actions.model_dump(
+                include={"reconcile", "suspend", "resume", "rollback"}
+            ).items():
+                for role in granted or []:
+                    if role not in self.roles:
+                        known = ", ".join(sorted(self.roles)) or "none defined"
+                        raise ValueError(
+                            f"environments.{env_name}.actions.{action}: unknown role {role!r} "
+                            f"(roles: {known})"
+                        )
             for cluster in env.clusters:
                 other = clusters.setdefault(cluster.display_name, env_name)
                 if other != env_name:
@@ -197,6 +302,39 @@ class FluxbotConfig(_Strict):
         tier = env.tier or infer_tier(environment)
         assert tier is not None  # guaranteed by validation
         return tier
+
+    def policy(self, environment: str) -> EnvironmentPolicy:
+        """The remediation policy of an environment, with tier defaults filled in."""
+        actions = self.environments[environment].actions
+        production = self.tier_of(environment) is Tier.PRODUCTION
+        confirmation = actions.confirmation or (
+            Confirmation.TYPED if production else Confirmation.DIALOG
+        )
+        resume = actions.resume if actions.resume is not None else actions.suspend
+        return EnvironmentPolicy(
+            environment=environment,
+            grants={
+                Action.RECONCILE: frozenset(actions.reconcile),
+                Action.SUSPEND: frozenset(actions.suspend),
+                Action.RESUME: frozenset(resume),
+                Action.ROLLBACK: frozenset(actions.rollback),
+            },
+            confirmation=ConfirmationMode(confirmation.value),
+            rollback_approval=(
+                actions.rollback_approval if actions.rollback_approval is not None else production
+            ),
+        )
+
+    def role_map(self) -> dict[str, Role]:
+        """Every role with its members; group handles lose their leading '@'."""
+        return {
+            name: Role(
+                name=name,
+                users=frozenset(role.users),
+                groups=frozenset(g.removeprefix("@") for g in role.groups),
+            )
+            for name, role in self.roles.items()
+        }
 
     def layout(self) -> FleetLayout:
         """The fleet as the command layer sees it: environments, channels, cluster names."""

@@ -17,6 +17,7 @@ from bot.commands.answers import (
     StatusAnswer,
 )
 from bot.commands.grammar import (
+    ActionCommand,
     Command,
     EnvsCommand,
     GetCommand,
@@ -77,6 +78,11 @@ class CommandRunner:
                     return self._status(command, context)
                 case GetCommand():
                     return self._get(command, context)
+                case ActionCommand():
+                    return ErrorAnswer(
+                        f"{command.action} changes the cluster, so it runs in Slack, where fluxbot "
+                        "knows who is asking and checks their role."
+                    )
                 case EnvsCommand():
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
@@ -132,6 +138,31 @@ class CommandRunner:
         unreadable = tuple(s for s in statuses if s.unreadable is not None)
         (kind_name,) = kind
         return ObjectAnswer(kind_name, command.name, command.namespace, tuple(matches), unreadable)
+
+    def locate(self, command: ActionCommand, context: CommandContext) -> ObjectMatch | ErrorAnswer:
+        """The one object an action command names, or why there is not exactly one."""
+        found = self.run(
+            GetCommand(
+                command.kind,
+                command.name,
+                namespace=command.namespace,
+                cluster=command.cluster,
+                environment=command.environment,
+            ),
+            context,
+        )
+        if isinstance(found, ErrorAnswer):
+            return found
+        assert isinstance(found, ObjectAnswer)
+        if len(found.matches) == 1:
+            return found.matches[0]
+        if not found.matches:
+            where = f" in namespace {command.namespace}" if command.namespace else ""
+            return ErrorAnswer(f"No {found.kind} named {command.name!r}{where} was found.")
+        return ErrorAnswer(
+            f"{len(found.matches)} objects match; say which with -n and --cluster.",
+            tuple(f"{m.object.namespace}/{m.object.name} on {m.cluster}" for m in found.matches),
+        )
 
     def _events(
         self, target: ClusterTarget, obj: FluxObject, index: int

@@ -63,6 +63,17 @@ _CLUSTER: Final = Option(("--cluster", "-c"), "cluster", "only this cluster", "C
 _ENV_OPTION: Final = Option(("--env", "-e"), "environment", "look in this environment", "ENV")
 _SHARE: Final = Option(("--share",), "share", "post the answer for everyone in the channel")
 
+_OBJECT: Final = (
+    Positional("KIND", "kind of object (hr, ks, gitrepo, ocirepo, ...)", required=True),
+    Positional("NAME", "object name", required=True),
+)
+_LOCATE: Final = (
+    Option(("--namespace", "-n"), "namespace", "namespace (default: any)", "NAMESPACE"),
+    _CLUSTER,
+    _ENV_OPTION,
+)
+ACTION_NAMES: Final = ("reconcile", "suspend", "resume", "rollback")
+
 SPECS: Final = (
     CommandSpec(
         name="status",
@@ -90,6 +101,43 @@ SPECS: Final = (
             _SHARE,
         ),
         examples=("get hr podinfo -n flux-apps", "get gitrepo platform --cluster prod-eu-1"),
+    ),
+    CommandSpec(
+        name="reconcile",
+        summary="Ask Flux to reconcile an object now, and report how it went",
+        positionals=_OBJECT,
+        options=(
+            *_LOCATE,
+            Option(("--with-source",), "with_source", "reconcile its source first"),
+            Option(("--force",), "force", "HelmRelease: force a one-off install or upgrade"),
+            Option(("--reset",), "reset", "HelmRelease: reset the retry counter"),
+        ),
+        examples=("reconcile hr podinfo -n flux-apps --with-source", "reconcile ks apps"),
+    ),
+    CommandSpec(
+        name="suspend",
+        summary="Suspend an object, saying why and optionally for how long",
+        positionals=_OBJECT,
+        options=(
+            *_LOCATE,
+            Option(("--reason", "-r"), "reason", "why (recorded on the object)", "TEXT"),
+            Option(("--for",), "duration", "expected length, e.g. 2h or 3d", "DURATION"),
+        ),
+        examples=('suspend ks apps --reason "freeze for the release" --for 4h',),
+    ),
+    CommandSpec(
+        name="resume",
+        summary="Resume a suspended object and report its reconcile",
+        positionals=_OBJECT,
+        options=_LOCATE,
+        examples=("resume ks apps",),
+    ),
+    CommandSpec(
+        name="rollback",
+        summary="Emergency rollback of a HelmRelease to its previous successful release",
+        positionals=_OBJECT,
+        options=_LOCATE,
+        examples=("rollback hr podinfo -n flux-apps",),
     ),
     CommandSpec(
         name="envs",
@@ -131,6 +179,21 @@ class GetCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionCommand:
+    """`reconcile|suspend|resume|rollback KIND NAME [-n NS] [--cluster C] [--env ENV] ...`."""
+
+    action: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    cluster: str | None = None
+    environment: str | None = None
+    variant: str = ""
+    reason: str = ""
+    duration: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsCommand:
     """`envs`."""
 
@@ -143,7 +206,7 @@ class HelpCommand:
     problem: str | None = None
 
 
-Command = StatusCommand | GetCommand | EnvsCommand | HelpCommand
+Command = StatusCommand | GetCommand | ActionCommand | EnvsCommand | HelpCommand
 
 
 @dataclass
@@ -251,6 +314,25 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             )
         case "envs":
             return EnvsCommand()
+        case name if name in ACTION_NAMES:
+            flags = [f for f in ("with_source", "force", "reset") if opts.get(f) is True]
+            if len(flags) > 1:
+                return HelpCommand(
+                    topic=name, problem="choose one of --with-source, --force, --reset"
+                )
+            if name == "suspend" and not text("reason"):
+                return HelpCommand(topic=name, problem="suspend needs --reason TEXT")
+            return ActionCommand(
+                action=name,
+                kind=pos[0],
+                name=pos[1],
+                namespace=text("namespace"),
+                cluster=text("cluster"),
+                environment=text("environment"),
+                variant=flags[0].replace("_", "-") if flags else "",
+                reason=text("reason") or "",
+                duration=text("duration"),
+            )
         case _:
             topic = pos[0].lower() if pos else None
             if topic is not None and topic not in _BY_NAME:

@@ -25,6 +25,14 @@ from bot.domain.kinds import (
     kind_named,
 )
 
+# Who suspended an object through fluxbot, when, why and until when (annotations on it).
+SUSPENDED_BY: Final = "fluxbot.io/suspended-by"
+SUSPENDED_AT: Final = "fluxbot.io/suspended-at"
+SUSPEND_REASON: Final = "fluxbot.io/suspend-reason"
+SUSPENDED_UNTIL: Final = "fluxbot.io/suspended-until"
+# Set on an object to keep its parent Kustomization from re-applying it.
+RECONCILE_ANNOTATION: Final = "kustomize.toolkit.fluxcd.io/reconcile"
+REQUESTED_AT: Final = "reconcile.fluxcd.io/requestedAt"
 OWNER_NAME_LABEL: Final = "kustomize.toolkit.fluxcd.io/name"
 OWNER_NAMESPACE_LABEL: Final = "kustomize.toolkit.fluxcd.io/namespace"
 NOT_RECONCILED_MESSAGE: Final = "waiting to be reconciled"
@@ -131,6 +139,16 @@ class HelmReleaseStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspension:
+    """Who suspended an object through fluxbot, when, why, and until when."""
+
+    by: str
+    at: dt.datetime | None
+    reason: str
+    until: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class FluxObject:
     """One Flux object's status: the `flux get` columns and what fluxbot needs beyond them."""
 
@@ -157,6 +175,11 @@ class FluxObject:
     owner: ObjectRef | None
     last_handled_reconcile_at: str
     helm: HelmReleaseStatus | None
+    # The latest reconcile request token, fluxbot's suspension record, and whether the parent
+    # Kustomization is kept from re-applying this object.
+    requested_at: str = ""
+    suspension: Suspension | None = None
+    reconcile_disabled: bool = False
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -258,6 +281,18 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         if owner_name
         else None
     )
+    annotations = _map(metadata.get("annotations"))
+    suspended_by = _str(annotations.get(SUSPENDED_BY))
+    suspension = (
+        Suspension(
+            by=suspended_by,
+            at=parse_time(annotations.get(SUSPENDED_AT)),
+            reason=_str(annotations.get(SUSPEND_REASON)),
+            until=parse_time(annotations.get(SUSPENDED_UNTIL)),
+        )
+        if suspended_by
+        else None
+    )
     return FluxObject(
         kind=kind,
         namespace=namespace,
@@ -280,6 +315,9 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         owner=owner,
         last_handled_reconcile_at=_str(status.get("lastHandledReconcileAt")),
         helm=helm,
+        requested_at=_str(annotations.get(REQUESTED_AT)),
+        suspension=suspension,
+        reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
     )
 
 

@@ -57,6 +57,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class ClusterUnavailable(Exception):
+    """The cluster cannot be written to now; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConnection:
+    """What a writer needs to act on one cluster."""
+
+    api_client: Any
+    served: ServedKinds
+    timeout: tuple[float, float]
+
+
 class Backoff:
     """Exponential backoff with jitter, so a fleet of watchers does not retry in lockstep."""
 
@@ -106,6 +119,8 @@ class ClusterCache:
         self._settings = settings
         self._emit = emit
         self._lock = threading.Lock()
+        # Signalled on every change, for callers following one object (action outcomes).
+        self._changed = threading.Condition(self._lock)
         self._store: dict[Key, _Entry] = {}
         self._kinds: dict[str, _KindHealth] = {}
         self._cluster_problem: ClusterProblem | None = None
@@ -116,6 +131,7 @@ class ClusterCache:
         self._watchers: list[_KindWatcher] = []
         self._api_client: Any = None
         self.server = "?"
+        self.served: ServedKinds | None = None
 
     # -- lifecycle --
 
@@ -130,6 +146,8 @@ class ClusterCache:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every thread of this cluster and close its connections."""
         self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
         for watcher in list(self._watchers):
             watcher.interrupt()
         deadline = time.monotonic() + timeout
@@ -170,6 +188,7 @@ class ClusterCache:
         self._start_watchers(served)
 
     def _start_watchers(self, served: ServedKinds) -> None:
+        self.served = served
         if not served.flux_installed:
             self._cluster_failed(
                 ClusterProblem(
@@ -244,6 +263,7 @@ class ClusterCache:
             health.problem = None
             health.since = None
             self._note_synced(at)
+            self._changed.notify_all()
             if not any(h.problem for h in self._kinds.values()):
                 self._problem_since = None
         self._publish(emitted)
@@ -263,6 +283,7 @@ class ClusterCache:
             old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
             self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
             emitted = self._diff(old, obj, old_settled, at)
+            self._changed.notify_all()
         self._publish(emitted)
 
     def remove(self, key: Key) -> None:
@@ -271,6 +292,7 @@ class ClusterCache:
         with self._lock:
             entry = self._store.pop(key, None)
             emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
+            self._changed.notify_all()
         self._publish(emitted)
 
     def _diff(
@@ -290,6 +312,28 @@ class ClusterCache:
                 log.exception("transition subscriber failed")
 
     # -- reading --
+
+    def get(self, ref: ObjectRef) -> FluxObject | None:
+        """The cached object, if any."""
+        with self._lock:
+            entry = self._store.get((ref.kind, ref.namespace, ref.name))
+        return entry.obj if entry else None
+
+    def wait_for(
+        self, ref: ObjectRef, predicate: Callable[[FluxObject], bool], timeout: float
+    ) -> FluxObject | None:
+        """Wait for a watch event that makes `predicate` true for `ref`; None on timeout."""
+        key = (ref.kind, ref.namespace, ref.name)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                entry = self._store.get(key)
+                if entry is not None and predicate(entry.obj):
+                    return entry.obj
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return None
+                self._changed.wait(left)
 
     def freshness(self) -> Freshness:
         """Whether this cluster's data is live, still syncing, or stale (since when, why)."""
@@ -524,6 +568,33 @@ class FleetCache:
     def freshness(self) -> dict[ClusterTarget, Freshness]:
         """Every cluster's freshness."""
         return {c.target: c.freshness() for c in self._clusters.values()}
+
+    def connection(self, target: ClusterTarget) -> ClusterConnection:
+        """The API client, served Flux versions and timeouts of a connected cluster."""
+        cluster = self._clusters[(target.environment, target.cluster)]
+        if cluster.api_client is None or cluster.served is None:
+            raise ClusterUnavailable(f"fluxbot is not connected to {target.cluster} yet")
+        return ClusterConnection(cluster.api_client, cluster.served, cluster.timeout)
+
+    def cluster_objects(self, target: ClusterTarget) -> tuple[FluxObject, ...]:
+        """Every cached object of one cluster."""
+        return self._clusters[(target.environment, target.cluster)].status().objects
+
+    def object(self, target: ClusterTarget, ref: ObjectRef) -> FluxObject | None:
+        """The cached status of one object, if the cache has it."""
+        return self._clusters[(target.environment, target.cluster)].get(ref)
+
+    def wait_for(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        predicate: Callable[[FluxObject], bool],
+        timeout: float,
+    ) -> FluxObject | None:
+        """Block until the cached object satisfies `predicate`; None on timeout or removal."""
+        return self._clusters[(target.environment, target.cluster)].wait_for(
+            ref, predicate, timeout
+        )
 
     def events(self, target: ClusterTarget, ref: ObjectRef) -> list[FluxEvent]:
         """Recent Events about `ref`, read from the cluster (Events are not cached)."""

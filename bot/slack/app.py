@@ -13,8 +13,9 @@ from slack_sdk import WebClient
 from bot.commands.executor import CommandRunner
 from bot.config import SlackSettings
 from bot.slack.credentials import SlackCredentials
-from bot.slack.listeners import actions, commands
-from bot.slack.render import SlackMessage
+from bot.slack.listeners import actions, commands, remediation
+from bot.slack.remediation import SlackRemediation
+from bot.slack.render import ButtonSource, SlackMessage
 from bot.slack.responder import post_response, retry_handlers
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,31 @@ class SlackBot:
     runner: CommandRunner
     settings: SlackSettings
     credentials: SlackCredentials
+    client: WebClient
+    # Present when the fleet can be acted on (a configured fleet, not the demo).
+    remediation: SlackRemediation | None = None
+
+    @property
+    def buttons(self) -> ButtonSource | None:
+        """Where remediation buttons come from, if actions are possible."""
+        return self.remediation.mint if self.remediation else None
+
+
+def make_client(credentials: SlackCredentials, settings: SlackSettings) -> WebClient:
+    """The Web API client: configurable base URL, bounded retries on 429 and connection errors."""
+    return WebClient(
+        token=credentials.bot_token.get_secret_value(),
+        base_url=credentials.api_url,
+        timeout=10,
+        retry_handlers=retry_handlers(settings.api_retries),
+    )
 
 
 def build_app(bot: SlackBot, *, http: bool) -> App:
     """A Bolt app answering `/flux` (or the configured command) for `bot`'s fleet."""
     credentials = bot.credentials
-    client = WebClient(
-        token=credentials.bot_token.get_secret_value(),
-        base_url=credentials.api_url,
-        timeout=10,
-        retry_handlers=retry_handlers(bot.settings.api_retries),
-    )
     app = App(
-        client=client,
+        client=bot.client,
         signing_secret=(
             credentials.signing_secret.get_secret_value() if credentials.signing_secret else None
         ),
@@ -54,6 +67,7 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
     )
     commands.register(app, bot)
     actions.register(app, bot)
+    remediation.register(app, bot)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from typing import Final
@@ -25,6 +27,17 @@ class SlackCredentials(BaseModel):
     signing_secret: SecretStr | None = None
     # GovSlack uses https://slack-gov.com/api/; tests point this at a local fake.
     api_url: str = DEFAULT_API_URL
+    # Signs button payloads. FLUXBOT_BUTTON_KEY, else derived from the Slack secrets so that
+    # buttons stay valid across restarts without one more secret to manage.
+    button_key: SecretStr = SecretStr("")
+
+    def button_key_bytes(self) -> bytes:
+        """The HMAC key for button payloads."""
+        explicit = self.button_key.get_secret_value()
+        if explicit:
+            return explicit.encode()
+        seed = (self.signing_secret or self.app_token or self.bot_token).get_secret_value()
+        return hmac.new(seed.encode(), b"fluxbot button payloads v1", hashlib.sha256).digest()
 
     @classmethod
     def from_env(cls, http: bool, env: Mapping[str, str] | None = None) -> SlackCredentials:
@@ -45,4 +58,5 @@ class SlackCredentials(BaseModel):
                 SecretStr(env["SLACK_SIGNING_SECRET"]) if env.get("SLACK_SIGNING_SECRET") else None
             ),
             api_url=api_url if api_url.endswith("/") else api_url + "/",
+            button_key=SecretStr(env.get("FLUXBOT_BUTTON_KEY", "")),
         )

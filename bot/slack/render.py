@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -77,13 +77,31 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render(answer: Answer, command: str = "/flux", share_value: str | None = None) -> SlackMessage:
-    """Any answer as a Slack message; `share_value` adds a "Post to channel" button."""
+class ButtonSource(Protocol):
+    """Makes the remediation buttons of an object (signed, and only those that apply)."""
+
+    def menu(self, environment: str, cluster: str, obj: FluxObject) -> ButtonElement | None:
+        """One button that opens the object's actions, for condensed lists."""
+        ...
+
+    def actions(self, environment: str, cluster: str, obj: FluxObject) -> list[ButtonElement]:
+        """Every action button that applies to the object."""
+        ...
+
+
+def render(
+    answer: Answer,
+    command: str = "/flux",
+    share_value: str | None = None,
+    buttons: ButtonSource | None = None,
+) -> SlackMessage:
+    """Any answer as a Slack message; `share_value` adds a "Post to channel" button and
+    `buttons` the remediation buttons of failing and suspended objects."""
     match answer:
         case StatusAnswer():
-            message = _status(answer)
+            message = _status(answer, buttons)
         case ObjectAnswer():
-            message = _object(answer)
+            message = _object(answer, buttons)
         case EnvsAnswer():
             message = _envs(answer)
         case HelpAnswer():
@@ -200,11 +218,11 @@ def _failure_text(cluster: str, obj: FluxObject) -> str:
     )
 
 
-def _status(answer: StatusAnswer) -> SlackMessage:
+def _status(answer: StatusAnswer, buttons: ButtonSource | None) -> SlackMessage:
     blocks = _Blocks(reserve=3)
     fallback: list[str] = []
     for env in answer.environments:
-        _environment_blocks(env, answer, blocks)
+        _environment_blocks(env, answer, blocks, buttons)
         fallback.append(_status_fallback(env))
     if not answer.environments:
         blocks.add(_section("No environments are configured."))
@@ -213,7 +231,9 @@ def _status(answer: StatusAnswer) -> SlackMessage:
     )
 
 
-def _environment_blocks(env: EnvironmentReport, answer: StatusAnswer, blocks: _Blocks) -> None:
+def _environment_blocks(
+    env: EnvironmentReport, answer: StatusAnswer, blocks: _Blocks, buttons: ButtonSource | None
+) -> None:
     counts = env.counts
     clusters = len(env.clusters)
     blocks.add(
@@ -234,7 +254,10 @@ def _environment_blocks(env: EnvironmentReport, answer: StatusAnswer, blocks: _B
     for cluster, obj in failing:
         if listed >= MAX_FAILING_ITEMS or blocks.room <= 3:
             break
-        blocks.add(_section(_failure_text(cluster, obj)))
+        section = _section(_failure_text(cluster, obj))
+        if buttons is not None:
+            section.accessory = buttons.menu(env.name, cluster, obj)
+        blocks.add(section)
         listed += 1
     if listed < len(failing):
         blocks.add(
@@ -244,12 +267,32 @@ def _environment_blocks(env: EnvironmentReport, answer: StatusAnswer, blocks: _B
         )
     for health, title in ((Health.PROGRESSING, "Progressing"), (Health.SUSPENDED, "Suspended")):
         others = [(c.cluster, o) for c in env.clusters for o in c.shown if o.health is health]
+        if health is Health.SUSPENDED and buttons is not None:
+            # Suspended objects get their own line and button while there is room.
+            while others and blocks.room > 3 and listed < MAX_FAILING_ITEMS:
+                cluster, obj = others.pop(0)
+                section = _section(_suspended_text(cluster, obj))
+                section.accessory = buttons.menu(env.name, cluster, obj)
+                blocks.add(section)
+                listed += 1
         if others:
             blocks.add(_section(_listing(title, health, others)))
     if not answer.failing_only and counts.total and counts.ready == counts.total:
         blocks.add(
             _context(f"{clusters} cluster{'s' if clusters != 1 else ''}, every object Ready.")
         )
+
+
+def _suspended_text(cluster: str, obj: FluxObject) -> str:
+    text = f"{ICONS[Health.SUSPENDED]} {object_title(obj)} on *{escape(cluster)}* is suspended"
+    record = obj.suspension
+    if record is not None:
+        text += f" by {escape(record.by)} since {_when(record.at)}"
+        if record.until:
+            text += f" until {_when(record.until)}"
+        if record.reason:
+            text += f"\n> {escape(clip(record.reason, MESSAGE_PREVIEW))}"
+    return text
 
 
 def _listing(title: str, health: Health, objects: Sequence[tuple[str, FluxObject]]) -> str:
@@ -285,7 +328,7 @@ def _status_fallback(env: EnvironmentReport) -> str:
     return text
 
 
-def _object(answer: ObjectAnswer) -> SlackMessage:
+def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
     blocks = _Blocks(reserve=2)
     if not answer.matches:
         where = f" in namespace `{escape(answer.namespace)}`" if answer.namespace else ""
@@ -295,7 +338,7 @@ def _object(answer: ObjectAnswer) -> SlackMessage:
         if blocks.room < 4:
             blocks.add(_context(f"… and {len(answer.matches) - index} more matches"))
             break
-        for block in _match_blocks(match):
+        for block in _match_blocks(match, buttons):
             blocks.add(block)
     for cluster in answer.unreadable:
         assert cluster.unreadable is not None
@@ -312,7 +355,7 @@ def _object(answer: ObjectAnswer) -> SlackMessage:
     return SlackMessage(clip(fallback, FALLBACK_LIMIT), blocks.dicts())
 
 
-def _match_blocks(match: ObjectMatch) -> list[Block]:
+def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Block]:
     obj = match.object
     head = (
         f"{ICONS[obj.health]} {object_title(obj)} on *{escape(match.cluster)}* "
@@ -335,7 +378,18 @@ def _match_blocks(match: ObjectMatch) -> list[Block]:
         names = [f"`{escape(str(d.ref))}`" for d in match.dependents[:10]]
         more = f" and {len(match.dependents) - 10} more" if len(match.dependents) > 10 else ""
         facts.append("*Used by* " + ", ".join(names) + more)
+    if obj.suspension is not None:
+        record = obj.suspension
+        until = f" until {_when(record.until)}" if record.until else ""
+        facts.append(
+            f"*Suspended by* {escape(record.by)} since {_when(record.at)}{until}: "
+            f"{escape(record.reason)}"
+        )
     blocks: list[Block] = [_section(head + "\n" + "\n".join(facts))]
+    if buttons is not None:
+        elements = buttons.actions(match.environment, match.cluster, obj)
+        if elements:
+            blocks.append(ActionsBlock(elements=elements))
     if obj.message:
         blocks.append(_section(f"> {escape(clip(' '.join(obj.message.split()), 2800))}"))
     details: list[str] = []

@@ -9,7 +9,8 @@ from slack_bolt import Ack, App
 
 from bot.commands.answers import Answer, ErrorAnswer, HelpAnswer
 from bot.commands.executor import CommandContext
-from bot.commands.grammar import GetCommand, StatusCommand, parse
+from bot.commands.grammar import ActionCommand, GetCommand, StatusCommand, parse
+from bot.slack.remediation import Origin
 from bot.slack.render import render
 from bot.slack.responder import post_response
 
@@ -44,13 +45,24 @@ def answer_command(bot: SlackBot, command: dict[str, Any]) -> None:
     text = str(command.get("text") or "")
     channel_id = str(command.get("channel_id") or "")
     parsed = parse(text)
-    answer = bot.runner.run(parsed, context_for(bot, channel_id))
+    context = context_for(bot, channel_id)
+    if isinstance(parsed, ActionCommand) and bot.remediation is not None:
+        origin = Origin(
+            user_id=str(command.get("user_id") or ""),
+            channel_id=channel_id,
+            response_url=str(command.get("response_url") or ""),
+            trigger_id=str(command.get("trigger_id") or ""),
+        )
+        bot.remediation.on_command(parsed, origin, context)
+        return
+    answer = bot.runner.run(parsed, context)
     share = isinstance(parsed, StatusCommand | GetCommand) and parsed.share
     offer_share = not share and shareable(answer)
     message = render(
         answer,
         command=bot.settings.command,
         share_value=text[:2000] if offer_share else None,
+        buttons=bot.buttons,
     )
     log.info(
         "answered %s command from %s in %s",

@@ -1,0 +1,1 @@
+"""Remediation actions, chat-agnostic: authorize, confirm, execute, follow, audit."""

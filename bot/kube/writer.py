@@ -1,0 +1,161 @@
+"""Write to Flux objects the way the Flux CLI does, and leave an audit Event on each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+from collections.abc import Sequence
+from typing import Any, Final
+
+from kubernetes import client as k8s
+
+from bot.domain.fleet import ClusterTarget
+from bot.domain.kinds import kind_named
+from bot.domain.remediation import FIELD_MANAGER
+from bot.domain.status import ObjectRef
+from bot.kube.cache import ClusterUnavailable, FleetCache
+from bot.kube.errors import describe_error
+
+log = logging.getLogger(__name__)
+
+MERGE_PATCH: Final = "application/merge-patch+json"
+# The Flux Operator web UI's convention: notification-controller forwards Events carrying
+# event.toolkit.fluxcd.io/* annotations, so actions show up wherever Flux alerts go.
+AUDIT_REASON: Final = "WebAction"
+ACTION_ANNOTATION: Final = "event.toolkit.fluxcd.io/action"
+USERNAME_ANNOTATION: Final = "event.toolkit.fluxcd.io/username"
+GROUPS_ANNOTATION: Final = "event.toolkit.fluxcd.io/groups"
+
+
+class WriteFailed(Exception):
+    """A write was refused or failed; the message says why in words."""
+
+
+class KubeWriter:
+    """Patches Flux objects and records Events, through the watch cache's connections."""
+
+    def __init__(self, cache: FleetCache) -> None:
+        self._cache = cache
+
+    def patch(self, target: ClusterTarget, ref: ObjectRef, body: dict[str, Any]) -> None:
+        """Merge-patch one Flux object as field manager `flux-client-side-apply`."""
+        connection, version = self._connect(target, ref)
+        kind = kind_named(ref.kind)
+        try:
+            k8s.CustomObjectsApi(connection.api_client).patch_namespaced_custom_object(
+                kind.group,
+                version,
+                ref.namespace,
+                kind.plural,
+                ref.name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE_PATCH,
+                _request_timeout=connection.timeout,
+            )
+        except Exception as err:
+            raise self._failed(connection, err, ref) from err
+
+    def record_event(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        action: str,
+        username: str,
+        groups: Sequence[str],
+        message: str,
+        *,
+        warning: bool = False,
+    ) -> None:
+        """Create a core/v1 Event on the object saying who did what."""
+        connection, version = self._connect(target, ref)
+        kind = kind_named(ref.kind)
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A plain dict: the client serialises it as it is, with our camelCase keys.
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "generateName": f"{ref.name}.",
+                "namespace": ref.namespace,
+                "annotations": {
+                    ACTION_ANNOTATION: action,
+                    USERNAME_ANNOTATION: username,
+                    GROUPS_ANNOTATION: ",".join(groups),
+                },
+            },
+            "involvedObject": {
+                "apiVersion": f"{kind.group}/{version}",
+                "kind": ref.kind,
+                "name": ref.name,
+                "namespace": ref.namespace,
+            },
+            "reason": AUDIT_REASON,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "fluxbot"},
+            "reportingComponent": "fluxbot",
+            "reportingInstance": socket.gethostname()[:128],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            k8s.CoreV1Api(connection.api_client).create_namespaced_event(
+                ref.namespace, body, _request_timeout=connection.timeout
+            )
+        except Exception as err:
+            raise self._failed(connection, err, ref) from err
+
+    def may(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        verb: str,
+        user: str,
+        groups: Sequence[str],
+    ) -> tuple[bool, str]:
+        """Ask the cluster (SubjectAccessReview) whether `user` may `verb` this object."""
+        connection, _version = self._connect(target, ref)
+        kind = kind_named(ref.kind)
+        review: Any = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "groups": list(groups),
+                "resourceAttributes": {
+                    "group": kind.group,
+                    "resource": kind.plural,
+                    "verb": verb,
+                    "namespace": ref.namespace,
+                    "name": ref.name,
+                },
+            },
+        }
+        try:
+            result = k8s.AuthorizationV1Api(connection.api_client).create_subject_access_review(
+                review, _request_timeout=connection.timeout
+            )
+        except Exception as err:
+            raise self._failed(connection, err, ref) from err
+        status = result.status
+        return bool(status and status.allowed), str((status and status.reason) or "")
+
+    def _connect(self, target: ClusterTarget, ref: ObjectRef) -> tuple[Any, str]:
+        try:
+            connection = self._cache.connection(target)
+        except ClusterUnavailable as err:
+            raise WriteFailed(str(err)) from err
+        version = connection.served.version_of(kind_named(ref.kind))
+        if version is None:
+            raise WriteFailed(f"{target.cluster} does not serve the {ref.kind} API")
+        return connection, version
+
+    @staticmethod
+    def _failed(connection: Any, err: BaseException, ref: ObjectRef) -> WriteFailed:
+        problem = describe_error(
+            err, connection.api_client.configuration.host, connection.timeout[1], (ref.kind,)
+        )
+        return WriteFailed(problem.message)

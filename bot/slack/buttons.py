@@ -1,0 +1,130 @@
+"""Remediation buttons: signed, carrying the state they were rendered from, one per action."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Final
+
+from slack_sdk.models.blocks import ButtonElement, ConfirmObject, PlainTextObject
+
+from bot.actions.buttons import ButtonPayload, new_nonce, sign
+from bot.config import FluxbotConfig
+from bot.domain.policy import Action, ConfirmationMode
+from bot.domain.remediation import applicable_actions, material_state
+from bot.domain.status import FluxObject
+
+ACT: Final = "flux_act"
+MENU: Final = "flux_menu"
+APPROVE: Final = "flux_approve"
+DENY: Final = "flux_deny"
+
+LABELS: Final = {
+    (Action.RECONCILE, ""): "Reconcile",
+    (Action.RECONCILE, "with-source"): "Reconcile with source",
+    (Action.RECONCILE, "force"): "Force",
+    (Action.RECONCILE, "reset"): "Reset retries",
+    (Action.SUSPEND, ""): "Suspend…",
+    (Action.RESUME, ""): "Resume",
+    (Action.ROLLBACK, ""): "Rollback…",
+}
+
+
+class ButtonMint:
+    """Makes signed buttons for objects, following each environment's policy."""
+
+    def __init__(
+        self,
+        config: FluxbotConfig,
+        key: bytes,
+        rollback_available: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._key = key
+        self._rollback = rollback_available
+        self._clock = clock
+
+    def payload(
+        self,
+        action: str,
+        environment: str,
+        cluster: str,
+        obj: FluxObject,
+        *,
+        variant: str = "",
+        ttl: float | None = None,
+        rollback_to: int = 0,
+        requester: str = "",
+    ) -> ButtonPayload:
+        """A fresh payload for one button about `obj`."""
+        lifetime = ttl if ttl is not None else self._config.actions.button_ttl_seconds
+        return ButtonPayload(
+            a=action,
+            v=variant,
+            e=environment,
+            c=cluster,
+            k=obj.kind,
+            ns=obj.namespace,
+            n=obj.name,
+            s=material_state(obj),
+            x=int(self._clock() + lifetime),
+            i=new_nonce(),
+            r=rollback_to,
+            q=requester,
+        )
+
+    def button(
+        self,
+        label: str,
+        action_id: str,
+        payload: ButtonPayload,
+        *,
+        style: str | None = None,
+        confirm: ConfirmObject | None = None,
+    ) -> ButtonElement:
+        """A Block Kit button carrying `payload`, signed."""
+        return ButtonElement(
+            text=PlainTextObject(text=label),
+            action_id=f"{action_id}:{payload.i}",
+            value=sign(payload, self._key),
+            style=style,
+            confirm=confirm,
+        )
+
+    def menu(self, environment: str, cluster: str, obj: FluxObject) -> ButtonElement | None:
+        """One "Actions…" button that opens the object with all its buttons."""
+        if environment not in self._config.environments:
+            return None
+        return self.button("Actions…", MENU, self.payload("menu", environment, cluster, obj))
+
+    def actions(self, environment: str, cluster: str, obj: FluxObject) -> list[ButtonElement]:
+        """The buttons that apply to `obj` in `environment` (never trusted on click)."""
+        if environment not in self._config.environments:
+            return []
+        mode = self._config.policy(environment).confirmation
+        out = []
+        for action, variant in applicable_actions(obj, self._rollback):
+            payload = self.payload(action.value, environment, cluster, obj, variant=variant)
+            confirm = None
+            if mode is ConfirmationMode.DIALOG and action in (Action.RECONCILE, Action.RESUME):
+                confirm = _confirm(LABELS[(action, variant)], obj, cluster)
+            style = "danger" if action is Action.ROLLBACK else None
+            if action is Action.RESUME:
+                style = "primary"
+            out.append(
+                self.button(LABELS[(action, variant)], ACT, payload, style=style, confirm=confirm)
+            )
+        return out
+
+
+def _confirm(label: str, obj: FluxObject, cluster: str) -> ConfirmObject:
+    what = label.removesuffix("…").lower()
+    return ConfirmObject(
+        title=PlainTextObject(text=f"{label.removesuffix('…')}?"[:100]),
+        text=PlainTextObject(
+            text=f"{what} {obj.kind} {obj.namespace}/{obj.name} on {cluster}"[:300]
+        ),
+        confirm=PlainTextObject(text=label.removesuffix("…")[:30]),
+        deny=PlainTextObject(text="Cancel"),
+    )
