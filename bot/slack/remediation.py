@@ -490,7 +490,9 @@ class SlackRemediation:
         )
         blocks = [
             SectionBlock(text=MarkdownTextObject(text=clip(text, 3000))).to_dict(),
-            ActionsBlock(elements=[approve, deny]).to_dict(),
+            ActionsBlock(
+                elements=[approve, deny], block_id=f"approval:{request_payload.i}"
+            ).to_dict(),
         ]
         try:
             self.client.chat_postMessage(
@@ -518,14 +520,14 @@ class SlackRemediation:
             InputBlock(
                 block_id="reason",
                 label=PlainTextObject(text="Why"),
-                element=PlainTextInputElement(action_id="value", multiline=True, max_length=500),
+                element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500),
             ),
             InputBlock(
                 block_id="expiry",
                 label=PlainTextObject(text="For how long (a reminder, not an automatic resume)"),
                 optional=True,
                 element=StaticSelectElement(
-                    action_id="value",
+                    action_id="expiry",
                     options=[
                         Option(value=v, text=PlainTextObject(text=t)) for v, t in EXPIRY_CHOICES
                     ],
@@ -593,7 +595,7 @@ def _typed_input(name: str) -> InputBlock:
     return InputBlock(
         block_id="typed",
         label=PlainTextObject(text=f"Type {name} to confirm"[:2000]),
-        element=PlainTextInputElement(action_id="value", max_length=253),
+        element=PlainTextInputElement(action_id="typed", max_length=253),
     )
 
 
@@ -608,7 +610,8 @@ def _typed_error(values: dict[str, str], payload: ButtonPayload) -> str:
 def _form_values(view: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
-        element = (actions or {}).get("value") or {}
+        # One input per block; its action_id is the block's name.
+        element = next(iter((actions or {}).values()), None) or {}
         if element.get("type") == "static_select":
             selected = element.get("selected_option") or {}
             out[block_id] = str(selected.get("value") or "")

@@ -389,7 +389,9 @@ def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Bloc
     if buttons is not None:
         elements = buttons.actions(match.environment, match.cluster, obj)
         if elements:
-            blocks.append(ActionsBlock(elements=elements))
+            # A block_id of our own lets a click's outcome be put under the right buttons.
+            anchor = (elements[0].action_id or "x").rsplit(":", 1)[-1]
+            blocks.append(ActionsBlock(elements=elements, block_id=f"actions:{anchor}"))
     if obj.message:
         blocks.append(_section(f"> {escape(clip(' '.join(obj.message.split()), 2800))}"))
     details: list[str] = []
