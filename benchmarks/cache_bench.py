@@ -159,7 +159,7 @@ class ClusterBuilder:
         self.environment = environment
         self.counts = kind_counts(per_cluster)
         # Seeded per cluster: the same fleet on every run, whatever the cluster count.
-        self.rng = random.Random(f"{seed}/{cluster}")  # noqa: S311 - fixture data
+        self.rng = random.Random(f"{seed}/{cluster}")
         self.out = ClusterObjects()
 
     # -- random bits --
@@ -516,7 +516,7 @@ class ClusterBuilder:
                 message = (
                     "kustomize build failed: accumulating resources: accumulation err='"
                     f"accumulating resources from './{LAYERS[layer_index]}': open "
-                    f"/tmp/kustomization-{self.sha1()[:10]}/{team}/{LAYERS[layer_index]}: "  # noqa: S108
+                    f"/tmp/kustomization-{self.sha1()[:10]}/{team}/{LAYERS[layer_index]}: "
                     "no such file or directory'"
                 )
             conditions = [_condition("Ready", "False", reason, message, at)]
@@ -736,7 +736,7 @@ def plan_changes(
     fleet: FakeFleet, seeded: dict[str, ClusterObjects], wanted: int, seed: int
 ) -> list[Change]:
     """Up to `wanted` changes, round-robin over clusters, alternating flip and bump."""
-    rng = random.Random(f"{seed}/changes")  # noqa: S311 - fixture data
+    rng = random.Random(f"{seed}/changes")
     pools: dict[str, list[tuple[str, str, str]]] = {}
     for cluster, objs in seeded.items():
         kustomizations = [("Kustomization", ns, n) for ns, n in objs.ready_kustomizations]
@@ -777,7 +777,7 @@ class ProbeProcess:
     """The bot side, as a child process spoken to in JSON lines."""
 
     def __init__(self, config: Path, stderr: IO[str]) -> None:
-        self._proc = subprocess.Popen(  # noqa: S603 - our own module, our own interpreter
+        self._proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bot_probe", str(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -139,6 +139,8 @@ def burst(
         (record,) = slack.wait_for_response(1, timeout=30, url=reply.response_url)
         if record.status != 200:
             raise SystemExit(f"answer {i} refused by Slack: {record.body[:300]}")
+        if "Flux objects" not in json.dumps(record.payload):
+            raise SystemExit(f"answer {i} is not a status answer: {record.payload}")
         answers.append((record.at - started) * 1000)
     return acks, answers
 
@@ -177,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("fluxbot /flux burst benchmark (HTTP mode)")
     print(f"machine: {machine()}")
     print(f"fleet:   {args.clusters} clusters x {args.objects_per_cluster} = {objects} objects; "
-          f"cache synced {sync_s:.1f} s after start")  # fmt: skip
+          f"live {sync_s:.1f} s after listening (serve waits for the first sync)")  # fmt: skip
     print(f"burst:   {args.commands} signed /flux status over {args.seconds:g} s, each answered "
           "for one environment (5 clusters at full size)")  # fmt: skip
     rows = [

@@ -30,3 +30,39 @@ def test_cache_benchmark_runs_and_reports_every_figure() -> None:
     for key in ("cold_sync_s", "cache_p50_ms", "cache_p95_ms", "naive_p95_ms", "speedup",
                 "rss_mb", "change_to_event_p95_ms"):  # fmt: skip
         assert figures[key] > 0, key
+
+
+def test_slack_burst_benchmark_runs_and_reports_its_latencies() -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.slack_burst_bench", "--clusters", "2",
+            "--objects-per-cluster", "30", "--commands", "10", "--seconds", "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["commands"] == 10
+    assert 0 < figures["ack_p99_ms"] < 3000
+    assert figures["answer_p95_ms"] > 0
+
+
+def test_action_benchmark_runs_and_reports_its_latencies() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.action_bench", "--clicks", "3", "--objects", "10",
+         "--controller-delay", "0.05"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["clicks"] == 3
+    assert figures["click_to_annotation_p95_ms"] > 0
+    assert figures["ack_to_update_p95_ms"] > 0
