@@ -1,0 +1,145 @@
+"""What happened between digests: the records a digest is built from, and where they are kept.
+
+Transitions come from the watch cache continuously; actions from the remediation service;
+snoozes from people. A `HistoryStore` keeps them (SQLite for one replica, the cluster for
+several) so a restart loses nothing, and remembers which digests were posted so none is posted
+twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.domain.transitions import Transition
+
+ObjectKey = tuple[str, str, str, str]
+"""(cluster, kind, namespace, name): an object, fleet-wide (cluster names are unique)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One remediation action, as the digest reports it ("reconciled by alice")."""
+
+    at: dt.datetime
+    environment: str
+    cluster: str
+    kind: str
+    namespace: str
+    name: str
+    action: str
+    user: str
+    ok: bool
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    """An object hidden from digests until `until`, or until its state changes."""
+
+    environment: str
+    cluster: str
+    kind: str
+    namespace: str
+    name: str
+    until: dt.datetime
+    # material_state() of the object when snoozed: a different state ends the snooze.
+    state: str
+    by: str
+
+    @property
+    def key(self) -> ObjectKey:
+        """The snoozed object."""
+        return (self.cluster, self.kind, self.namespace, self.name)
+
+
+class RunState(StrEnum):
+    """Where a scheduled digest stands."""
+
+    POSTING = "posting"
+    POSTED = "posted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRun:
+    """One scheduled digest of one environment."""
+
+    environment: str
+    scheduled_for: dt.datetime
+    state: RunState
+    updated_at: dt.datetime
+    message_ts: str = ""
+    error: str = ""
+    attempts: int = 0
+
+
+class HistoryStore(Protocol):
+    """Durable history for digests. Every method is safe to call from several threads."""
+
+    def record_transitions(self, transitions: Sequence[Transition]) -> None:
+        """Append transitions (as the watch cache emits them)."""
+        ...
+
+    def transitions(
+        self, environment: str, since: dt.datetime, until: dt.datetime
+    ) -> list[Transition]:
+        """Transitions of `environment` with since < at <= until, oldest first."""
+        ...
+
+    def record_action(self, record: ActionRecord) -> None:
+        """Append one remediation action."""
+        ...
+
+    def actions(
+        self, environment: str, since: dt.datetime, until: dt.datetime
+    ) -> list[ActionRecord]:
+        """Actions of `environment` with since < at <= until, oldest first."""
+        ...
+
+    def failing_since(self, environment: str) -> dict[ObjectKey, dt.datetime]:
+        """For each object whose latest failing/recovered transition is `failing`: since when."""
+        ...
+
+    def save_snooze(self, snooze: Snooze) -> None:
+        """Add or replace the snooze of one object."""
+        ...
+
+    def snoozes(self, environment: str, now: dt.datetime) -> list[Snooze]:
+        """Snoozes of `environment` that have not expired at `now`."""
+        ...
+
+    def claim_run(self, environment: str, scheduled_for: dt.datetime, now: dt.datetime) -> bool:
+        """Mark a digest as being posted; False when it was already posted or skipped.
+
+        A run left in POSTING or FAILED (a crash, a Slack error) may be claimed again.
+        """
+        ...
+
+    def finish_run(
+        self,
+        environment: str,
+        scheduled_for: dt.datetime,
+        state: RunState,
+        now: dt.datetime,
+        message_ts: str = "",
+        error: str = "",
+    ) -> None:
+        """Record how a claimed run ended."""
+        ...
+
+    def last_run(self, environment: str, states: Sequence[RunState]) -> DigestRun | None:
+        """The latest run of `environment` in one of `states`, if any."""
+        ...
+
+    def prune(self, before: dt.datetime) -> int:
+        """Forget transitions, actions, expired snoozes and runs older than `before`; count."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...
