@@ -11,8 +11,10 @@ from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
@@ -136,6 +138,44 @@ class EnvironmentActions(_Strict):
     """Check the Slack user against Kubernetes RBAC too. Default: off."""
 
 
+class DigestConfig(_Strict):
+    """When and how an environment's digest is posted to its channel."""
+
+    enabled: bool = True
+    """Post digests for this environment. Sandboxes have none unless a `digest:` is set."""
+
+    schedule: str = "0 9 * * 1-5"
+    """Cron expression (minute hour day-of-month month day-of-week). Default: 09:00 on
+    weekdays."""
+
+    timezone: str = "UTC"
+    """IANA time zone the schedule is read in, e.g. `Europe/London`. Default UTC."""
+
+    quiet_when_healthy: Literal["skip", "line"] = "line"
+    """When nothing is failing, suspended or changed: `skip` posts nothing, `line` posts one
+    line ("All 128 objects ready, no changes"). Default `line`."""
+
+    details_in_thread: bool = True
+    """Post a short top-level message and the details as a thread reply under it, so the
+    channel stays scannable. Default true."""
+
+    grace_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 120
+    """A digest missed while fluxbot was down is posted once when it comes back within this
+    many minutes of its time; later than that it is skipped. Default 120."""
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> Self:
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from err
+        try:
+            CronTrigger.from_crontab(self.schedule, timezone=zone)
+        except ValueError as err:
+            raise ValueError(f"invalid cron expression {self.schedule!r}: {err}") from err
+        return self
+
+
 class EnvironmentConfig(_Strict):
     """One environment: its Slack channel and the clusters that make it up."""
 
@@ -151,6 +191,9 @@ class EnvironmentConfig(_Strict):
 
     actions: EnvironmentActions = EnvironmentActions()
     """Remediation rights in this environment. Default: nobody may act (deny by default)."""
+
+    digest: DigestConfig | None = None
+    """Scheduled digest. Default: weekdays at 09:00 UTC, except sandboxes (none)."""
 
     @model_validator(mode="after")
     def _unique_cluster_names(self) -> Self:
@@ -202,6 +245,29 @@ class CacheSettings(_Strict):
     backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     """Longest wait between attempts at a cluster that stays down. Default 30 s: a cluster
     that comes back is live again within half a minute."""
+
+
+class HistorySettings(_Strict):
+    """Where transitions, actions and posted digests are remembered across restarts."""
+
+    backend: Literal["sqlite", "configmap"] = "sqlite"
+    """`sqlite`: a file, for one replica. `configmap`: ConfigMaps in fluxbot's namespace, so
+    any replica that becomes leader carries on. Default sqlite."""
+
+    path: Path = Path("fluxbot-history.db")
+    """SQLite file (sqlite backend). Default `fluxbot-history.db` in the working directory;
+    the Kubernetes manifests mount a volume at /var/lib/fluxbot."""
+
+    namespace: str = "fluxbot"
+    """Namespace of the ConfigMaps (configmap backend) and of the leader Lease."""
+
+    retention_days: Annotated[int, Field(ge=1, le=90)] = 8
+    """Days of history kept. Default 8: a digest looks back at most a week (a Monday digest
+    after a long weekend), plus a day of margin."""
+
+    leader_election: bool = False
+    """Elect one leader among replicas (a Lease) to record and post. Default false: one
+    replica."""
 
 
 class ActionSettings(_Strict):
@@ -264,6 +330,9 @@ class FluxbotConfig(_Strict):
     actions: ActionSettings = ActionSettings()
     """How remediation actions run."""
 
+    history: HistorySettings = HistorySettings()
+    """Where digest history is kept."""
+
     @model_validator(mode="after")
     def _check_names(self) -> Self:
         clusters: dict[str, str] = {}
@@ -324,6 +393,13 @@ class FluxbotConfig(_Strict):
                 actions.rollback_approval if actions.rollback_approval is not None else production
             ),
         )
+
+    def digest(self, environment: str) -> DigestConfig | None:
+        """The environment's effective digest settings, None when it gets no digest."""
+        configured = self.environments[environment].digest
+        if configured is None:
+            return None if self.tier_of(environment) is Tier.SANDBOX else DigestConfig()
+        return configured if configured.enabled else None
 
     def role_map(self) -> dict[str, Role]:
         """Every role with its members; group handles lose their leading '@'."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.domain.digest import Digest
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import ClusterStatus, ClusterTarget, FleetLayout, Freshness, HealthCounts
 from bot.domain.status import FluxObject
@@ -94,6 +95,13 @@ class ObjectAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestAnswer:
+    """Answer to `digest`: a preview of the environment's digest."""
+
+    digest: Digest
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsAnswer:
     """Answer to `envs`: the fleet's layout."""
 
@@ -118,4 +126,4 @@ class ErrorAnswer:
     choices: tuple[str, ...] = ()
 
 
-Answer = StatusAnswer | ObjectAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer
+Answer = StatusAnswer | ObjectAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer

@@ -8,6 +8,7 @@ from typing import Final
 from bot.commands.answers import (
     Answer,
     ClusterReport,
+    DigestAnswer,
     EnvironmentReport,
     EnvsAnswer,
     ErrorAnswer,
@@ -19,6 +20,7 @@ from bot.commands.answers import (
 from bot.commands.grammar import (
     ActionCommand,
     Command,
+    DigestCommand,
     EnvsCommand,
     GetCommand,
     HelpCommand,
@@ -26,6 +28,7 @@ from bot.commands.grammar import (
     help_text,
     parse,
 )
+from bot.digests.composer import DigestComposer
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
     ClusterTarget,
@@ -62,9 +65,13 @@ class _Rejected(Exception):
 class CommandRunner:
     """Answers commands for one fleet (layout + reader); chat-agnostic."""
 
-    def __init__(self, layout: FleetLayout, reader: FleetReader) -> None:
+    def __init__(
+        self, layout: FleetLayout, reader: FleetReader, digests: DigestComposer | None = None
+    ) -> None:
         self.layout = layout
         self.reader = reader
+        # Without recorded history, a digest still shows what is broken, but no changes.
+        self.digests = digests or DigestComposer(layout, reader, None)
 
     def handle(self, text: str, context: CommandContext | None = None) -> Answer:
         """Parse and run one command line."""
@@ -83,6 +90,11 @@ class CommandRunner:
                         f"{command.action} changes the cluster, so it runs in Slack, where fluxbot "
                         "knows who is asking and checks their role."
                     )
+                case DigestCommand():
+                    environment = self._environment(command.environment, context)
+                    if environment is None:
+                        return ErrorAnswer("Name an environment.", tuple(self.layout.names))
+                    return DigestAnswer(self.digests.compose(environment))
                 case EnvsCommand():
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}

@@ -140,6 +140,12 @@ SPECS: Final = (
         examples=("rollback hr podinfo -n flux-apps",),
     ),
     CommandSpec(
+        name="digest",
+        summary="Preview the environment's digest: what is broken and what changed",
+        positionals=(Positional("ENV", "environment (default: this channel's)", required=False),),
+        examples=("digest", "digest production"),
+    ),
+    CommandSpec(
         name="envs",
         summary="Environments with their channels and clusters",
         examples=("envs",),
@@ -194,6 +200,13 @@ class ActionCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestCommand:
+    """`digest [ENV]`."""
+
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsCommand:
     """`envs`."""
 
@@ -206,7 +219,7 @@ class HelpCommand:
     problem: str | None = None
 
 
-Command = StatusCommand | GetCommand | ActionCommand | EnvsCommand | HelpCommand
+Command = StatusCommand | GetCommand | ActionCommand | DigestCommand | EnvsCommand | HelpCommand
 
 
 @dataclass
@@ -314,6 +327,8 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             )
         case "envs":
             return EnvsCommand()
+        case "digest":
+            return DigestCommand(pos[0] if pos else None)
         case name if name in ACTION_NAMES:
             flags = [f for f in ("with_source", "force", "reset") if opts.get(f) is True]
             if len(flags) > 1:

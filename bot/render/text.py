@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from bot.commands.answers import (
     Answer,
     ClusterReport,
+    DigestAnswer,
     EnvironmentReport,
     EnvsAnswer,
     ErrorAnswer,
@@ -16,8 +17,9 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
-from bot.domain.fleet import CacheState, ClusterStatus, HealthCounts
+from bot.domain.fleet import CacheState, ClusterStatus
 from bot.domain.status import FluxObject, Health
+from bot.render.digest_text import counts_line, render_digest
 
 MARKS = {
     Health.FAILING: "✗",
@@ -35,6 +37,8 @@ def render(answer: Answer) -> str:
             return render_status(answer)
         case ObjectAnswer():
             return render_object(answer)
+        case DigestAnswer():
+            return render_digest(answer.digest)
         case EnvsAnswer():
             return _render_envs(answer)
         case HelpAnswer():
@@ -43,14 +47,6 @@ def render(answer: Answer) -> str:
             if not answer.choices:
                 return answer.message
             return f"{answer.message} Valid names: {', '.join(answer.choices)}"
-
-
-def counts_line(counts: HealthCounts) -> str:
-    """`2 failing · 1 progressing · 0 suspended · 40 ready`."""
-    return (
-        f"{counts.failing} failing · {counts.progressing} progressing · "
-        f"{counts.suspended} suspended · {counts.ready} ready"
-    )
 
 
 def render_status(answer: StatusAnswer) -> str:

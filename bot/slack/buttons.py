@@ -15,6 +15,7 @@ from bot.domain.remediation import applicable_actions, material_state
 from bot.domain.status import FluxObject
 
 ACT: Final = "flux_act"
+SNOOZE: Final = "flux_snooze"
 MENU: Final = "flux_menu"
 APPROVE: Final = "flux_approve"
 DENY: Final = "flux_deny"
@@ -91,6 +92,10 @@ class ButtonMint:
             style=style,
             confirm=confirm,
         )
+
+    def snooze(self, environment: str, cluster: str, obj: FluxObject) -> ButtonElement:
+        """ "Snooze…": offers durations for hiding the object from digests."""
+        return self.button("Snooze…", SNOOZE, self.payload("snooze", environment, cluster, obj))
 
     def menu(self, environment: str, cluster: str, obj: FluxObject) -> ButtonElement | None:
         """One "Actions…" button that opens the object with all its buttons."""

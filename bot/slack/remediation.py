@@ -38,10 +38,11 @@ from bot.commands.answers import ErrorAnswer, ObjectAnswer, ObjectMatch
 from bot.commands.executor import CommandContext, CommandRunner, dependents_of
 from bot.commands.grammar import ActionCommand
 from bot.domain.fleet import ClusterTarget
-from bot.domain.policy import Action, Actor, ConfirmationMode
-from bot.domain.remediation import parse_duration, rollback_plan
+from bot.domain.history import HistoryStore, Snooze
+from bot.domain.policy import Action, Actor, ConfirmationMode, decide
+from bot.domain.remediation import material_state, parse_duration, rollback_plan
 from bot.domain.status import ObjectRef
-from bot.slack.buttons import APPROVE, DENY, ButtonMint
+from bot.slack.buttons import APPROVE, DENY, SNOOZE, ButtonMint
 from bot.slack.directory import SlackDirectory
 from bot.slack.render import SlackMessage, clip, escape, render
 from bot.slack.responder import post_response
@@ -128,8 +129,10 @@ class SlackRemediation:
         key: bytes,
         retries: int,
         command: str,
+        history: HistoryStore | None = None,
     ) -> None:
         self.service = service
+        self.history = history
         self.runner = runner
         self.directory = directory
         self.client = client
@@ -286,6 +289,62 @@ class SlackRemediation:
             self._show_plan(origin, payload, prepared)
             return
         self._start(actor, request, "", origin)
+
+    def on_snooze(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """ "Snooze…" offers durations; a duration hides the object from digests until then."""
+        origin = Origin.of_click(body, action)
+        payload = self._verified(origin, action)
+        if payload is None:
+            return
+        actor = self.directory.actor(origin.user_id)
+        # Snoozing takes the right to act on the object, like reconciling it.
+        request = ActionRequest(Action.RECONCILE, _target(payload), _ref(payload))
+        decision = decide(
+            actor,
+            Action.RECONCILE,
+            self.service.config.policy(payload.e),
+            self.service.config.role_map(),
+        )
+        if not decision.allowed:
+            self._ephemeral(origin, f":no_entry: Not allowed to snooze: {decision.reason}.")
+            return
+        obj = self.service.objects.object(request.target, request.ref)
+        if obj is None:
+            self._ephemeral(origin, f":warning: {request.ref} is not on {payload.c} any more.")
+            return
+        if not payload.v:
+            choices = [
+                self.mint.button(
+                    label,
+                    SNOOZE,
+                    self.mint.payload("snooze", payload.e, payload.c, obj, variant=value),
+                )
+                for value, label in EXPIRY_CHOICES
+            ]
+            text = f"Hide {_title(payload)} from digests until its state changes, or for:"
+            blocks = [
+                SectionBlock(text=MarkdownTextObject(text=text)).to_dict(),
+                ActionsBlock(elements=choices).to_dict(),
+            ]
+            message = SlackMessage(f"Snooze {request.ref}", blocks)
+            post_response(origin.response_url, message, self.retries, replace_original=False)
+            return
+        delta = parse_duration(payload.v)
+        if delta is None or self.history is None:
+            self._ephemeral(origin, ":warning: Snoozing needs fluxbot's history store.")
+            return
+        until = dt.datetime.now(dt.UTC) + delta
+        self.history.save_snooze(
+            Snooze(
+                payload.e, payload.c, payload.k, payload.ns, payload.n, until,
+                state=material_state(obj), by=actor.name or actor.id,
+            )
+        )  # fmt: skip
+        self._ephemeral(
+            origin,
+            f":zzz: {_title(payload)} is hidden from digests until "
+            f"{until:%Y-%m-%d %H:%M} UTC, or until its state changes.",
+        )
 
     @property
     def mint_ttl(self) -> float:

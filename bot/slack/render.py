@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import (
 from bot.commands.answers import (
     Answer,
     ClusterReport,
+    DigestAnswer,
     EnvironmentReport,
     EnvsAnswer,
     ErrorAnswer,
@@ -102,6 +103,8 @@ def render(
             message = _status(answer, buttons)
         case ObjectAnswer():
             message = _object(answer, buttons)
+        case DigestAnswer():
+            message = _digest_preview(answer)
         case EnvsAnswer():
             message = _envs(answer)
         case HelpAnswer():
@@ -492,3 +495,14 @@ def _with_share_button(message: SlackMessage, value: str) -> SlackMessage:
 def block_count(messages: Iterable[SlackMessage]) -> int:
     """Total blocks of several messages (for tests and logs)."""
     return sum(len(m.blocks) for m in messages)
+
+
+def _digest_preview(answer: DigestAnswer) -> SlackMessage:
+    # Imported here: the digest renderer builds on this module's helpers.
+    from bot.slack.digest_render import details_message  # noqa: PLC0415
+
+    details = details_message(answer.digest, None)
+    note = ContextBlock(
+        elements=[MarkdownTextObject(text="Preview of the digest, only for you.")]
+    ).to_dict()
+    return SlackMessage(details.text, [*details.blocks[: MAX_BLOCKS - 1], note])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
 
-from bot.slack.buttons import ACT, APPROVE, DENY, MENU
+from bot.slack.buttons import ACT, APPROVE, DENY, MENU, SNOOZE
 from bot.slack.remediation import CONFIRM_VIEW, SUSPEND_VIEW
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ def register(app: App, bot: SlackBot) -> None:
         errors = remediation.on_confirm_form(view, str(body["user"]["id"]))
         ack(response_action="errors", errors=errors) if errors else ack()
 
+    def on_snooze(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        remediation.on_snooze(body, action)
+
     def on_group_change(ack: Ack) -> None:
         ack()
         remediation.directory.invalidate()
@@ -53,6 +57,7 @@ def register(app: App, bot: SlackBot) -> None:
     app.action(re.compile(f"^{ACT}:"))(on_act)
     app.action(re.compile(f"^{APPROVE}:"))(on_approve)
     app.action(re.compile(f"^{DENY}:"))(on_deny)
+    app.action(re.compile(f"^{SNOOZE}:"))(on_snooze)
     app.view(SUSPEND_VIEW)(on_suspend_form)
     app.view(CONFIRM_VIEW)(on_confirm_form)
     app.event("subteam_members_changed")(on_group_change)

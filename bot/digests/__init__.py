@@ -1,0 +1,1 @@
+"""Scheduled digests: record history continuously, compose and post on schedule, once."""

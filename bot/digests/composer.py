@@ -1,0 +1,52 @@
+"""Compose an environment's digest from the fleet's current status and its recorded history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.config import FluxbotConfig
+from bot.domain.digest import Digest, compose
+from bot.domain.fleet import FleetLayout, FleetReader
+from bot.domain.history import HistoryStore, RunState
+
+
+class DigestComposer:
+    """Builds digests; without a history store, changes are simply not known."""
+
+    def __init__(
+        self,
+        layout: FleetLayout,
+        reader: FleetReader,
+        history: HistoryStore | None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.layout = layout
+        self.reader = reader
+        self.history = history
+        self.clock = clock
+
+    def compose(self, environment: str, now: dt.datetime | None = None) -> Digest:
+        """The digest of `environment`: changes since its last posted digest (or a day)."""
+        now = now or self.clock()
+        statuses = self.reader.read(self.layout.targets(environment))
+        if self.history is None:
+            return compose(environment, statuses, [], [], [], {}, now, None)
+        last = self.history.last_run(environment, [RunState.POSTED, RunState.SKIPPED])
+        since = last.updated_at if last is not None else None
+        window = since or now - dt.timedelta(days=1)
+        return compose(
+            environment,
+            statuses,
+            self.history.transitions(environment, window, now),
+            self.history.actions(environment, window, now),
+            self.history.snoozes(environment, now),
+            self.history.failing_since(environment),
+            now,
+            since,
+        )
+
+
+def digest_environments(config: FluxbotConfig) -> list[str]:
+    """Environments that get scheduled digests."""
+    return [name for name in config.environments if config.digest(name) is not None]
