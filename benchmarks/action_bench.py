@@ -74,11 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "kubernetes": {"kubeconfig": str(fleet.write_kubeconfig(workdir / "kc"))},
             "roles": {"operators": {"users": [USER]}},
             "actions": {"follow_timeout_seconds": 30},
+            "history": {"path": str(workdir / "history.db")},
             "environments": {
                 "development": {
                     "channel": CHANNEL,
                     "clusters": [{"context": "dev-1"}],
                     "actions": {"reconcile": ["operators"], "confirmation": "none"},
+                    "digest": {"enabled": False},
                 }
             },
         }

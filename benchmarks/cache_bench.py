@@ -940,8 +940,13 @@ def write_config(path: Path, kubeconfig: Path, layout: dict[str, list[str]]) -> 
             # Generous: a timeout would make a cluster unreadable and the naive reader faster.
             "request_timeout_seconds": 60,
         },
+        "history": {"path": str(path.parent / "history.db")},
         "environments": {
-            env: {"channel": channels[env], "clusters": [{"context": c} for c in clusters]}
+            env: {
+                "channel": channels[env],
+                "clusters": [{"context": c} for c in clusters],
+                "digest": {"enabled": False},
+            }
             for env, clusters in layout.items()
         },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -20,20 +21,27 @@ from bot.actions.service import ActionService
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
-from bot.config import ConfigError, FluxbotConfig, SlackSettings, load_config
+from bot.config import ConfigError, DigestConfig, SlackSettings, load_config
 from bot.demo import load_demo
+from bot.digests.composer import DigestComposer
+from bot.digests.scheduler import DigestScheduler
+from bot.domain.digest import Digest
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
+from bot.domain.history import RunState
 from bot.domain.status import FluxObject
 from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
 from bot.kube.reader import KubeFleetReader
 from bot.kube.writer import KubeWriter
 from bot.offline import DumpError, OfflineFleetReader, load_dump
+from bot.render.digest_text import digest_record, render_digest
 from bot.render.text import render
+from bot.runtime import Runtime, open_history, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
 from bot.slack.buttons import ButtonMint
 from bot.slack.credentials import MissingCredentials, SlackCredentials
+from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
 from bot.slack.remediation import SlackRemediation
 from bot.slack.server import serve_http, serve_socket_mode
@@ -63,9 +71,6 @@ class Fleet:
 
     runner: CommandRunner
     close: Any = None
-    # Set for a configured fleet kept by a watch cache: only such a fleet can be acted on.
-    config: FluxbotConfig | None = None
-    cache: FleetCache | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,6 +141,22 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument("--command", "-x", metavar="TEXT", help="run one command and exit")
     _add_fleet_arguments(shell)
     shell.set_defaults(func=_cmd_shell)
+
+    digest = sub.add_parser(
+        "digest",
+        help="compose an environment's digest and post it (or print it with --dry-run)",
+        description=(
+            "Compose ENV's digest from the fleet's current state and the recorded history "
+            "(changes since the last digest) and post it to the environment's channel, as a "
+            "scheduled digest would. --dry-run prints it instead and records nothing; the demo "
+            "fleet and --from-file dumps are always printed."
+        ),
+    )
+    digest.add_argument("environment", metavar="ENV")
+    digest.add_argument("--dry-run", action="store_true", help="print instead of posting")
+    digest.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    _add_fleet_arguments(digest)
+    digest.set_defaults(func=_cmd_digest)
 
     serve = sub.add_parser(
         "serve",
@@ -256,20 +277,92 @@ def _cmd_shell(args: argparse.Namespace) -> int:
             fleet.close()
 
 
+def _cmd_digest(args: argparse.Namespace) -> int:
+    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    if config_path is None:
+        fleet = _open_fleet(args)
+        names = fleet.runner.layout.names
+        if args.environment not in names:
+            valid = ", ".join(names)
+            raise CliError([f"unknown environment {args.environment!r}; valid: {valid}"])
+        _print_digest(fleet.runner.digests.compose(args.environment), args.output)
+        return EXIT_OK
+    config = load_config(config_path)
+    if args.environment not in config.environments:
+        valid = ", ".join(config.environments)
+        raise CliError([f"unknown environment {args.environment!r}; valid: {valid}"])
+    reader = KubeFleetReader(config)
+    history = open_history(config)
+    try:
+        composer = DigestComposer(config.layout(), reader, history)
+        digest = composer.compose(args.environment)
+        if args.dry_run:
+            _print_digest(digest, args.output)
+            return EXIT_OK
+        try:
+            credentials = SlackCredentials.from_env(
+                http=False, env={**os.environ, "SLACK_APP_TOKEN": "unused"}
+            )
+        except MissingCredentials as err:
+            raise CliError([f"{err}; or use --dry-run to print the digest"]) from err
+        settings = config.digest(args.environment) or DigestConfig()
+        poster = SlackDigestPoster(make_client(credentials, config.slack), config.layout(), None)
+        now = dt.datetime.now(dt.UTC)
+        if not history.claim_run(args.environment, now, now):
+            raise CliError(["a digest for this minute was already posted"])
+        try:
+            ts = poster.post(digest, settings)
+        except SlackApiError as err:
+            history.finish_run(args.environment, now, RunState.FAILED, now, error=str(err))
+            raise CliError([f"Slack refused the digest: {err.response.get('error')}"]) from err
+        history.finish_run(
+            args.environment, now, RunState.POSTED, dt.datetime.now(dt.UTC), message_ts=ts
+        )
+        print(f"fluxbot: posted the {args.environment} digest (ts {ts})", file=sys.stderr)
+        return EXIT_OK
+    finally:
+        reader.close()
+        history.close()
+
+
+def _print_digest(digest: Digest, output: str) -> None:
+    if output == "json":
+        json.dump(digest_record(digest), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_digest(digest))
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         credentials = SlackCredentials.from_env(http=args.http)
     except MissingCredentials as err:
         raise CliError([str(err)]) from err
     settings = _slack_settings(args)
-    fleet = _open_fleet(args, live=True)
+    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    runtime = None
+    if config_path is not None:
+        runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
+        fleet = Fleet(runtime.runner, close=runtime.stop)
+    else:
+        fleet = _open_fleet(args, live=True)
     try:
         client = make_client(credentials, settings)
         remediation = (
-            _remediation(fleet.config, fleet.cache, fleet.runner, client, credentials, settings)
-            if fleet.config is not None and fleet.cache is not None
-            else None
+            _remediation(runtime, client, credentials, settings) if runtime is not None else None
         )
+        if runtime is not None:
+            poster = SlackDigestPoster(
+                client, runtime.runner.layout, remediation.mint if remediation else None
+            )
+            scheduler = DigestScheduler(
+                runtime.config,
+                runtime.runner.digests,
+                poster,
+                runtime.history,
+                is_leader=lambda: runtime.is_leader,
+            ).start()
+            runtime.on_stop(scheduler.stop)
         bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
         try:
             app = build_app(bot, http=args.http)
@@ -297,14 +390,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _remediation(
-    config: FluxbotConfig,
-    cache: FleetCache,
-    runner: CommandRunner,
+    runtime: Runtime,
     client: WebClient,
     credentials: SlackCredentials,
     settings: SlackSettings,
 ) -> SlackRemediation:
     """Remediation for a configured fleet: writes through the cache's cluster connections."""
+    config = runtime.config
     helm_path = usable_helm(config.actions.helm_path)
     if config.actions.helm_path is not None and helm_path is None:
         log.warning(
@@ -316,17 +408,24 @@ def _remediation(
         if helm_path
         else None
     )
-    service = ActionService(config, cache, KubeWriter(cache), helm)
+    service = ActionService(
+        config,
+        runtime.cache,
+        KubeWriter(runtime.cache),
+        helm,
+        on_action=runtime.history.record_action,
+    )
     key = credentials.button_key_bytes()
     return SlackRemediation(
         service=service,
-        runner=runner,
+        runner=runtime.runner,
         directory=SlackDirectory(client, config.actions.group_refresh_seconds),
         client=client,
         mint=ButtonMint(config, key, rollback_available=helm is not None),
         key=key,
         retries=settings.api_retries,
         command=settings.command,
+        history=runtime.history,
     )
 
 
@@ -359,9 +458,7 @@ def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = s
         cache = FleetCache(config).start()
         if not cache.wait_synced(SYNC_WAIT_SECONDS):
             print("fluxbot: some clusters are not synced yet; their answers say so", file=stderr)
-        return Fleet(
-            CommandRunner(config.layout(), cache), close=cache.stop, config=config, cache=cache
-        )
+        return Fleet(CommandRunner(config.layout(), cache), close=cache.stop)
     # One answer and exit: listing once is cheaper than starting watches.
     kube_reader = KubeFleetReader(config)
     return Fleet(CommandRunner(config.layout(), kube_reader), close=kube_reader.close)

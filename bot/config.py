@@ -14,11 +14,11 @@ from typing import Annotated, Any, Final, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
 from bot.domain.policy import Action, ConfirmationMode, EnvironmentPolicy, Role
+from bot.domain.schedule import cron_trigger
 
 _NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SECRET_WORDS: Final = ("token", "secret", "password", "signing")
@@ -166,11 +166,11 @@ class DigestConfig(_Strict):
     @model_validator(mode="after")
     def _valid_schedule(self) -> Self:
         try:
-            zone = ZoneInfo(self.timezone)
+            ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"unknown time zone {self.timezone!r}") from err
         try:
-            CronTrigger.from_crontab(self.schedule, timezone=zone)
+            cron_trigger(self.schedule, self.timezone)
         except ValueError as err:
             raise ValueError(f"invalid cron expression {self.schedule!r}: {err}") from err
         return self
@@ -254,9 +254,9 @@ class HistorySettings(_Strict):
     """`sqlite`: a file, for one replica. `configmap`: ConfigMaps in fluxbot's namespace, so
     any replica that becomes leader carries on. Default sqlite."""
 
-    path: Path = Path("fluxbot-history.db")
-    """SQLite file (sqlite backend). Default `fluxbot-history.db` in the working directory;
-    the Kubernetes manifests mount a volume at /var/lib/fluxbot."""
+    path: Path = Path("~/.local/state/fluxbot/history.db")
+    """SQLite file (sqlite backend). Default `~/.local/state/fluxbot/history.db`; the
+    Kubernetes manifests mount a volume and point this at /var/lib/fluxbot/history.db."""
 
     namespace: str = "fluxbot"
     """Namespace of the ConfigMaps (configmap backend) and of the leader Lease."""

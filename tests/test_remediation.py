@@ -100,16 +100,19 @@ class World:
             "kubernetes": {"kubeconfig": str(kubeconfig)},
             "roles": {"sre": {"groups": ["@sre"], "users": [SRE2]}, "operators": {"users": [OPS]}},
             "actions": {"follow_timeout_seconds": 10},
+            "history": {"path": str(self.tmp_path / "history.db")},
             "environments": {
                 "development": {
                     "channel": DEV,
                     "clusters": [{"context": "dev-1"}],
                     "actions": dev_actions,
+                    "digest": {"enabled": False},
                 },
                 "production": {
                     "channel": PROD,
                     "clusters": [{"context": "prod-1"}],
                     "actions": {"reconcile": ["sre"], "suspend": ["sre"], "rollback": ["sre"]},
+                    "digest": {"enabled": False},
                 },
             },
         }

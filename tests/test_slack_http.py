@@ -133,14 +133,17 @@ def bot(slack: FakeSlack, fleet: FakeFleet, tmp_path: Path) -> Iterator[Bot]:
         yaml.safe_dump(
             {
                 "kubernetes": {"kubeconfig": str(kubeconfig)},
+                "history": {"path": str(tmp_path / "history.db")},
                 "environments": {
                     "production": {
                         "channel": PROD_CHANNEL,
                         "clusters": [{"context": "prod-eu-1"}, {"context": "prod-us-1"}],
+                        "digest": {"enabled": False},
                     },
                     "staging": {
                         "channel": STAGING_CHANNEL,
                         "clusters": [{"context": "staging-eu-1"}],
+                        "digest": {"enabled": False},
                     },
                 },
             },

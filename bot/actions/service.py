@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization
 from bot.domain.fleet import ClusterTarget
+from bot.domain.history import ActionRecord
 from bot.domain.policy import Action, Actor, ConfirmationMode, Role, decide
 from bot.domain.remediation import (
     Outcome,
@@ -176,8 +177,10 @@ class ActionService:
         writer: ClusterWriter,
         helm: Rollbacks | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        on_action: Callable[[ActionRecord], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_action = on_action
         self.objects = objects
         self.writer = writer
         self.helm = helm
@@ -331,6 +334,7 @@ class ActionService:
             with self._lock:
                 self._busy.pop(key, None)
         self._audit(actor, request, result)
+        self._remember(actor, request, result)
         log.info(
             "action %s by %s: %s (%.1f s)",
             request.describe(),
@@ -527,6 +531,27 @@ class ActionService:
         )
         result.offer_resume = True
         return result
+
+    def _remember(self, actor: Actor, request: ActionRequest, result: ActionResult) -> None:
+        """Hand the action to the digest history (the next digest lists it)."""
+        if self.on_action is None:
+            return
+        record = ActionRecord(
+            at=self.clock(),
+            environment=request.target.environment,
+            cluster=request.target.cluster,
+            kind=request.ref.kind,
+            namespace=request.ref.namespace,
+            name=request.ref.name,
+            action=request.action.value + (f" ({request.variant})" if request.variant else ""),
+            user=actor.name or actor.id,
+            ok=result.ok,
+            summary=result.headline,
+        )
+        try:
+            self.on_action(record)
+        except Exception:
+            log.exception("could not record the action for the digest")
 
     def _audit(self, actor: Actor, request: ActionRequest, result: ActionResult) -> None:
         message = f"{actor.name or actor.id} ({actor.id}) via fluxbot: {result.headline}"

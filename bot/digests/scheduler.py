@@ -14,16 +14,15 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.config import DigestConfig, FluxbotConfig
 from bot.digests.composer import DigestComposer, digest_environments
 from bot.domain.digest import Digest
 from bot.domain.history import HistoryStore, RunState
+from bot.domain.schedule import cron_trigger
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +71,10 @@ class DigestScheduler:
         self._scheduler = BackgroundScheduler(timezone=dt.UTC)
         self._lock = threading.Lock()
 
-    def _trigger(self, environment: str) -> CronTrigger:
+    def _trigger(self, environment: str) -> Any:
         settings = self.config.digest(environment)
         assert settings is not None
-        return CronTrigger.from_crontab(settings.schedule, timezone=ZoneInfo(settings.timezone))
+        return cron_trigger(settings.schedule, settings.timezone)
 
     def start(self) -> DigestScheduler:
         """Schedule every environment, and catch up on slots missed while down."""

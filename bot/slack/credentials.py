@@ -40,13 +40,15 @@ class SlackCredentials(BaseModel):
         return hmac.new(seed.encode(), b"fluxbot button payloads v1", hashlib.sha256).digest()
 
     @classmethod
-    def from_env(cls, http: bool, env: Mapping[str, str] | None = None) -> SlackCredentials:
-        """Read the variables the chosen mode needs; MissingCredentials names any absent."""
+    def from_env(cls, http: bool | None, env: Mapping[str, str] | None = None) -> SlackCredentials:
+        """Read the variables the mode needs (None: only the Web API); name any absent."""
         env = os.environ if env is None else env
-        needed = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"]
+        needed = ["SLACK_BOT_TOKEN"]
+        if http is not None:
+            needed.append("SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN")
         missing = [name for name in needed if not env.get(name)]
         if missing:
-            mode = "HTTP mode" if http else "Socket Mode"
+            mode = {True: "HTTP mode", False: "Socket Mode", None: "Posting"}[http]
             raise MissingCredentials(
                 f"{mode} needs the environment variable(s) {', '.join(missing)}"
             )
