@@ -66,3 +66,19 @@ def test_action_benchmark_runs_and_reports_its_latencies() -> None:
     assert figures["clicks"] == 3
     assert figures["click_to_annotation_p95_ms"] > 0
     assert figures["ack_to_update_p95_ms"] > 0
+
+
+def test_digest_benchmark_runs_and_reports_its_timing() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.digest_bench", "--clusters", "2",
+         "--objects-per-cluster", "30", "--transitions", "200", "--runs", "4"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["objects"] == 60
+    assert figures["compose_p95_ms"] > 0

@@ -27,6 +27,8 @@ from bot.domain.schedule import cron_trigger
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS: Final = (30.0, 60.0, 120.0, 300.0, 600.0)
+# A run marked "posting" longer than this died mid-post (the SQLite store's claim timeout).
+CLAIM_LAPSE: Final = dt.timedelta(minutes=5, seconds=5)
 
 
 class DigestPoster(Protocol):
@@ -90,6 +92,7 @@ class DigestScheduler:
                 max_instances=1,
                 misfire_grace_time=settings.grace_minutes * 60 or 1,
             )
+        self._scheduler.add_job(self.prune, "interval", hours=6, id="history-prune")
         self._scheduler.start()
         for environment in digest_environments(self.config):
             self._scheduler.add_job(self.run_due, DateTrigger(), args=[environment])
@@ -120,7 +123,7 @@ class DigestScheduler:
         with self._lock:
             now = self.clock()
             if not self.history.claim_run(environment, slot, now):
-                log.debug("digest %s at %s already handled", environment, slot)
+                self._after_crash(environment, slot)
                 return None
         try:
             digest = self.composer.compose(environment, now)
@@ -143,6 +146,32 @@ class DigestScheduler:
         log.info("digest %s at %s posted (ts %s)", environment, slot, ts)
         self._report(environment, "posted")
         return RunState.POSTED
+
+    def _after_crash(self, environment: str, slot: dt.datetime) -> None:
+        """A slot another run is posting: if that run died, try again once its claim lapses."""
+        running = self.history.last_run(environment, [RunState.POSTING])
+        settings = self.config.digest(environment)
+        if running is None or running.scheduled_for != slot or settings is None:
+            log.debug("digest %s at %s already handled", environment, slot)
+            return
+        when = running.updated_at + CLAIM_LAPSE
+        grace = dt.timedelta(minutes=settings.grace_minutes)
+        if when - slot <= grace and self._scheduler.running:
+            log.info(
+                "digest %s at %s is marked as being posted; checking again at %s",
+                environment,
+                slot,
+                when,
+            )
+            self._scheduler.add_job(
+                self.run_slot, DateTrigger(run_date=when), args=[environment, slot]
+            )
+
+    def prune(self) -> None:
+        """Forget history older than the retention."""
+        before = self.clock() - dt.timedelta(days=self.config.history.retention_days)
+        removed = self.history.prune(before)
+        log.info("pruned %d history records older than %s", removed, before)
 
     def _retry_later(self, environment: str, slot: dt.datetime, settings: DigestConfig) -> None:
         run = self.history.last_run(environment, [RunState.FAILED])
