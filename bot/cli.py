@@ -33,6 +33,9 @@ from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
 from bot.kube.reader import KubeFleetReader
 from bot.kube.writer import KubeWriter
+from bot.observability.health import HealthServer, ReadinessFlag, all_of, cache_readiness
+from bot.observability.logging import configure_logging, redact_values
+from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.digest_text import digest_record, render_digest
 from bot.render.text import render
@@ -77,11 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fluxbot` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, json=args.log_format == "json")
     if args.log_level != "debug":
         # urllib3 warns on every retry; the answer already says what went wrong, in words.
         logging.getLogger("urllib3").setLevel(logging.ERROR)
@@ -113,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("FLUXBOT_LOG_LEVEL", "warning"),
         choices=["debug", "info", "warning", "error"],
         help="log verbosity on stderr (default: warning, or $FLUXBOT_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("FLUXBOT_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="log lines as text or JSON objects (default: text, or $FLUXBOT_LOG_FORMAT)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -170,6 +175,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve Slack's requests over HTTP")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP listen address (default 0.0.0.0)")  # noqa: S104 - a server in a pod listens on all interfaces
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    serve.add_argument(
+        "--health-port",
+        type=int,
+        default=int(os.environ.get("FLUXBOT_HEALTH_PORT") or 0),
+        help="serve /healthz, /readyz and /metrics on this port (default: $FLUXBOT_HEALTH_PORT; "
+        "0 or unset: off)",
+    )
+    serve.add_argument(
+        "--health-host",
+        default="0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod
+        help="listen address of the health port (default 0.0.0.0)",
+    )
     _add_fleet_arguments(serve)
     serve.set_defaults(func=_cmd_serve)
     return parser
@@ -338,14 +355,58 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         credentials = SlackCredentials.from_env(http=args.http)
     except MissingCredentials as err:
         raise CliError([str(err)]) from err
+    # Never log the secrets, whatever a library prints.
+    secrets = (
+        credentials.bot_token,
+        credentials.app_token,
+        credentials.signing_secret,
+        credentials.button_key,
+    )
+    redact_values(*(secret.get_secret_value() for secret in secrets if secret is not None))
     settings = _slack_settings(args)
+    slack_ready = ReadinessFlag(
+        "Slack: not listening yet" if args.http else "Slack: not connected yet"
+    )
+    caches: list[FleetCache | None] = []
+
+    def fleet_readiness() -> list[str]:
+        if not caches:
+            return ["fleet: the watch cache is starting"]
+        cache = caches[0]
+        return cache_readiness(cache.freshness()) if cache is not None else []
+
+    health = (
+        HealthServer(args.health_host, args.health_port, all_of(slack_ready, fleet_readiness))
+        if args.health_port
+        else None
+    )
+    if health is not None:
+        # Up before the first sync, so that liveness probes pass while clusters sync.
+        health.start()
+    try:
+        return _serve(args, credentials, settings, slack_ready, caches)
+    finally:
+        METRICS.track_freshness(None)
+        if health is not None:
+            health.stop()
+
+
+def _serve(
+    args: argparse.Namespace,
+    credentials: SlackCredentials,
+    settings: SlackSettings,
+    slack_ready: ReadinessFlag,
+    caches: list[FleetCache | None],
+) -> int:
     config_path = None if args.demo or args.from_file else args.config or _default_config_path()
     runtime = None
     if config_path is not None:
         runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
         fleet = Fleet(runtime.runner, close=runtime.stop)
+        METRICS.track_freshness(runtime.cache.freshness)
     else:
         fleet = _open_fleet(args, live=True)
+    caches.append(runtime.cache if runtime is not None else None)
     try:
         client = make_client(credentials, settings)
         remediation = (
@@ -371,6 +432,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise CliError([f"Slack refused SLACK_BOT_TOKEN: {err}"]) from err
 
         def ready(port: int) -> None:
+            slack_ready.set()
             where = f"http://{args.host}:{port}/slack/events" if args.http else "Socket Mode"
             print(f"fluxbot: serving {settings.command} on {where}", file=sys.stderr, flush=True)
 

@@ -38,6 +38,7 @@ from bot.domain.remediation import (
     suspend_patch,
 )
 from bot.domain.status import FluxObject, ObjectRef
+from bot.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -335,6 +336,9 @@ class ActionService:
                 self._busy.pop(key, None)
         self._audit(actor, request, result)
         self._remember(actor, request, result)
+        metrics.record_action(
+            request.action.value, "ok" if result.ok else "failed", time.monotonic() - started
+        )
         log.info(
             "action %s by %s: %s (%.1f s)",
             request.describe(),

@@ -23,6 +23,7 @@ from bot.digests.composer import DigestComposer, digest_environments
 from bot.domain.digest import Digest
 from bot.domain.history import HistoryStore, RunState
 from bot.domain.schedule import cron_trigger
+from bot.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -187,5 +188,6 @@ class DigestScheduler:
         self._scheduler.add_job(self.run_slot, DateTrigger(run_date=when), args=[environment, slot])
 
     def _report(self, environment: str, result: str) -> None:
+        metrics.record_digest_post(environment, result)
         if self.on_result is not None:
             self.on_result(environment, result)

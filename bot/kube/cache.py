@@ -42,6 +42,7 @@ from bot.kube.clients import build_api_client
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
+from bot.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ class ClusterCache:
         return self._stop
 
     def _cluster_failed(self, problem: ClusterProblem) -> None:
+        metrics.record_cluster_error(self.target.environment, self.target.cluster, problem.kind)
         with self._lock:
             self._cluster_problem = problem
             self._problem_since = self._problem_since or _now()
@@ -231,6 +233,7 @@ class ClusterCache:
 
     def kind_failed(self, kind: str, problem: ClusterProblem) -> None:
         """Record that watching `kind` failed; the watcher will retry."""
+        metrics.record_cluster_error(self.target.environment, self.target.cluster, problem.kind)
         with self._lock:
             health = self._kinds.setdefault(kind, _KindHealth())
             if health.problem is None:

@@ -28,6 +28,7 @@ from bot.kube.clients import ClientPool
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
+from bot.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,10 @@ class KubeFleetReader:
             self._forget(target.cluster)
             problem = describe_error(err, server, self._timeout[1])
             log.info("cannot read cluster %s: %s", target.cluster, problem.detail)
+            metrics.record_cluster_error(target.environment, target.cluster, problem.kind)
             return ClusterStatus(target.environment, target.cluster, (), (problem,), read_at=_now())
+        for problem in problems:
+            metrics.record_cluster_error(target.environment, target.cluster, problem.kind)
         log.debug(
             "read %d objects from %s in %.3f s",
             len(objects),

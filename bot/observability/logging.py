@@ -182,12 +182,22 @@ class TextFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler[TextIO]):
-    """The handler `configure_logging` installs (and replaces on the next call)."""
+    """Writes to `stream`, or to whatever `sys.stderr` is at the time of each record."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__(stream if stream is not None else sys.stderr)
+        self._follow_stderr = stream is None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._follow_stderr:
+            self.stream = sys.stderr
+        super().emit(record)
 
 
 def log_handler(stream: TextIO | None = None, *, json: bool = True) -> logging.Handler:
-    """A stream handler with request ids, redaction and the JSON (or text) format."""
-    handler = _Handler(stream if stream is not None else sys.stderr)
+    """A stream handler with request ids, redaction and the JSON (or text) format; without
+    `stream`, it writes to the current `sys.stderr`."""
+    handler = _Handler(stream)
     handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactionFilter())
     handler.setFormatter(JsonFormatter() if json else TextFormatter())

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.commands.executor import CommandRunner
 from bot.config import SlackSettings
+from bot.observability import metrics
 from bot.slack.credentials import SlackCredentials
 from bot.slack.listeners import actions, commands, remediation
+from bot.slack.listeners.commands import RECEIVED_AT
 from bot.slack.remediation import SlackRemediation
 from bot.slack.render import ButtonSource, SlackMessage
-from bot.slack.responder import post_response, retry_handlers
+from bot.slack.responder import api_method, post_response, retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +74,19 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
     actions.register(app, bot)
     remediation.register(app, bot)
 
+    @app.middleware
+    def stamp_arrival(context: BoltContext, next: Callable[[], None]) -> None:
+        """Note when Slack's request arrived, for the ack latency metric."""
+        context[RECEIVED_AT] = time.monotonic()
+        next()
+
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         """Log every unhandled listener error once, and tell the person who asked."""
+        if isinstance(error, SlackApiError):
+            metrics.record_slack_api_error(
+                api_method(error.response.api_url), str(error.response.get("error"))
+            )
         kind = body.get("type") or ("command" if "command" in body else "unknown")
         log.error("unhandled error in a %s listener: %r", kind, error, exc_info=error)
         response_url = body.get("response_url")

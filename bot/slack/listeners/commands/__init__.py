@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.commands.answers import Answer, ErrorAnswer, HelpAnswer
 from bot.commands.executor import CommandContext
-from bot.commands.grammar import ActionCommand, GetCommand, StatusCommand, parse
+from bot.commands.grammar import ActionCommand, Command, GetCommand, StatusCommand, parse
+from bot.observability import metrics
+from bot.observability.logging import request_scope
 from bot.slack.remediation import Origin
 from bot.slack.render import render
 from bot.slack.responder import post_response
@@ -23,9 +26,13 @@ log = logging.getLogger(__name__)
 def register(app: App, bot: SlackBot) -> None:
     """Listen for the configured slash command."""
 
-    def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        ack()
-        answer_command(bot, command)
+    def on_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+        with request_scope():
+            ack()
+            received = context.get(RECEIVED_AT)
+            if isinstance(received, float):
+                metrics.record_ack(time.monotonic() - received)
+            answer_command(bot, command)
 
     app.command(bot.settings.command)(on_command)
 
@@ -40,8 +47,18 @@ def context_for(bot: SlackBot, channel_id: str) -> CommandContext:
     )
 
 
+# Set by the app's first middleware (bot/slack/app.py) when Slack's request arrives.
+RECEIVED_AT = "fluxbot_received_at"
+
+
+def command_name(command: Command) -> str:
+    """The command's name for metrics: status, get, envs, help, action (a bounded set)."""
+    return type(command).__name__.removesuffix("Command").lower()
+
+
 def answer_command(bot: SlackBot, command: dict[str, Any]) -> None:
     """Run the command text and post the answer (ephemeral unless --share)."""
+    started = time.monotonic()
     text = str(command.get("text") or "")
     channel_id = str(command.get("channel_id") or "")
     parsed = parse(text)
@@ -54,6 +71,7 @@ def answer_command(bot: SlackBot, command: dict[str, Any]) -> None:
             trigger_id=str(command.get("trigger_id") or ""),
         )
         bot.remediation.on_command(parsed, origin, context)
+        metrics.record_command(command_name(parsed), "ok", time.monotonic() - started)
         return
     answer = bot.runner.run(parsed, context)
     share = isinstance(parsed, StatusCommand | GetCommand) and parsed.share
@@ -70,12 +88,19 @@ def answer_command(bot: SlackBot, command: dict[str, Any]) -> None:
         command.get("user_id"),
         channel_id,
     )
-    post_response(
+    posted = post_response(
         str(command.get("response_url") or ""),
         message,
         bot.settings.api_retries,
         in_channel=share,
     )
+    if not posted:
+        result = "error"
+    elif isinstance(answer, ErrorAnswer) or (isinstance(answer, HelpAnswer) and answer.problem):
+        result = "rejected"
+    else:
+        result = "ok"
+    metrics.record_command(command_name(parsed), result, time.monotonic() - started)
 
 
 def shareable(answer: Answer) -> bool:
