@@ -56,6 +56,8 @@ DEFAULT_CONFIG: Final = Path("config/fluxbot.yaml")
 OFFLINE_ENVIRONMENT: Final = "offline"
 # How long an interactive session waits for the first sync before answering anyway.
 SYNC_WAIT_SECONDS: Final = 15.0
+# On SIGTERM, running actions get this long to finish (Kubernetes' default grace is 30 s).
+ACTION_DRAIN_SECONDS: Final = 15.0
 
 log = logging.getLogger("fluxbot")
 
@@ -412,6 +414,8 @@ def _serve(
         remediation = (
             _remediation(runtime, client, credentials, settings) if runtime is not None else None
         )
+        if runtime is not None and remediation is not None:
+            runtime.on_stop(lambda: remediation.shutdown(ACTION_DRAIN_SECONDS))
         if runtime is not None:
             poster = SlackDigestPoster(
                 client, runtime.runner.layout, remediation.mint if remediation else None

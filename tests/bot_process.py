@@ -41,13 +41,14 @@ class Bot:
         payload: dict[str, Any] = record.payload
         return payload
 
-    def stop(self) -> None:
-        """SIGTERM, then wait."""
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM, then wait (Kubernetes' default grace period), then kill."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
 
 
 def start_bot(

@@ -78,6 +78,7 @@ class World:
         self.tmp_path = tmp_path
         self.helm_log = tmp_path / "helm.jsonl"
         self.bot: Bot | None = None
+        self.controllers: list[FakeFluxController] = []
 
     @property
     def dev(self) -> FakeKubeApiServer:
@@ -87,7 +88,9 @@ class World:
     def prod(self) -> FakeKubeApiServer:
         return self.fleet["prod-1"]
 
-    def start(self, *, helm: bool = True, helm_fail: str = "", sar: bool = False) -> Bot:
+    def start(
+        self, *, helm: bool = True, helm_fail: str = "", sar: bool = False, follow: float = 10
+    ) -> Bot:
         kubeconfig = self.fleet.write_kubeconfig(self.tmp_path / "kubeconfig")
         dev_actions: dict[str, Any] = {
             "reconcile": ["operators", "sre"],
@@ -100,7 +103,7 @@ class World:
         config: dict[str, Any] = {
             "kubernetes": {"kubeconfig": str(kubeconfig)},
             "roles": {"sre": {"groups": ["@sre"], "users": [SRE2]}, "operators": {"users": [OPS]}},
-            "actions": {"follow_timeout_seconds": 10},
+            "actions": {"follow_timeout_seconds": follow},
             "history": {"path": str(self.tmp_path / "history.db")},
             "environments": {
                 "development": {
@@ -189,7 +192,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         fleet["dev-1"].apply_many(DEV_OBJECTS)
         fleet["prod-1"].apply_many(PROD_OBJECTS)
         w = World(slack, fleet, tmp_path)
-        with FakeFluxController(fleet["dev-1"]), FakeFluxController(fleet["prod-1"]):
+        w.controllers = [FakeFluxController(fleet["dev-1"]), FakeFluxController(fleet["prod-1"])]
+        with w.controllers[0], w.controllers[1]:
             try:
                 yield w
             finally:
@@ -499,3 +503,22 @@ def test_snoozing_hides_an_object_from_digests_and_needs_the_reconcile_role(worl
     assert (saved.name, saved.by, saved.state) == ("apps", "u0ops", state)
     assert saved.until - dt.datetime.now(dt.UTC) > dt.timedelta(hours=23)
     assert world.writes(world.dev) == []
+
+
+def test_on_sigterm_a_running_action_is_finished_or_clearly_abandoned(world: World) -> None:
+    bot = world.start(follow=120)
+    world.controllers[0].delay = 60  # the controller will not answer before shutdown
+    offered = buttons(world.view(OPS, DEV, "get ks apps"))
+    reply = world.click(OPS, DEV, offered["Reconcile"])
+    _until(lambda: world.writes(world.dev))
+    started = time.monotonic()
+    bot.stop()
+    assert bot.process.returncode == 0
+    assert time.monotonic() - started < 25
+    abandoned = world.slack.wait_for(
+        lambda: [
+            r for r in world.slack.responses(reply.response_url) if "restarting" in texts(r.payload)
+        ]
+    )
+    assert "outcome is no longer being followed" in texts(abandoned[0].payload)
+    world.bot = None

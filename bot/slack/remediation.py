@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -142,6 +143,27 @@ class SlackRemediation:
         self.command = command
         # Following a reconcile can take minutes: never on Bolt's listener threads.
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="action")
+        self._inflight: dict[Future[None], tuple[ActionRequest, Origin]] = {}
+        self._inflight_lock = threading.Lock()
+        self._closing = False
+
+    def shutdown(self, timeout: float) -> None:
+        """Take no new actions; let running ones finish for `timeout` s, then say which were
+        abandoned (their writes may have happened; their outcome is not followed)."""
+        self._closing = True
+        with self._inflight_lock:
+            running = dict(self._inflight)
+        _done, pending = wait(list(running), timeout=timeout)
+        for future in pending:
+            request, origin = running[future]
+            log.warning("abandoning %s at shutdown", request.describe())
+            self._ephemeral(
+                origin,
+                f":warning: fluxbot is restarting: {request.describe()} was started, but its "
+                f"outcome is no longer being followed. Check it with `{self.command} get "
+                f"{request.ref.kind} {request.ref.name} -n {request.ref.namespace}`.",
+            )
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     # -- entry points --
 
@@ -379,10 +401,20 @@ class SlackRemediation:
         origin: Origin,
         approved_by: str = "",
     ) -> None:
+        if self._closing:
+            self._ephemeral(origin, "fluxbot is restarting; try again in a minute.")
+            return
         if nonce and not self.service.claim(nonce, self.mint_ttl):
             self._ephemeral(origin, "This button was already used; nothing more was done.")
             return
-        self.executor.submit(self._execute, actor, request, origin, approved_by)
+        future = self.executor.submit(self._execute, actor, request, origin, approved_by)
+        with self._inflight_lock:
+            self._inflight[future] = (request, origin)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._inflight_lock:
+            self._inflight.pop(future, None)
 
     def _execute(
         self, actor: Actor, request: ActionRequest, origin: Origin, approved_by: str
