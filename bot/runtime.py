@@ -88,6 +88,9 @@ def open_history(config: FluxbotConfig, api_client: Any | None = None) -> Histor
             api_client or home_cluster_client(),
             settings.namespace,
             retention=dt.timedelta(days=settings.retention_days),
+            # Followers keep their copy current, so a snooze or action saved on any replica
+            # reaches the leader's next digest.
+            follow=True,
         )
     return SqliteHistory(settings.path.expanduser())
 
@@ -105,6 +108,10 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
     if settings.leader_election:
         identity = f"{socket.gethostname()}-{os.getpid()}"
         elector = LeaderElector(home, settings.namespace, LEASE_NAME, identity)
+        if settings.backend == "configmap":
+            # A new leader must start from what the previous one recorded, not what it read at
+            # its own start.
+            elector.on_started_leading = history.reload  # type: ignore[attr-defined]
         elector.start()
     recorder = TransitionRecorder(
         history, is_leader=(lambda: elector.is_leader) if elector else (lambda: True)

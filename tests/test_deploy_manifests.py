@@ -625,12 +625,13 @@ def test_the_configmap_history_is_granted_exactly_what_it_uses(tmp_path: Path) -
         ]
         stores = [
             history.ConfigMapHistory(
-                client, namespace, flush_seconds=0, retention=dt.timedelta(days=8)
+                client, namespace, flush_seconds=0, retention=dt.timedelta(days=8), follow=True
             )
             for client in clients
         ]
         now = dt.datetime.now(dt.UTC)
         try:
+            server.wait_for_watches(count=2, timeout=5)
             assert stores[0].claim_run("production", now, now)
             assert stores[1].claim_run("production", now + dt.timedelta(minutes=1), now)
         finally:

@@ -2,9 +2,11 @@
 
 Each `FakeKubeApiServer` speaks plain HTTP on 127.0.0.1 with bearer-token auth and serves
 discovery, CRUD, patch, the status subresource and watches for the Flux CRDs in
-tests/fixtures/flux-crds, plus core `events` and `coordination.k8s.io` `leases`. Every write
-is validated against the real CRD schema, and errors come back as the `Status` bodies the real
-kube-apiserver sends, so the client raises the same `ApiException`s it would against a cluster.
+tests/fixtures/flux-crds, plus core `events` and `configmaps` and `coordination.k8s.io`
+`leases`. Every write is validated against the real CRD schema (ConfigMaps against
+kube-apiserver's own rules, 1 MiB limit included), and errors come back as the `Status` bodies
+the real kube-apiserver sends, so the client raises the same `ApiException`s it would against a
+cluster.
 
 All servers of a process share one asyncio loop on one daemon thread (`EventLoopThread`), so
 a fleet of twenty clusters costs one thread. Tests drive servers synchronously: `start()`,
@@ -190,6 +192,9 @@ class Resource:
 
 _CORE_RESOURCES = (
     Resource("", "Event", "events", "event", "EventList", ("ev",), True, False, ("v1",)),
+    Resource(
+        "", "ConfigMap", "configmaps", "configmap", "ConfigMapList", ("cm",), True, False, ("v1",)
+    ),
     Resource(
         "coordination.k8s.io", "Lease", "leases", "lease", "LeaseList", (), True, False, ("v1",)
     ),
@@ -1080,6 +1085,8 @@ class FakeKubeApiServer:
             problems.extend(_core_metadata_errors(meta))
             if res.key == ("", "events") and not isinstance(obj.get("involvedObject"), dict):
                 problems.append("involvedObject: Required value")
+            if res.key == ("", "configmaps"):
+                problems.extend(_configmap_errors(obj))
         if problems:
             kind = f"{res.kind}.{res.group}" if res.group else res.kind
             listed = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
@@ -1899,6 +1906,47 @@ def _core_metadata_errors(meta: Any) -> list[str]:
             not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
         ):
             problems.append(f"metadata.{key}: must be a map of string to string")
+    return problems
+
+
+_CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+MAX_CONFIGMAP_BYTES = 1024 * 1024
+
+
+def _configmap_errors(obj: Mapping[str, Any]) -> list[str]:
+    """ConfigMap checks kube-apiserver makes: key names, base64 binaryData, the 1 MiB limit."""
+    problems = []
+    total = 0
+    data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
+    for field_name, values in (("data", data), ("binaryData", binary)):
+        if not isinstance(values, dict):
+            problems.append(f"{field_name}: Invalid value: must be a map of string to string")
+            continue
+        for key, value in values.items():
+            if not _CONFIGMAP_KEY.match(key) or len(key) > 253:
+                problems.append(
+                    f'{field_name}[{key}]: Invalid value: "{key}": a valid config key must '
+                    "consist of alphanumeric characters, '-', '_' or '.'"
+                )
+            if not isinstance(value, str):
+                problems.append(f"{field_name}[{key}]: Invalid value: must be a string")
+                continue
+            if field_name == "data":
+                total += len(value.encode())
+                if key in binary:
+                    problems.append(
+                        f'data[{key}]: Invalid value: "{key}": duplicate of key present in '
+                        "binaryData"
+                    )
+            else:
+                try:
+                    total += len(base64.b64decode(value, validate=True))
+                except ValueError:
+                    problems.append(
+                        f"binaryData[{key}]: Invalid value: illegal base64 data (not base64)"
+                    )
+    if total > MAX_CONFIGMAP_BYTES:
+        problems.append(f"[]: Too long: may not be more than {MAX_CONFIGMAP_BYTES} bytes")
     return problems
 
 
