@@ -269,6 +269,10 @@ class HistorySettings(_Strict):
     """Elect one leader among replicas (a Lease) to record and post. Default false: one
     replica."""
 
+    lease_seconds: Annotated[float, Field(ge=1, le=300)] = 15.0
+    """How long a leader's Lease lasts without renewal; it renews every third of it. A
+    crashed leader is replaced after at most this long. Default 15."""
+
 
 class ActionSettings(_Strict):
     """How remediation actions run."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,7 +74,12 @@ def home_cluster_client() -> Any:
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         k8s_config.load_incluster_config(client_configuration=configuration)
     else:
-        k8s_config.load_kube_config(client_configuration=configuration, persist_config=False)
+        # Read $KUBECONFIG now: the client captured it when it was imported.
+        k8s_config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG") or None,
+            client_configuration=configuration,
+            persist_config=False,
+        )
     return k8s.ApiClient(configuration)
 
 
@@ -106,8 +112,17 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
     history = open_history(config, home)
     elector = None
     if settings.leader_election:
-        identity = f"{socket.gethostname()}-{os.getpid()}"
-        elector = LeaderElector(home, settings.namespace, LEASE_NAME, identity)
+        # Unique even for two replicas that share a host name and a PID namespace.
+        identity = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        elector = LeaderElector(
+            home,
+            settings.namespace,
+            LEASE_NAME,
+            identity,
+            lease_seconds=settings.lease_seconds,
+            renew_seconds=settings.lease_seconds / 3,
+            retry_seconds=min(2.0, settings.lease_seconds / 3),
+        )
         if settings.backend == "configmap":
             # A new leader must start from what the previous one recorded, not what it read at
             # its own start.

@@ -268,3 +268,12 @@ def test_an_unreachable_cluster_is_reported_while_the_others_answer(
     assert "stale since" in text
     assert "cannot reach the API server" in text
     assert "`flux-apps/checkout`" in text
+
+
+def test_digest_preview_is_shown_only_to_whoever_asked(bot: Bot) -> None:
+    payload = bot.answer(bot.command("digest"))
+    assert payload["response_type"] == "ephemeral"
+    text = _texts(payload)
+    assert "production digest" in text
+    assert "`flux-apps/checkout`" in text
+    assert "Preview of the digest, only for you." in text
