@@ -86,9 +86,10 @@ def test_the_next_leader_keeps_the_history_and_does_not_repost(
     try:
         assert not second.is_leader
         # A change while the first replica leads: it records it.
+        broken = condition("Ready", "False", "BuildFailed", "broken")
         fleet["prod-1"].set_status(
             "kustomize.toolkit.fluxcd.io/v1", "Kustomization", "flux-system", "apps",
-            {"observedGeneration": 1, "conditions": [condition("Ready", "False", "BuildFailed", "broken")]},
+            {"observedGeneration": 1, "conditions": [broken]},
         )  # fmt: skip
 
         def recorded(runtime: Runtime) -> list[Any]:
