@@ -284,7 +284,6 @@ def test_kustomize_builds_every_overlay_into_valid_objects(tmp_path: Path) -> No
                 "components": [
                     "../../rbac/remediation",
                     "../../rbac/configmap-history",
-                    "../../rbac/impersonation",
                     "../../rbac/access-review",
                     "../../remote-clusters/kubeconfig-mount",
                 ],
@@ -321,7 +320,6 @@ def test_kustomize_builds_every_overlay_into_valid_objects(tmp_path: Path) -> No
     assert roles == {
         "fluxbot-reader",
         "fluxbot-remediation",
-        "fluxbot-impersonation",
         "fluxbot-access-review",
     }
 
@@ -664,12 +662,11 @@ def test_opt_in_components_grant_only_their_purpose() -> None:
     assert _rules(rbac / "remediation" / "clusterrole.yaml") == {
         ("patch", group, plural) for group, plural in FLUX_RESOURCES
     } | {("create", "", "events")}
-    assert _rules(rbac / "impersonation" / "clusterrole.yaml") == {
-        ("impersonate", "", "users"),
-        ("impersonate", "", "groups"),
-    }
+    # fluxbot checks a Slack user's Kubernetes rights with SubjectAccessReviews and acts with
+    # its own identity, so it never needs to impersonate anyone.
+    assert not (rbac / "impersonation").exists()
     assert _rules(rbac / "configmap-history" / "role.yaml", kind="Role") == {
-        (verb, "", "configmaps") for verb in ("get", "list", "create", "update")
+        (verb, "", "configmaps") for verb in ("get", "list", "watch", "create", "update")
     }
     assert _rules(rbac / "access-review" / "clusterrole.yaml") == {
         ("create", "authorization.k8s.io", "subjectaccessreviews")
