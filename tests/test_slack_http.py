@@ -7,10 +7,6 @@ and tests/fakes/slack_api.py (Web API and response_url, enforcing Block Kit limi
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.bot_process import SECRET, Bot, start_bot, texts
 from tests.fakes.kube_api import FakeFleet
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_client import SlackClient
 from tests.flux_objects import condition, flux_object, snapshot
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 PROD_CHANNEL = "C0PROD"
 STAGING_CHANNEL = "C0STAGE"
 
@@ -46,65 +40,8 @@ HEALTHY = [
 ]
 
 
-class Bot:
-    """A running `fluxbot serve --http` and the Slack it talks to."""
-
-    def __init__(self, process: subprocess.Popen[str], url: str, slack: FakeSlack) -> None:
-        self.process = process
-        self.url = url
-        self.slack = slack
-        self.client = SlackClient(url, SECRET, fake=slack)
-
-    def command(self, text: str, channel: str = PROD_CHANNEL, **options: Any) -> Any:
-        return self.client.slash_command("/flux", text, channel_id=channel, **options)
-
-    def answer(self, reply: Any, timeout: float = 10.0) -> dict[str, Any]:
-        (record,) = self.slack.wait_for_response(1, timeout=timeout, url=reply.response_url)
-        assert record.status == 200, record.body
-        payload: dict[str, Any] = record.payload
-        return payload
-
-
-def _start(args: list[str], slack: FakeSlack, tmp_path: Path) -> Bot:
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.api_url,
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    log = (tmp_path / "bot.log").open("w+")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            *args,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        log.seek(0)
-        found = re.search(r"serving /flux on (http://\S+)", log.read())
-        if found:
-            return Bot(process, found.group(1), slack)
-        if process.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"fluxbot serve exited: {log.read()}")
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError("fluxbot serve did not start listening")
+def _command(bot: Bot, text: str, channel: str = PROD_CHANNEL, **options: Any) -> Any:
+    return bot.command(text, channel, **options)
 
 
 @pytest.fixture
@@ -150,39 +87,20 @@ def bot(slack: FakeSlack, fleet: FakeFleet, tmp_path: Path) -> Iterator[Bot]:
             sort_keys=False,
         )
     )
-    running = _start(["--config", str(config)], slack, tmp_path)
+    running = start_bot(["--config", str(config)], slack, tmp_path)
     try:
         yield running
     finally:
-        running.process.terminate()
-        running.process.wait(timeout=10)
-
-
-def _texts(payload: dict[str, Any]) -> str:
-    """Every piece of text in a message's blocks, joined."""
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                out.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(payload.get("blocks", []))
-    return "\n".join(out)
+        running.stop()
 
 
 def test_status_in_an_environment_channel_answers_for_each_of_its_clusters(bot: Bot) -> None:
-    reply = bot.command("status")
+    reply = _command(bot, "status")
     assert reply.status == 200
     assert reply.elapsed < 3
     payload = bot.answer(reply)
     assert payload["response_type"] == "ephemeral"
-    text = _texts(payload)
+    text = texts(payload)
     assert "production: 1 failing of 5 Flux objects" in text
     assert "*prod-eu-1*" in text
     assert "*prod-us-1*" in text
@@ -197,15 +115,15 @@ def test_status_in_an_environment_channel_answers_for_each_of_its_clusters(bot: 
 
 
 def test_get_shows_one_object_in_detail(bot: Bot) -> None:
-    payload = bot.answer(bot.command("get hr checkout -n flux-apps"))
-    text = _texts(payload)
+    payload = bot.answer(_command(bot, "get hr checkout -n flux-apps"))
+    text = texts(payload)
     assert "*HelmRelease* `flux-apps/checkout` on *prod-us-1* (production): *failing*" in text
     assert "`podinfo@6.7.1`" in text
     assert "*failed*" in text
 
 
 def test_share_posts_the_answer_for_the_whole_channel(bot: Bot, slack: FakeSlack) -> None:
-    payload = bot.answer(bot.command("status --failing"))
+    payload = bot.answer(_command(bot, "status --failing"))
     button = payload["blocks"][-1]["elements"][0]
     reply = bot.client.block_action(
         {"type": "button", "action_id": button["action_id"], "value": button["value"]},
@@ -216,17 +134,17 @@ def test_share_posts_the_answer_for_the_whole_channel(bot: Bot, slack: FakeSlack
     assert reply.status == 200
     (shared,) = slack.wait_for_response(1, url=reply.response_url)
     assert shared.payload["response_type"] == "in_channel"
-    assert "Shared by <@U0ALICE>: `/flux status --failing`" in _texts(shared.payload)
+    assert "Shared by <@U0ALICE>: `/flux status --failing`" in texts(shared.payload)
 
-    direct = bot.answer(bot.command("status --share"))
+    direct = bot.answer(_command(bot, "status --share"))
     assert direct["response_type"] == "in_channel"
 
 
 def test_outside_an_environment_channel_the_environment_must_be_named(bot: Bot) -> None:
-    text = _texts(bot.answer(bot.command("status", channel="C0RANDOM")))
+    text = texts(bot.answer(_command(bot, "status", channel="C0RANDOM")))
     assert "This channel is not mapped to an environment; name one." in text
     assert "`production`, `staging`" in text
-    named = _texts(bot.answer(bot.command("status staging", channel="C0RANDOM")))
+    named = texts(bot.answer(_command(bot, "status staging", channel="C0RANDOM")))
     assert "staging: all 2 Flux objects healthy" in named
 
 
@@ -239,7 +157,7 @@ def test_outside_an_environment_channel_the_environment_must_be_named(bot: Bot) 
     ],
 )
 def test_bad_input_gets_usage_help(bot: Bot, text: str, expected: str) -> None:
-    answer = _texts(bot.answer(bot.command(text)))
+    answer = texts(bot.answer(_command(bot, text)))
     assert "/flux status [ENV] [--cluster CLUSTER]" in answer
     assert expected.replace("&#x27;", "'") in answer
 
@@ -248,7 +166,7 @@ def test_bad_input_gets_usage_help(bot: Bot, text: str, expected: str) -> None:
 def test_forged_or_replayed_requests_get_401_and_cause_nothing(
     bot: Bot, slack: FakeSlack, fault: str
 ) -> None:
-    reply = bot.command("status", **{fault: True})
+    reply = _command(bot, "status", **{fault: True})
     assert reply.status == 401
     time.sleep(0.5)  # give a wrongly accepted request the time to answer
     assert slack.responses() == []
@@ -260,7 +178,7 @@ def test_an_unreachable_cluster_is_reported_while_the_others_answer(
     fleet["prod-eu-1"].stop()
     deadline = time.monotonic() + 15
     while True:
-        text = _texts(bot.answer(bot.command("status")))
+        text = texts(bot.answer(_command(bot, "status")))
         if "stale" in text or time.monotonic() > deadline:
             break
         bot.slack.reset()
@@ -271,9 +189,9 @@ def test_an_unreachable_cluster_is_reported_while_the_others_answer(
 
 
 def test_digest_preview_is_shown_only_to_whoever_asked(bot: Bot) -> None:
-    payload = bot.answer(bot.command("digest"))
+    payload = bot.answer(_command(bot, "digest"))
     assert payload["response_type"] == "ephemeral"
-    text = _texts(payload)
+    text = texts(payload)
     assert "production digest" in text
     assert "`flux-apps/checkout`" in text
     assert "Preview of the digest, only for you." in text
