@@ -56,6 +56,12 @@ DEFAULT_CONFIG: Final = Path("config/fluxbot.yaml")
 OFFLINE_ENVIRONMENT: Final = "offline"
 # How long an interactive session waits for the first sync before answering anyway.
 SYNC_WAIT_SECONDS: Final = 15.0
+SECRET_VARIABLES: Final = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "FLUXBOT_BUTTON_KEY",
+)
 # On SIGTERM, running actions get this long to finish (Kubernetes' default grace is 30 s).
 ACTION_DRAIN_SECONDS: Final = 15.0
 
@@ -365,6 +371,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         credentials.button_key,
     )
     redact_values(*(secret.get_secret_value() for secret in secrets if secret is not None))
+    # Read once, then out of the environment: child processes (helm) must not inherit them.
+    for name in SECRET_VARIABLES:
+        os.environ.pop(name, None)
     settings = _slack_settings(args)
     slack_ready = ReadinessFlag(
         "Slack: not listening yet" if args.http else "Slack: not connected yet"

@@ -522,3 +522,16 @@ def test_on_sigterm_a_running_action_is_finished_or_clearly_abandoned(world: Wor
     )
     assert "outcome is no longer being followed" in texts(abandoned[0].payload)
     world.bot = None
+
+
+def test_helm_runs_without_the_slack_secrets_in_its_environment(world: World) -> None:
+    env_dump = world.tmp_path / "helm-env.txt"
+    world.start()
+    wrapper = world.tmp_path / "helm"  # installed by start(); record what helm is given
+    wrapper.write_text(wrapper.read_text().replace("exec ", f'env > "{env_dump}"\nexec ', 1))
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    world.outcome(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2)
+    seen = env_dump.read_text()
+    assert "SLACK_BOT_TOKEN" not in seen
+    assert SECRET not in seen
+    assert world.slack.bot_token not in seen
