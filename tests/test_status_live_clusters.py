@@ -248,7 +248,7 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
     )
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell", "--config", str(config)],
-        input="status production\nget hr podinfo -n flux-apps --cluster prod-us-1\n",
+        input="status production\nget hr podinfo -n flux-apps --cluster prod-us-1\nenvs\n",
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -258,6 +258,7 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
     assert result.returncode == 0, result.stderr
     assert "prod-eu-1: 0 failing · 0 progressing · 0 suspended · 3 ready\n" in result.stdout
     assert "HelmRelease flux-apps/podinfo (production / prod-us-1): ready" in result.stdout
+    assert "prod-eu-1 (live), prod-us-1 (live)" in result.stdout
     # Listed once per kind and then watched, never listed again per command.
     lists = [
         r

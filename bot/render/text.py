@@ -17,7 +17,7 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
-from bot.domain.fleet import CacheState, ClusterStatus
+from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, Freshness
 from bot.domain.status import FluxObject, Health
 from bot.render.digest_text import counts_line, render_digest
 
@@ -203,10 +203,25 @@ def _render_match(match: ObjectMatch) -> str:
 def _render_envs(answer: EnvsAnswer) -> str:
     rows = [("ENVIRONMENT", "TIER", "CHANNEL", "CLUSTERS")]
     rows += [
-        (e.name, e.tier, e.channel or "-", ", ".join(e.clusters))
+        (
+            e.name,
+            e.tier,
+            e.channel or "-",
+            ", ".join(
+                _with_state(c, answer.freshness.get(ClusterTarget(e.name, c))) for c in e.clusters
+            ),
+        )
         for e in answer.layout.environments
     ]
     return "\n".join(table(rows))
+
+
+def _with_state(cluster: str, fresh: Freshness | None) -> str:
+    if fresh is None:
+        return cluster
+    if fresh.state is CacheState.STALE:
+        return f"{cluster} (stale since {_when(fresh.since)}: {fresh.error})"
+    return f"{cluster} ({fresh.state})"
 
 
 def _when(value: dt.datetime | None) -> str:
