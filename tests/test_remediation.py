@@ -535,3 +535,23 @@ def test_helm_runs_without_the_slack_secrets_in_its_environment(world: World) ->
     assert "SLACK_BOT_TOKEN" not in seen
     assert SECRET not in seen
     assert world.slack.bot_token not in seen
+
+
+def test_a_user_group_change_event_refreshes_membership_at_once(world: World) -> None:
+    world.start()
+    world.view(SRE1, DEV, "reconcile ks paused")  # any role check reads the groups
+    world.view(SRE1, DEV, "reconcile ks paused")
+    before = len(world.slack.calls("usergroups.list"))
+    assert before == 1, "membership is cached between checks"
+    event = {
+        "type": "event_callback",
+        "team_id": world.slack.team_id,
+        "api_app_id": "A0FAKE",
+        "event": {"type": "subteam_members_changed", "subteam_id": "S0SRE", "event_ts": "1.2"},
+        "event_id": "Ev1",
+        "event_time": int(time.time()),
+    }
+    reply = world.bot.client.post(json.dumps(event), "application/json")  # type: ignore[union-attr]
+    assert reply.status == 200
+    world.view(SRE1, DEV, "reconcile ks paused")
+    assert len(world.slack.calls("usergroups.list")) == before + 1
