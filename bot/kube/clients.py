@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -96,8 +95,3 @@ class ClientPool:
             clients, self._clients = list(self._clients.values()), {}
         for api_client in clients:
             api_client.close()
-
-
-def default_kubeconfig() -> Path:
-    """Where kubectl looks when nothing is configured."""
-    return Path("~/.kube/config").expanduser()

@@ -10,7 +10,7 @@ letting Slack reject them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -490,11 +490,6 @@ def _with_share_button(message: SlackMessage, value: str) -> SlackMessage:
     )
     blocks = [*message.blocks[: MAX_BLOCKS - 1], ActionsBlock(elements=[button]).to_dict()]
     return SlackMessage(message.text, blocks)
-
-
-def block_count(messages: Iterable[SlackMessage]) -> int:
-    """Total blocks of several messages (for tests and logs)."""
-    return sum(len(m.blocks) for m in messages)
 
 
 def _digest_preview(answer: DigestAnswer) -> SlackMessage:
