@@ -358,3 +358,32 @@ def _stale(status: ClusterStatus) -> ClusterStatus | None:
 
 def _with_problem(status: ClusterStatus) -> ClusterStatus | None:
     return status if status.problems else None
+
+
+def test_a_cluster_without_flux_is_watched_once_flux_is_installed(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    # prod-us-1 first serves no Flux API at all; later the same API server has Flux.
+    port, token = fleet["prod-us-1"].port, fleet["prod-us-1"].token
+    fleet["prod-us-1"].stop()
+    bare = FakeKubeApiServer(
+        "bare",
+        token=token,
+        port=port,
+        omit_groups=(
+            "source.toolkit.fluxcd.io",
+            "kustomize.toolkit.fluxcd.io",
+            "helm.toolkit.fluxcd.io",
+        ),
+    ).start()
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        down = _until(lambda: _status(fleet_cache, PROD_US).unreadable)
+        assert down.kind is ProblemKind.FLUX_MISSING
+        bare.stop()
+        fleet["prod-us-1"].start()  # the same address, now with Flux and its objects
+        _until(lambda: _names(_status(fleet_cache, PROD_US)) == ["apps", "flux-system", "infra"])
+    finally:
+        fleet_cache.stop()
+        bare.stop()

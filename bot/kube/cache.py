@@ -180,24 +180,24 @@ class ClusterCache:
                     self._api_client = build_api_client(self._cluster, self._kubernetes)
                     self.server = self._api_client.configuration.host
                 served = discover(self._api_client, self.timeout)
-                break
             except Exception as err:  # noqa: BLE001 - reported as this cluster's problem
                 self._cluster_failed(describe_error(err, self.server, self.timeout[1]))
                 self._stop.wait(backoff.next())
-        else:
-            return
-        self._start_watchers(served)
-
-    def _start_watchers(self, served: ServedKinds) -> None:
-        self.served = served
-        if not served.flux_installed:
+                continue
+            if served.flux_installed:
+                self._start_watchers(served)
+                return
             self._cluster_failed(
                 ClusterProblem(
                     ProblemKind.FLUX_MISSING,
                     "Flux is not installed: the cluster serves none of " + ", ".join(FLUX_GROUPS),
                 )
             )
-            return
+            # Flux may be installed later (a cluster being bootstrapped): look again.
+            self._stop.wait(backoff.next())
+
+    def _start_watchers(self, served: ServedKinds) -> None:
+        self.served = served
         with self._lock:
             self._cluster_problem = None
             for kind in KINDS:
