@@ -17,17 +17,18 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.actions.service import ActionService
+from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
-from bot.config import ConfigError, DigestConfig, SlackSettings, load_config
+from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
+from bot.demo.live import DemoHelm, LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
-from bot.domain.history import RunState
+from bot.domain.history import HistoryStore, RunState
 from bot.domain.status import FluxObject
 from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
@@ -39,7 +40,7 @@ from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.digest_text import digest_record, render_digest
 from bot.render.text import render
-from bot.runtime import Runtime, open_history, start_runtime
+from bot.runtime import open_history, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
 from bot.slack.buttons import ButtonMint
@@ -48,6 +49,7 @@ from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
 from bot.slack.remediation import SlackRemediation
 from bot.slack.server import serve_http, serve_socket_mode
+from bot.state.sqlite import SqliteHistory
 
 EXIT_OK: Final = 0
 EXIT_UNREADABLE: Final = 1
@@ -415,16 +417,35 @@ def _serve(
         runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
         fleet = Fleet(runtime.runner, close=runtime.stop)
         METRICS.track_freshness(runtime.cache.freshness)
+    elif args.demo:
+        demo = LiveDemo()
+        demo_history = SqliteHistory(":memory:")
+        layout = demo.layout()
+        demo_runner = CommandRunner(layout, demo, DigestComposer(layout, demo, demo_history))
+
+        def close_demo() -> None:
+            demo.close()
+            demo_history.close()
+
+        fleet = Fleet(demo_runner, close=close_demo)
     else:
         fleet = _open_fleet(args, live=True)
     caches.append(runtime.cache if runtime is not None else None)
     try:
         client = make_client(credentials, settings)
-        remediation = (
-            _remediation(runtime, client, credentials, settings) if runtime is not None else None
-        )
-        if runtime is not None and remediation is not None:
-            runtime.on_stop(lambda: remediation.shutdown(ACTION_DRAIN_SECONDS))
+        remediation = None
+        if runtime is not None:
+            live = _remediation(
+                runtime.config, runtime.cache, KubeWriter(runtime.cache), _helm(runtime.config),
+                runtime.runner, runtime.history, client, credentials, settings,
+            )  # fmt: skip
+            runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))
+            remediation = live
+        elif args.demo:
+            remediation = _remediation(
+                demo_config(), demo, demo, DemoHelm(), demo_runner, demo_history,
+                client, credentials, settings,
+            )  # fmt: skip
         if runtime is not None:
             poster = SlackDigestPoster(
                 client, runtime.runner.layout, remediation.mint if remediation else None
@@ -464,43 +485,43 @@ def _serve(
     return EXIT_OK
 
 
-def _remediation(
-    runtime: Runtime,
-    client: WebClient,
-    credentials: SlackCredentials,
-    settings: SlackSettings,
-) -> SlackRemediation:
-    """Remediation for a configured fleet: writes through the cache's cluster connections."""
-    config = runtime.config
+def _helm(config: FluxbotConfig) -> HelmRunner | None:
+    """The configured Helm client, if it can be run."""
     helm_path = usable_helm(config.actions.helm_path)
     if config.actions.helm_path is not None and helm_path is None:
         log.warning(
             "actions.helm_path %s is not an executable file; rollback is off",
             config.actions.helm_path,
         )
-    helm = (
-        HelmRunner(helm_path, config.actions.helm_timeout_seconds, config.kubernetes)
-        if helm_path
-        else None
-    )
-    service = ActionService(
-        config,
-        runtime.cache,
-        KubeWriter(runtime.cache),
-        helm,
-        on_action=runtime.history.record_action,
-    )
+    if helm_path is None:
+        return None
+    return HelmRunner(helm_path, config.actions.helm_timeout_seconds, config.kubernetes)
+
+
+def _remediation(
+    config: FluxbotConfig,
+    objects: ObjectSource,
+    writer: ClusterWriter,
+    helm: Rollbacks | None,
+    runner: CommandRunner,
+    history: HistoryStore,
+    client: WebClient,
+    credentials: SlackCredentials,
+    settings: SlackSettings,
+) -> SlackRemediation:
+    """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
+    service = ActionService(config, objects, writer, helm, on_action=history.record_action)
     key = credentials.button_key_bytes()
     return SlackRemediation(
         service=service,
-        runner=runtime.runner,
+        runner=runner,
         directory=SlackDirectory(client, config.actions.group_refresh_seconds),
         client=client,
         mint=ButtonMint(config, key, rollback_available=helm is not None),
         key=key,
         retries=settings.api_retries,
         command=settings.command,
-        history=runtime.history,
+        history=history,
     )
 
 

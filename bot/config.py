@@ -80,8 +80,9 @@ class ClusterConfig(_Strict):
 class RoleConfig(_Strict):
     """Who holds a role: Slack users and members of Slack user groups."""
 
-    users: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]] = []
-    """Slack user IDs (`U…`; names change, IDs do not)."""
+    users: list[Annotated[str, Field(pattern=r"^([UW][A-Z0-9]{2,}|\*)$")]] = []
+    """Slack user IDs (`U…`; names change, IDs do not). `"*"` is every member of the
+    workspace (for sandboxes; guests and deactivated users are still refused)."""
 
     groups: list[Annotated[str, Field(pattern=r"^(S[A-Z0-9]{2,}|@?[a-z0-9][a-z0-9._-]*)$")]] = []
     """Slack user groups, by ID (`S…`) or handle (`@sre`). Membership is read from Slack and

@@ -40,25 +40,35 @@ class OfflineCluster:
     events: tuple[tuple[ObjectRef, FluxEvent], ...] = ()
 
 
-def load_dump(path: Path, environment: str) -> OfflineCluster:
-    """Read one dump file into an offline cluster; DumpError says where it went wrong."""
+def read_dump(path: Path) -> list[dict[str, Any]]:
+    """The Flux objects and Events of one dump file, as mappings; DumpError says where."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DumpError(f"{path}: cannot read the file: {err.strerror or err}") from err
     except UnicodeDecodeError as err:
         raise DumpError(f"{path}: not a text file ({err.reason})") from err
+    return [dict(obj) for obj in _documents(text, path)]
+
+
+def event_of(obj: Mapping[str, Any]) -> tuple[ObjectRef, FluxEvent]:
+    """A core Event, with the object it is about."""
+    involved = obj.get("involvedObject") or {}
+    ref = ObjectRef(
+        str(involved.get("kind", "")),
+        str(involved.get("namespace", "")),
+        str(involved.get("name", "")),
+    )
+    return ref, parse_event(obj)
+
+
+def load_dump(path: Path, environment: str) -> OfflineCluster:
+    """Read one dump file into an offline cluster; DumpError says where it went wrong."""
     objects: list[FluxObject] = []
     events: list[tuple[ObjectRef, FluxEvent]] = []
-    for obj in _documents(text, path):
+    for obj in read_dump(path):
         if obj.get("kind") == "Event":
-            involved = obj.get("involvedObject") or {}
-            ref = ObjectRef(
-                str(involved.get("kind", "")),
-                str(involved.get("namespace", "")),
-                str(involved.get("name", "")),
-            )
-            events.append((ref, parse_event(obj)))
+            events.append(event_of(obj))
         else:
             objects.append(parse_flux_object(obj))
     return OfflineCluster(environment, path.stem, tuple(objects), path, tuple(events))

@@ -51,8 +51,12 @@ class Role:
     groups: frozenset[str] = frozenset()
 
     def includes(self, actor: Actor) -> bool:
-        """Whether `actor` holds this role, directly or through a group."""
-        return actor.id in self.users or bool(self.groups & (actor.groups | actor.group_handles))
+        """Whether `actor` holds this role, directly, through a group, or as anyone ("*")."""
+        return (
+            "*" in self.users
+            or actor.id in self.users
+            or bool(self.groups & (actor.groups | actor.group_handles))
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,282 @@
+"""The demo fleet, alive: it can be acted on, and a simulated Flux answers.
+
+`fluxbot serve --demo` uses this so the remediation buttons work without a cluster: writes are
+applied to the demo objects in memory (merge patches, as an API server would), and a simulated
+controller handles each reconcile request after a short delay. The demo's failures live in Git
+and in registries (a revoked deploy key, a chart version that does not exist, an immutable
+field), so reconciling a failing object fails again with the same message, as it would for
+real; anything else becomes Ready. Rollbacks succeed at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bot.config import FluxbotConfig
+from bot.demo import DEMO_ENVIRONMENTS, demo_channel, demo_directory
+from bot.domain.events import FluxEvent, newest_first
+from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, FleetLayout, Freshness
+from bot.domain.status import REQUESTED_AT, FluxObject, Health, ObjectRef, parse_flux_object
+from bot.offline import event_of, read_dump
+
+# How long the simulated controller takes to reconcile: long enough to see "waiting…".
+RECONCILE_SECONDS: Final = 1.5
+ANYONE: Final = "anyone"
+
+Key = tuple[str, str, str]
+
+
+def demo_config() -> FluxbotConfig:
+    """A configuration for the demo: its environments, and everyone may act (not guests)."""
+    environments = {}
+    for env in DEMO_ENVIRONMENTS:
+        clusters = sorted(p.stem for p in (demo_directory() / env).glob("*.yaml"))
+        environments[env] = {
+            "channel": demo_channel(env),
+            "clusters": [{"name": c, "context": f"demo-{c}"} for c in clusters],
+            "actions": {
+                "reconcile": [ANYONE],
+                "suspend": [ANYONE],
+                "rollback": [ANYONE],
+                "confirmation": "dialog",
+                "rollback_approval": False,
+            },
+            "digest": {"enabled": False},
+        }
+    return FluxbotConfig.model_validate(
+        {"roles": {ANYONE: {"users": ["*"]}}, "environments": environments}
+    )
+
+
+@dataclass
+class _Cluster:
+    objects: dict[Key, dict[str, Any]]
+    parsed: dict[Key, FluxObject]
+    events: list[tuple[ObjectRef, FluxEvent]]
+
+
+class LiveDemo:
+    """The demo fleet as a reader, an object source and a writer, with a simulated Flux."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._clusters: dict[tuple[str, str], _Cluster] = {}
+        for env in DEMO_ENVIRONMENTS:
+            for path in sorted((demo_directory() / env).glob("*.yaml")):
+                cluster = _Cluster({}, {}, [])
+                for doc in read_dump(path):
+                    if doc.get("kind") == "Event":
+                        cluster.events.append(event_of(doc))
+                        continue
+                    obj = parse_flux_object(doc)
+                    cluster.objects[obj.key] = doc
+                    cluster.parsed[obj.key] = obj
+                self._clusters[(env, path.stem)] = cluster
+        self._timers: list[threading.Timer] = []
+        self.read_at = dt.datetime.now(dt.UTC)
+
+    def layout(self) -> FleetLayout:
+        """The demo environments."""
+        return demo_config().layout()
+
+    # -- reading --
+
+    def read(
+        self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
+    ) -> list[ClusterStatus]:
+        """Current status of each demo cluster."""
+        out = []
+        with self._lock:
+            for target in targets:
+                cluster = self._clusters[(target.environment, target.cluster)]
+                objects = tuple(o for o in cluster.parsed.values() if not kinds or o.kind in kinds)
+                out.append(
+                    ClusterStatus(
+                        target.environment,
+                        target.cluster,
+                        objects,
+                        read_at=dt.datetime.now(dt.UTC),
+                        freshness=Freshness(CacheState.LIVE, self.read_at),
+                    )
+                )
+        return out
+
+    def events(self, target: ClusterTarget, ref: ObjectRef) -> list[FluxEvent]:
+        """Events of the dump and of the actions taken since."""
+        with self._lock:
+            cluster = self._clusters[(target.environment, target.cluster)]
+            return newest_first([e for r, e in cluster.events if r == ref], 10)
+
+    def object(self, target: ClusterTarget, ref: ObjectRef) -> FluxObject | None:
+        """One object's current status."""
+        with self._lock:
+            return self._clusters[(target.environment, target.cluster)].parsed.get(_key(ref))
+
+    def cluster_objects(self, target: ClusterTarget) -> tuple[FluxObject, ...]:
+        """Every object of one demo cluster."""
+        with self._lock:
+            return tuple(self._clusters[(target.environment, target.cluster)].parsed.values())
+
+    def wait_for(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        predicate: Callable[[FluxObject], bool],
+        timeout: float,
+    ) -> FluxObject | None:
+        """Block until the object satisfies `predicate`, or None after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                obj = self._clusters[(target.environment, target.cluster)].parsed.get(_key(ref))
+                if obj is not None and predicate(obj):
+                    return obj
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    # -- writing --
+
+    def patch(self, target: ClusterTarget, ref: ObjectRef, body: dict[str, Any]) -> None:
+        """Apply a merge patch, as the API server would, and let the controller react."""
+        with self._changed:
+            cluster = self._clusters[(target.environment, target.cluster)]
+            current = cluster.objects.get(_key(ref))
+            if current is None:
+                raise LookupError(f"{ref} is not in the demo cluster {target.cluster}")
+            updated = _merge(copy.deepcopy(current), body)
+            metadata = updated["metadata"]
+            if updated.get("spec") != current.get("spec"):
+                metadata["generation"] = int(metadata.get("generation", 1)) + 1
+            self._store(cluster, ref, updated)
+        token = (body.get("metadata", {}).get("annotations") or {}).get(REQUESTED_AT)
+        if token:
+            timer = threading.Timer(RECONCILE_SECONDS, self._reconcile, (target, ref, token))
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+
+    def record_event(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        action: str,
+        username: str,
+        groups: Sequence[str],
+        message: str,
+        *,
+        warning: bool = False,
+    ) -> None:
+        """Keep the audit Event, so `get` shows it."""
+        event = FluxEvent(
+            type="Warning" if warning else "Normal",
+            reason="WebAction",
+            message=message,
+            count=1,
+            last_seen=dt.datetime.now(dt.UTC),
+            source="fluxbot",
+            revision="",
+        )
+        with self._lock:
+            self._clusters[(target.environment, target.cluster)].events.append((ref, event))
+
+    def may(
+        self, target: ClusterTarget, ref: ObjectRef, verb: str, user: str, groups: Sequence[str]
+    ) -> tuple[bool, str]:
+        """The demo has no Kubernetes RBAC to ask."""
+        return True, "demo"
+
+    def close(self) -> None:
+        """Cancel pending simulated reconciles."""
+        for timer in self._timers:
+            timer.cancel()
+
+    # -- the simulated controller --
+
+    def _reconcile(self, target: ClusterTarget, ref: ObjectRef, token: str) -> None:
+        with self._changed:
+            cluster = self._clusters[(target.environment, target.cluster)]
+            current = cluster.objects.get(_key(ref))
+            if current is None:
+                return
+            updated = copy.deepcopy(current)
+            status = updated.setdefault("status", {})
+            status["lastHandledReconcileAt"] = token
+            generation = updated["metadata"].get("generation", 1)
+            status["observedGeneration"] = generation
+            before = cluster.parsed[_key(ref)]
+            if before.health is not Health.FAILING and not before.suspended:
+                now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                status["conditions"] = [
+                    c
+                    for c in status.get("conditions", [])
+                    if c.get("type") not in ("Ready", "Reconciling", "Stalled")
+                ] + [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "ReconciliationSucceeded",
+                        "message": f"Applied revision: {before.full_revision or 'latest'}",
+                        "lastTransitionTime": now,
+                        "observedGeneration": generation,
+                    }
+                ]
+            self._store(cluster, ref, updated)
+
+    def _store(self, cluster: _Cluster, ref: ObjectRef, obj: dict[str, Any]) -> None:
+        cluster.objects[_key(ref)] = obj
+        cluster.parsed[_key(ref)] = parse_flux_object(obj)
+        self._changed.notify_all()
+
+
+class DemoHelm:
+    """Helm for the demo: rollbacks succeed, and history says so."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}
+
+    def rollback(self, cluster: object, release: str, revision: int, namespace: str) -> str:
+        """Pretend `helm rollback` worked."""
+        self._last[(namespace, release)] = revision
+        return "Rollback was a success! Happy Helming!"
+
+    def history(self, cluster: object, release: str, namespace: str) -> object:
+        """The newest revision: the rollback just made."""
+        target = self._last.get((namespace, release), 0)
+        return _Revision(
+            revision=target + 100, status="deployed", description=f"Rollback to {target}"
+        )
+
+
+@dataclass(frozen=True)
+class _Revision:
+    revision: int
+    status: str
+    description: str
+    chart: str = ""
+
+
+def _key(ref: ObjectRef) -> Key:
+    return (ref.kind, ref.namespace, ref.name)
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge(target.get(key), value)
+    return target

@@ -1,0 +1,69 @@
+"""`fluxbot serve --demo`: the demo fleet can be acted on, and a simulated Flux answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.demo import demo_channel
+from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
+from tests.fakes.slack_api import FakeSlack
+
+STAGING = demo_channel("staging")
+PRODUCTION = demo_channel("production")
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with FakeSlack(signing_secret=SECRET) as slack:
+        slack.add_user("U0ALICE", "alice")
+        slack.add_user("U0GUEST", "guest", is_restricted=True)
+        running = start_bot(["--demo"], slack, tmp_path)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def _click(bot: Bot, channel: str, button: dict[str, str], user: str = "U0ALICE") -> str:
+    action = {"type": "button", "action_id": button["action_id"], "value": button["value"]}
+    reply = bot.client.block_action(action, user_id=user, channel_id=channel, is_ephemeral=True)
+    record = bot.slack.wait_for(
+        lambda: [
+            r
+            for r in bot.slack.responses(reply.response_url)
+            if "…" not in texts(r.payload) or "denied" in texts(r.payload)
+        ],
+        timeout=15,
+    )
+    return texts(record[-1].payload)
+
+
+def test_reconciling_a_progressing_demo_object_succeeds_in_place(bot: Bot) -> None:
+    answer = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
+    result = _click(bot, STAGING, buttons(answer)["Reconcile"])
+    assert "Reconciled Kustomization flux-system/apps on staging-us-1" in result
+    after = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
+    assert "*ready*" in texts(after)
+    assert "WebAction" in texts(after)  # the audit Event shows in the object's events
+
+
+def test_reconciling_a_demo_failure_fails_again_with_its_message(bot: Bot) -> None:
+    answer = bot.answer(
+        bot.command("get gitrepo platform --cluster prod-eu-1", PRODUCTION, user="U0ALICE")
+    )
+    result = _click(bot, PRODUCTION, buttons(answer)["Reconcile"])
+    assert "Reconcile of GitRepository flux-system/platform on prod-eu-1 failed" in result
+    assert "authentication required" in result
+
+
+def test_the_demo_offers_every_action_and_still_refuses_guests(bot: Bot) -> None:
+    answer = bot.answer(
+        bot.command("get hr kube-prometheus-stack -n monitoring", PRODUCTION, user="U0ALICE")
+    )
+    offered = buttons(answer)
+    assert {"Reconcile", "Force", "Reset retries", "Rollback…", "Suspend…"} <= set(offered)
+    refused = _click(bot, PRODUCTION, offered["Reconcile"], user="U0GUEST")
+    assert "guest accounts cannot act" in refused
