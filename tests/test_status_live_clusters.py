@@ -246,6 +246,30 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
         fleet.write_kubeconfig(tmp_path / "kubeconfig"),
         {"production": ["prod-eu-1", "prod-us-1"]},
     )
+    # What helm-controller records on the object; `get` reads it live from the cluster.
+    fleet["prod-us-1"].apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": "podinfo.1",
+                "namespace": "flux-apps",
+                "annotations": {"helm.toolkit.fluxcd.io/revision": "6.7.1"},
+            },
+            "involvedObject": {
+                "apiVersion": "helm.toolkit.fluxcd.io/v2",
+                "kind": "HelmRelease",
+                "name": "podinfo",
+                "namespace": "flux-apps",
+            },
+            "type": "Normal",
+            "reason": "UpgradeSucceeded",
+            "message": "Helm upgrade succeeded for release flux-apps/podinfo.v3",
+            "lastTimestamp": "2026-11-26T08:00:00Z",
+            "count": 1,
+            "source": {"component": "helm-controller"},
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell", "--config", str(config)],
         input="status production\nget hr podinfo -n flux-apps --cluster prod-us-1\nenvs\n",
@@ -259,6 +283,10 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
     assert "prod-eu-1: 0 failing · 0 progressing · 0 suspended · 3 ready\n" in result.stdout
     assert "HelmRelease flux-apps/podinfo (production / prod-us-1): ready" in result.stdout
     assert "prod-eu-1 (live), prod-us-1 (live)" in result.stdout
+    assert "Recent events:" in result.stdout
+    assert "UpgradeSucceeded  1      Helm upgrade succeeded for release flux-apps/podinfo.v3" in (
+        result.stdout
+    )
     # Listed once per kind and then watched, never listed again per command.
     lists = [
         r
