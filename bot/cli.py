@@ -412,12 +412,19 @@ def _serve(
     caches: list[FleetCache | None],
 ) -> int:
     config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    use_demo = args.demo or (config_path is None and not args.from_file)
+    if use_demo and not args.demo:
+        print(
+            "fluxbot: no configuration found (--config, $FLUXBOT_CONFIG or "
+            f"{DEFAULT_CONFIG}); serving the built-in demo fleet",
+            file=sys.stderr,
+        )
     runtime = None
     if config_path is not None:
         runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
         fleet = Fleet(runtime.runner, close=runtime.stop)
         METRICS.track_freshness(runtime.cache.freshness)
-    elif args.demo:
+    elif use_demo:
         demo = LiveDemo()
         demo_history = SqliteHistory(":memory:")
         layout = demo.layout()
@@ -441,7 +448,7 @@ def _serve(
             )  # fmt: skip
             runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))
             remediation = live
-        elif args.demo:
+        elif use_demo:
             remediation = _remediation(
                 demo_config(), demo, demo, DemoHelm(), demo_runner, demo_history,
                 client, credentials, settings,
