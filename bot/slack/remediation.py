@@ -9,6 +9,7 @@ message was only visible to one person.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import logging
@@ -407,7 +408,11 @@ class SlackRemediation:
         if nonce and not self.service.claim(nonce, self.mint_ttl):
             self._ephemeral(origin, "This button was already used; nothing more was done.")
             return
-        future = self.executor.submit(self._execute, actor, request, origin, approved_by)
+        # The worker thread keeps this interaction's request id in its log lines.
+        context = contextvars.copy_context()
+        future = self.executor.submit(
+            context.run, self._execute, actor, request, origin, approved_by
+        )
         with self._inflight_lock:
             self._inflight[future] = (request, origin)
         future.add_done_callback(self._forget)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
 
+from bot.observability.logging import request_scope
 from bot.slack.buttons import ACT, APPROVE, DENY, MENU, SNOOZE
 from bot.slack.remediation import CONFIRM_VIEW, SUSPEND_VIEW
 
@@ -22,32 +23,39 @@ def register(app: App, bot: SlackBot) -> None:
 
     def on_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        remediation.on_menu(body, action)
+        with request_scope():
+            remediation.on_menu(body, action)
 
     def on_act(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        remediation.on_click(body, action)
+        with request_scope():
+            remediation.on_click(body, action)
 
     def on_approve(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        remediation.on_approval(body, action, approve=True)
+        with request_scope():
+            remediation.on_approval(body, action, approve=True)
 
     def on_deny(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        remediation.on_approval(body, action, approve=False)
+        with request_scope():
+            remediation.on_approval(body, action, approve=False)
 
     def on_suspend_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         # Form errors must go back in the ack itself; the checks are quick.
-        errors = remediation.on_suspend_form(view, str(body["user"]["id"]))
+        with request_scope():
+            errors = remediation.on_suspend_form(view, str(body["user"]["id"]))
         ack(response_action="errors", errors=errors) if errors else ack()
 
     def on_confirm_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        errors = remediation.on_confirm_form(view, str(body["user"]["id"]))
+        with request_scope():
+            errors = remediation.on_confirm_form(view, str(body["user"]["id"]))
         ack(response_action="errors", errors=errors) if errors else ack()
 
     def on_snooze(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        remediation.on_snooze(body, action)
+        with request_scope():
+            remediation.on_snooze(body, action)
 
     def on_group_change(ack: Ack) -> None:
         ack()
