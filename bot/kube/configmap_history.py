@@ -75,6 +75,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Transitions and actions: both are records with an `at` time.
+_Timed = TypeVar("_Timed", Transition, ActionRecord)
 
 PAYLOAD_KEY: Final = "history.json.gz"
 STORE_LABEL: Final = "fluxbot.io/history"
@@ -407,6 +409,18 @@ def _merge(old: Sequence[T], new: Iterable[T], at: Callable[[T], dt.datetime]) -
     return merged
 
 
+def _window(
+    stored: Sequence[_Timed], pending: Iterable[_Timed], since: dt.datetime, until: dt.datetime
+) -> list[_Timed]:
+    """Records with since < at <= until: a slice of the sorted `stored`, plus `pending`."""
+    since, until = _utc(since), _utc(until)
+    lo = bisect_right(stored, since, key=lambda r: r.at)
+    hi = bisect_right(stored, until, key=lambda r: r.at)
+    out = list(stored[lo:hi])
+    fresh = [r for r in pending if since < r.at <= until]
+    return _merge(out, fresh, lambda r: r.at) if fresh else out
+
+
 def _since(
     ts: list[Transition], acts: list[ActionRecord], cutoff: dt.datetime
 ) -> tuple[list[Transition], list[ActionRecord]]:
@@ -593,39 +607,29 @@ class ConfigMapHistory:
         self, environment: str, since: dt.datetime, until: dt.datetime
     ) -> list[Transition]:
         """Transitions of `environment` with since < at <= until, oldest first."""
-        since, until = _utc(since), _utc(until)
         with self._lock:
             stored = self._envs.get(environment)
-            base = stored.transitions if stored else []
-            lo = bisect_right(base, since, key=lambda t: t.at)
-            hi = bisect_right(base, until, key=lambda t: t.at)
-            out = base[lo:hi]
             pending = self._pending.get(environment)
-            if pending:
-                out = _merge(
-                    out,
-                    (t for t in pending.transitions if since < t.at <= until),
-                    lambda t: t.at,
-                )
-        return out
+            return _window(
+                stored.transitions if stored else [],
+                pending.transitions if pending else [],
+                since,
+                until,
+            )
 
     def actions(
         self, environment: str, since: dt.datetime, until: dt.datetime
     ) -> list[ActionRecord]:
         """Actions of `environment` with since < at <= until, oldest first."""
-        since, until = _utc(since), _utc(until)
         with self._lock:
             stored = self._envs.get(environment)
-            base = stored.actions if stored else []
-            lo = bisect_right(base, since, key=lambda a: a.at)
-            hi = bisect_right(base, until, key=lambda a: a.at)
-            out = base[lo:hi]
             pending = self._pending.get(environment)
-            if pending:
-                out = _merge(
-                    out, (a for a in pending.actions if since < a.at <= until), lambda a: a.at
-                )
-        return out
+            return _window(
+                stored.actions if stored else [],
+                pending.actions if pending else [],
+                since,
+                until,
+            )
 
     def failing_since(self, environment: str) -> dict[ObjectKey, dt.datetime]:
         """For each object whose latest failing/recovered transition is `failing`: since when.

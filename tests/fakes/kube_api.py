@@ -498,6 +498,20 @@ _shared_loop: EventLoopThread | None = None
 _shared_loop_lock = threading.Lock()
 
 
+def bind_loopback(port: int) -> socket.socket:
+    """A non-blocking TCP socket bound to 127.0.0.1:`port` (0: any free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # SO_REUSEADDR lets a restart bind the same port while old connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 def shared_loop() -> EventLoopThread:
     """The process-wide loop thread that servers use unless given another."""
     global _shared_loop  # noqa: PLW0603
@@ -733,15 +747,7 @@ class FakeKubeApiServer:
     async def _astart(self) -> None:
         if self._runner is not None:
             return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # SO_REUSEADDR lets a restart bind the same port while old connections sit in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", self._port))
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
+        sock = bind_loopback(self._port)
         self._port = sock.getsockname()[1]
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)

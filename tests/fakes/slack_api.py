@@ -30,7 +30,6 @@ import json
 import math
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -41,7 +40,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from .kube_api import EventLoopThread, shared_loop
+from .kube_api import EventLoopThread, bind_loopback, shared_loop
 
 T = TypeVar("T")
 
@@ -721,15 +720,7 @@ class FakeSlack:
     async def _astart(self) -> None:
         if self._runner is not None:
             return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # SO_REUSEADDR lets a restart bind the same port while old connections sit in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", self._port))
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
+        sock = bind_loopback(self._port)
         self._port = sock.getsockname()[1]
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
