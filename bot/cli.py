@@ -309,15 +309,11 @@ def _cmd_digest(args: argparse.Namespace) -> int:
     if config_path is None:
         fleet = _open_fleet(args)
         names = fleet.runner.layout.names
-        if args.environment not in names:
-            valid = ", ".join(names)
-            raise CliError([f"unknown environment {args.environment!r}; valid: {valid}"])
+        _known_environment(args.environment, names)
         _print_digest(fleet.runner.digests.compose(args.environment), args.output)
         return EXIT_OK
     config = load_config(config_path)
-    if args.environment not in config.environments:
-        valid = ", ".join(config.environments)
-        raise CliError([f"unknown environment {args.environment!r}; valid: {valid}"])
+    _known_environment(args.environment, list(config.environments))
     reader = KubeFleetReader(config)
     history = open_history(config)
     try:
@@ -350,6 +346,19 @@ def _cmd_digest(args: argparse.Namespace) -> int:
     finally:
         reader.close()
         history.close()
+
+
+def _known_environment(name: str, names: Sequence[str]) -> None:
+    if name not in names:
+        raise CliError([f"unknown environment {name!r}; valid: {', '.join(names)}"])
+
+
+def _say_demo_fallback(verb: str, stream: TextIO) -> None:
+    print(
+        f"fluxbot: no configuration found (--config, $FLUXBOT_CONFIG or {DEFAULT_CONFIG}); "
+        f"{verb} the built-in demo fleet",
+        file=stream,
+    )
 
 
 def _print_digest(digest: Digest, output: str) -> None:
@@ -414,11 +423,7 @@ def _serve(
     config_path = None if args.demo or args.from_file else args.config or _default_config_path()
     use_demo = args.demo or (config_path is None and not args.from_file)
     if use_demo and not args.demo:
-        print(
-            "fluxbot: no configuration found (--config, $FLUXBOT_CONFIG or "
-            f"{DEFAULT_CONFIG}); serving the built-in demo fleet",
-            file=sys.stderr,
-        )
+        _say_demo_fallback("serving", sys.stderr)
     runtime = None
     if config_path is not None:
         runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
@@ -549,11 +554,7 @@ def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = s
         return Fleet(_offline_runner(args.from_file, environment))
     path = args.config or _default_config_path()
     if path is None:
-        print(
-            "fluxbot: no configuration found (--config, $FLUXBOT_CONFIG or "
-            f"{DEFAULT_CONFIG}); showing the built-in demo fleet",
-            file=stderr,
-        )
+        _say_demo_fallback("showing", stderr)
         layout, reader = load_demo()
         return Fleet(CommandRunner(layout, reader))
     config = load_config(path)
