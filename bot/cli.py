@@ -17,6 +17,8 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.actions.flow import ActionFlow
+from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
@@ -523,9 +525,10 @@ def _remediation(
 ) -> SlackRemediation:
     """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
     service = ActionService(config, objects, writer, helm, on_action=history.record_action)
+    workers = ActionRunner(service.run, claim_ttl=float(config.actions.button_ttl_seconds))
     key = credentials.button_key_bytes()
     return SlackRemediation(
-        service=service,
+        flow=ActionFlow(service, workers, history),
         runner=runner,
         directory=SlackDirectory(client, config.actions.group_refresh_seconds),
         client=client,
@@ -533,7 +536,6 @@ def _remediation(
         key=key,
         retries=settings.api_retries,
         command=settings.command,
-        history=history,
     )
 
 

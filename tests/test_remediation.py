@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bot.actions.buttons import ButtonPayload, sign
+from bot.slack.action_views import WORKING
 from bot.slack.credentials import SlackCredentials
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes import helm as fake_helm
@@ -164,9 +165,28 @@ class World:
         )
 
     def outcome(self, reply: Any, count: int = 1, timeout: float = 15.0) -> str:
-        """Text of the `count`-th post to a click's response_url."""
-        assert self.bot is not None
-        return texts(self.bot.answer(reply, count=count, timeout=timeout))
+        """Text of the first post to a click's response_url, from the `count`-th on, that is not
+        a "working…" progress update (an action's outcome, or an immediate answer)."""
+        return texts(self.final(reply, count, timeout))
+
+    def final(self, reply: Any, count: int = 1, timeout: float = 15.0) -> dict[str, Any]:
+        """The payload `outcome` reads."""
+
+        def settled() -> dict[str, Any] | None:
+            posted = self.slack.responses(reply.response_url)[count - 1 :]
+            done = [r.payload for r in posted if not texts(r.payload).startswith(WORKING)]
+            return done[0] if done else None
+
+        payload: dict[str, Any] = self.slack.wait_for(settled, timeout, "an outcome")
+        return payload
+
+    def progress(self, reply: Any) -> list[str]:
+        """The "working…" updates a click's message went through."""
+        return [
+            texts(r.payload)
+            for r in self.slack.responses(reply.response_url)
+            if texts(r.payload).startswith(WORKING)
+        ]
 
     def writes(self, server: FakeKubeApiServer) -> list[Any]:
         """Writes that reached a fake API server (Events and reviews excluded)."""
@@ -355,6 +375,11 @@ def test_text_commands_act_with_the_same_checks(world: World) -> None:
     assert "Reconciled Kustomization flux-system/apps on dev-1" in result
     patched = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev)]
     assert patched == ["gitrepositories", "kustomizations"]  # the source first
+    # The steps on the way reach the person, not only the outcome.
+    assert any(
+        "Reconciling source GitRepository flux-system/flux-system" in p
+        for p in world.progress(reply)
+    )
 
     usage = world.bot.command("suspend ks apps", DEV, user=OPS)  # type: ignore[union-attr]
     assert "suspend needs --reason TEXT" in texts(world.bot.answer(usage))  # type: ignore[union-attr]
@@ -415,7 +440,7 @@ def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_
     assert release is not None
     assert release["spec"]["suspend"] is True
     assert release["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
-    assert "Resume" in buttons(world.bot.answer(approved, count=2))  # type: ignore[union-attr]
+    assert "Resume" in buttons(world.final(approved, count=2))
 
 
 def test_a_failed_helm_rollback_says_what_was_and_was_not_changed(world: World) -> None:

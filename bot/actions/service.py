@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from bot.actions.model import ActionRequest, ActionResult
 from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization
 from bot.domain.fleet import ClusterTarget
 from bot.domain.history import ActionRecord
@@ -115,31 +115,6 @@ class Verdict(StrEnum):
     STALE = "stale"
     REFUSED = "refused"
     GONE = "gone"
-    BUSY = "busy"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRequest:
-    """One requested action on one object."""
-
-    action: Action
-    target: ClusterTarget
-    ref: ObjectRef
-    variant: str = ""  # with-source, force, reset (reconcile)
-    state: str = ""  # fingerprint the request was made from; "" skips the check
-    reason: str = ""  # suspend
-    until: dt.datetime | None = None  # suspend
-    rollback_to: int = 0  # the target revision shown in the plan
-
-    def describe(self) -> str:
-        """`reconcile with source of HelmRelease flux-apps/podinfo on prod-eu-1`."""
-        what = self.action.value + (f" ({self.variant})" if self.variant else "")
-        return f"{what} of {self.title}"
-
-    @property
-    def title(self) -> str:
-        """`HelmRelease flux-apps/podinfo on prod-eu-1`."""
-        return f"{self.ref.kind} {self.ref.namespace}/{self.ref.name} on {self.target.cluster}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,20 +127,6 @@ class Preparation:
     confirmation: ConfirmationMode = ConfirmationMode.NONE
     needs_approval: bool = False
     plan: RollbackPlan | None = None
-
-
-@dataclass
-class ActionResult:
-    """What happened, with what was and was not changed when something failed."""
-
-    ok: bool
-    headline: str
-    details: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    not_changed: list[str] = field(default_factory=list)
-    outcome: Outcome | None = None
-    offer_resume: bool = False
-    warning: str = ""
 
 
 class ActionService:
@@ -187,29 +148,29 @@ class ActionService:
         self.helm = helm
         self.clock = clock
         self._roles: Mapping[str, Role] = config.role_map()
-        self._busy: dict[tuple[ClusterTarget, ObjectRef], str] = {}
-        self._lock = threading.Lock()
-        self._nonces: dict[str, float] = {}
 
     @property
     def rollback_available(self) -> bool:
         """Whether a Helm client is configured, so rollback can be offered."""
         return self.helm is not None
 
-    # -- idempotency --
-
-    def claim(self, nonce: str, ttl: float) -> bool:
-        """True the first time a button nonce is seen; double clicks and retries get False."""
-        now = time.monotonic()
-        with self._lock:
-            for old in [n for n, expiry in self._nonces.items() if expiry < now]:
-                del self._nonces[old]
-            if nonce in self._nonces:
-                return False
-            self._nonces[nonce] = now + ttl
-            return True
-
     # -- checks --
+
+    def authorize(self, actor: Actor, action: Action, request: ActionRequest) -> str | None:
+        """Why `actor` may not `action` the request's object (role, then Kubernetes RBAC), or
+        None when they may. Snoozes and approvals pass this same gate."""
+        policy = self.config.policy(request.target.environment)
+        decision = decide(actor, action, policy, self._roles)
+        if not decision.allowed:
+            return f"Not allowed: {decision.reason}."
+        k8s_auth = self.config.environments[request.target.environment].actions
+        if k8s_auth.kubernetes_authorization is not None:
+            allowed, why = self._kubernetes_allows(
+                actor, action, request, k8s_auth.kubernetes_authorization
+            )
+            if not allowed:
+                return why
+        return None
 
     def prepare(self, actor: Actor, request: ActionRequest) -> Preparation:
         """Every check, on the server, right now; nothing is written."""
@@ -242,16 +203,10 @@ class ActionService:
         k8s_auth = self.config.environments[request.target.environment].actions
         if k8s_auth.kubernetes_authorization is not None:
             allowed, why = self._kubernetes_allows(
-                actor, request, k8s_auth.kubernetes_authorization
+                actor, request.action, request, k8s_auth.kubernetes_authorization
             )
             if not allowed:
                 return Preparation(Verdict.DENIED, why, obj)
-        with self._lock:
-            holder = self._busy.get((request.target, request.ref))
-        if holder is not None:
-            return Preparation(
-                Verdict.BUSY, f"An action on this object is already running ({holder}).", obj
-            )
         confirmation = policy.confirmation
         if request.action is Action.SUSPEND and confirmation is ConfirmationMode.NONE:
             # Suspend always asks for a reason, so it always goes through a form.
@@ -286,7 +241,7 @@ class ActionService:
         return None
 
     def _kubernetes_allows(
-        self, actor: Actor, request: ActionRequest, auth: KubernetesAuthorization
+        self, actor: Actor, action: Action, request: ActionRequest, auth: KubernetesAuthorization
     ) -> tuple[bool, str]:
         user = auth.user.format(user_id=actor.id, user_name=actor.name or actor.id)
         groups = sorted(
@@ -294,7 +249,7 @@ class ActionService:
         )
         try:
             allowed, reason = self.writer.may(
-                request.target, request.ref, request.action.value, user, groups
+                request.target, request.ref, action.value, user, groups
             )
         except Exception as err:  # noqa: BLE001 - an unanswered check denies
             return False, f"Could not check Kubernetes authorization: {err}."
@@ -303,7 +258,7 @@ class ActionService:
         because = f" ({reason})" if reason else ""
         return (
             False,
-            f"Not allowed by Kubernetes RBAC: {user} may not {request.action} "
+            f"Not allowed by Kubernetes RBAC: {user} may not {action} "
             f"{request.ref.kind} {request.ref.namespace}/{request.ref.name}{because}.",
         )
 
@@ -314,26 +269,17 @@ class ActionService:
         prepared = self.prepare(actor, request)
         if prepared.verdict is not Verdict.OK or prepared.obj is None:
             return ActionResult(False, prepared.message)
-        key = (request.target, request.ref)
-        with self._lock:
-            if key in self._busy:
-                return ActionResult(False, f"Already running: {self._busy[key]}.")
-            self._busy[key] = f"{request.action} by <@{actor.id}>"
         started = time.monotonic()
-        try:
-            match request.action:
-                case Action.RECONCILE:
-                    result = self._reconcile(request, prepared.obj, progress)
-                case Action.SUSPEND:
-                    result = self._suspend(actor, request)
-                case Action.RESUME:
-                    result = self._resume(request, progress)
-                case Action.ROLLBACK:
-                    assert prepared.plan is not None
-                    result = self._rollback(request, prepared.plan, progress)
-        finally:
-            with self._lock:
-                self._busy.pop(key, None)
+        match request.action:
+            case Action.RECONCILE:
+                result = self._reconcile(request, prepared.obj, progress)
+            case Action.SUSPEND:
+                result = self._suspend(actor, request)
+            case Action.RESUME:
+                result = self._resume(request, progress)
+            case Action.ROLLBACK:
+                assert prepared.plan is not None
+                result = self._rollback(request, prepared.plan, progress)
         self._audit(actor, request, result)
         self._remember(actor, request, result)
         metrics.record_action(
@@ -536,7 +482,9 @@ class ActionService:
         result.offer_resume = True
         return result
 
-    def _remember(self, actor: Actor, request: ActionRequest, result: ActionResult) -> None:
+    def _remember(
+        self, actor: Actor, request: ActionRequest, result: ActionResult, action: str = ""
+    ) -> None:
         """Hand the action to the digest history (the next digest lists it)."""
         if self.on_action is None:
             return
@@ -547,7 +495,8 @@ class ActionService:
             kind=request.ref.kind,
             namespace=request.ref.namespace,
             name=request.ref.name,
-            action=request.action.value + (f" ({request.variant})" if request.variant else ""),
+            action=action
+            or request.action.value + (f" ({request.variant})" if request.variant else ""),
             user=actor.name or actor.id,
             ok=result.ok,
             summary=result.headline,
@@ -557,13 +506,37 @@ class ActionService:
         except Exception:
             log.exception("could not record the action for the digest")
 
-    def _audit(self, actor: Actor, request: ActionRequest, result: ActionResult) -> None:
+    def audit_snooze(self, actor: Actor, request: ActionRequest, until: dt.datetime) -> None:
+        """A snooze is audited like any action: an Event, a log line, the digest history."""
+        result = ActionResult(
+            True, f"Snoozed {request.title} in digests until {until:%Y-%m-%d %H:%M} UTC."
+        )
+        snooze = request.but(variant="")
+        self._audit(actor, snooze, result, action="snooze")
+        self._remember(actor, snooze, result, action="snooze")
+        log.info(
+            "action snooze of %s by %s: ok",
+            request.title,
+            actor.id,
+            extra={
+                "action": "snooze",
+                "environment": request.target.environment,
+                "cluster": request.target.cluster,
+                "object": str(request.ref),
+                "user": actor.id,
+                "ok": True,
+            },
+        )
+
+    def _audit(
+        self, actor: Actor, request: ActionRequest, result: ActionResult, action: str = ""
+    ) -> None:
         message = f"{actor.name or actor.id} ({actor.id}) via fluxbot: {result.headline}"
         try:
             self.writer.record_event(
                 request.target,
                 request.ref,
-                request.action.value + (f"-{request.variant}" if request.variant else ""),
+                action or request.action.value + (f"-{request.variant}" if request.variant else ""),
                 actor.name or actor.id,
                 sorted(actor.group_handles),
                 message,

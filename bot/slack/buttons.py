@@ -9,9 +9,8 @@ from typing import Final
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject, PlainTextObject
 
 from bot.actions.buttons import ButtonPayload, new_nonce, sign
+from bot.actions.offers import Action, ConfirmationMode, fingerprint, offered
 from bot.config import FluxbotConfig
-from bot.domain.policy import Action, ConfirmationMode
-from bot.domain.remediation import applicable_actions, material_state
 from bot.domain.status import FluxObject
 
 ACT: Final = "flux_act"
@@ -68,7 +67,7 @@ class ButtonMint:
             k=obj.kind,
             ns=obj.namespace,
             n=obj.name,
-            s=material_state(obj),
+            s=fingerprint(obj),
             x=int(self._clock() + lifetime),
             i=new_nonce(),
             r=rollback_to,
@@ -109,7 +108,7 @@ class ButtonMint:
             return []
         mode = self._config.policy(environment).confirmation
         out = []
-        for action, variant in applicable_actions(obj, self._rollback):
+        for action, variant in offered(obj, self._rollback):
             payload = self.payload(action.value, environment, cluster, obj, variant=variant)
             confirm = None
             if mode is ConfirmationMode.DIALOG and action in (Action.RECONCILE, Action.RESUME):

@@ -10,7 +10,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.policy import Actor
+from bot.actions.model import Actor
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,169 @@
+"""Block Kit views of remediation steps and outcomes: plans, approval requests, forms, results."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from bot.actions.buttons import ButtonPayload
+from bot.actions.model import ActionResult, AwaitApproval, Finished, ShowPlan
+from bot.slack.render import SlackMessage, clip, escape
+
+EXPIRY_CHOICES: Final = (
+    ("1h", "1 hour"),
+    ("4h", "4 hours"),
+    ("1d", "1 day"),
+    ("3d", "3 days"),
+    ("1w", "1 week"),
+)
+WORKING: Final = ":hourglass_flowing_sand:"
+
+
+def title(payload: ButtonPayload) -> str:
+    """`*Kustomization* `flux-system/apps` on *dev-1*`."""
+    return (
+        f"*{escape(payload.k)}* `{escape(payload.ns)}/{escape(payload.n)}` on *{escape(payload.c)}*"
+    )
+
+
+def section(text: str) -> dict[str, Any]:
+    """One mrkdwn section, clipped to Slack's limit."""
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, 3000))).to_dict()
+
+
+def note(text: str) -> SlackMessage:
+    """A one-section message."""
+    return SlackMessage(clip(text, 3000), [section(text)])
+
+
+def plan_message(step: ShowPlan, cluster: str, confirm: ButtonElement) -> SlackMessage:
+    """The rollback plan, with the button that confirms it."""
+    plan = step.plan
+    approval = " A second person who may roll back must approve it." if step.needs_approval else ""
+    text = (
+        f":rewind: *Emergency rollback plan* for {escape(str(step.request.ref))} "
+        f"on *{escape(cluster)}*\n"
+        f"• Now: revision {plan.current.version} `{escape(plan.current.chart_name)}@"
+        f"{escape(plan.current.chart_version)}` ({escape(plan.current.status)})\n"
+        f"• Target: revision {plan.target.version} `{escape(plan.target.chart_name)}@"
+        f"{escape(plan.target.chart_version)}`, the previous successful release\n"
+        "Steps: keep the parent Kustomization from re-applying it, suspend the HelmRelease, "
+        f"`helm rollback {escape(plan.release)} {plan.target.version} -n "
+        f"{escape(plan.storage_namespace)} --wait`, verify.\n"
+        f":warning: The HelmRelease stays suspended until Git is fixed.{approval}"
+    )
+    blocks = [section(text), ActionsBlock(elements=[confirm]).to_dict()]
+    return SlackMessage(f"Rollback plan for {step.request.ref}", blocks)
+
+
+def approval_message(
+    step: AwaitApproval, cluster: str, approve: ButtonElement, deny: ButtonElement, nonce: str
+) -> SlackMessage:
+    """The approval request posted for a second person."""
+    text = (
+        f":rotating_light: <@{step.request.requester}> asks to {escape(step.plan.describe())} "
+        f"on *{escape(cluster)}*. A second person who may roll back must approve; "
+        f"this request expires in {int(step.ttl_seconds // 60)} minutes."
+    )
+    blocks = [
+        section(text),
+        ActionsBlock(elements=[approve, deny], block_id=f"approval:{nonce}").to_dict(),
+    ]
+    return SlackMessage(clip(text, 3000), blocks)
+
+
+def suspend_form_blocks(payload: ButtonPayload, typed: bool) -> list[Any]:
+    """The suspend form: why, for how long, and the typed name when the environment wants it."""
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"Suspend {title(payload)}. Flux stops reconciling it, and its parent "
+                "Kustomization will not undo the suspension."
+            )
+        ),
+        InputBlock(
+            block_id="reason",
+            label=PlainTextObject(text="Why"),
+            element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500),
+        ),
+        InputBlock(
+            block_id="expiry",
+            label=PlainTextObject(text="For how long (a reminder, not an automatic resume)"),
+            optional=True,
+            element=StaticSelectElement(
+                action_id="expiry",
+                options=[Option(value=v, text=PlainTextObject(text=t)) for v, t in EXPIRY_CHOICES],
+            ),
+        ),
+    ]
+    if typed:
+        blocks.append(typed_input(payload.n))
+    return blocks
+
+
+def confirm_form_blocks(payload: ButtonPayload) -> tuple[str, list[Any]]:
+    """The typed-name confirmation form: its submit label and blocks."""
+    label = {"rollback": "Roll back", "reconcile": "Reconcile", "resume": "Resume"}.get(
+        payload.a, "Confirm"
+    )
+    blocks: list[Any] = [
+        SectionBlock(text=MarkdownTextObject(text=f"{escape(label)} {title(payload)}?")),
+        typed_input(payload.n),
+    ]
+    return label, blocks
+
+
+def typed_input(name: str) -> InputBlock:
+    """ "Type NAME to confirm"."""
+    return InputBlock(
+        block_id="typed",
+        label=PlainTextObject(text=f"Type {name} to confirm"[:2000]),
+        element=PlainTextInputElement(action_id="typed", max_length=253),
+    )
+
+
+def outcome_text(event: Finished) -> str:
+    """The outcome of an action, for the message that held the button."""
+    result: ActionResult = event.result
+    icon = ":white_check_mark:" if result.ok else ":x:"
+    lines = [f"{icon} {escape(result.headline)}"]
+    lines += [escape(d) for d in result.details]
+    if result.changed and not result.ok:
+        lines.append("Changed: " + "; ".join(result.changed))
+    if result.not_changed:
+        lines.append("Not changed: " + "; ".join(result.not_changed))
+    if result.warning:
+        lines.append(f":warning: *{escape(result.warning)}*")
+    lines.append(f"_{event.request.action.value} by {who(event)}_")
+    return clip("\n".join(lines), 2900)
+
+
+def who(event: Finished) -> str:
+    """The actor, and the approver when there was one."""
+    approved = event.request.approved_by
+    return f"<@{event.actor.id}>" + (f", approved by <@{approved}>" if approved else "")
+
+
+def insert_after(
+    blocks: list[dict[str, Any]], block_id: str, extra: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The clicked message with `extra` right under the clicked block (replacing buttons)."""
+    index = next((i for i, b in enumerate(blocks) if b.get("block_id") == block_id), None)
+    if index is None:
+        merged = [*blocks, *extra]
+    elif blocks[index].get("type") == "actions":
+        merged = [*blocks[:index], *extra, *blocks[index + 1 :]]
+    else:
+        merged = [*blocks[: index + 1], *extra, *blocks[index + 1 :]]
+    return merged[:50]

@@ -1,0 +1,183 @@
+"""Shows a running action in Slack: its progress and outcome in place, and an audit reply.
+
+The presenter is the `ActionSink` of one action started from one message. The message that held
+the button shows "working", each progress step while response_url uses remain (Slack allows 5),
+then the outcome; a reply saying who did what goes to the message's thread, or to the
+environment's channel when the message was only visible to one person.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
+from bot.actions.model import (
+    Abandoned,
+    ActionEvent,
+    ActionRequest,
+    Crashed,
+    Finished,
+    Progress,
+    Running,
+)
+from bot.slack.action_views import WORKING, insert_after, note, outcome_text, section, who
+from bot.slack.render import SlackMessage, clip, escape
+from bot.slack.responder import post_response
+
+log = logging.getLogger(__name__)
+
+# Slack accepts 5 posts per response_url; keep the last two for the outcome and a late notice.
+RESPONSE_URL_USES: Final = 5
+KEPT_FOR_OUTCOME: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a click or command came from, and how to answer there."""
+
+    user_id: str
+    channel_id: str
+    response_url: str
+    trigger_id: str = ""
+    message_ts: str = ""
+    ephemeral: bool = True
+    # The clicked message's blocks and the block holding the button (channel messages only).
+    blocks: tuple[dict[str, Any], ...] = ()
+    block_id: str = ""
+
+    @classmethod
+    def of_click(cls, body: dict[str, Any], action: dict[str, Any]) -> Origin:
+        """From a block_actions payload."""
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        ephemeral = bool(container.get("is_ephemeral")) or not message
+        return cls(
+            user_id=str((body.get("user") or {}).get("id", "")),
+            channel_id=str(
+                (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+            ),
+            response_url=str(body.get("response_url") or ""),
+            trigger_id=str(body.get("trigger_id") or ""),
+            message_ts=str(container.get("message_ts") or message.get("ts") or ""),
+            ephemeral=ephemeral,
+            blocks=tuple(message.get("blocks") or ()) if not ephemeral else (),
+            block_id=str(action.get("block_id") or ""),
+        )
+
+    def to_metadata(self) -> dict[str, Any]:
+        """What a modal must remember to answer where the click happened."""
+        return {
+            "u": self.user_id,
+            "ch": self.channel_id,
+            "url": self.response_url,
+            "ts": self.message_ts,
+            "eph": self.ephemeral,
+        }
+
+    @classmethod
+    def from_metadata(cls, data: dict[str, Any], trigger_id: str = "") -> Origin:
+        """Back from a modal's private_metadata."""
+        return cls(
+            user_id=str(data.get("u", "")),
+            channel_id=str(data.get("ch", "")),
+            response_url=str(data.get("url", "")),
+            trigger_id=trigger_id,
+            message_ts=str(data.get("ts", "")),
+            ephemeral=bool(data.get("eph", True)),
+        )
+
+
+@dataclass
+class SlackOutput:
+    """How a presenter reaches Slack."""
+
+    client: WebClient
+    retries: int
+    command: str
+    channel_of: Callable[[str], str | None]
+    resume_buttons: Callable[[ActionRequest], list[ButtonElement]]
+
+
+@dataclass
+class SlackPresenter:
+    """The sink of one action: its events, shown where it was asked for."""
+
+    origin: Origin
+    out: SlackOutput
+    _uses: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def report(self, event: ActionEvent) -> None:
+        """Show one event of the action."""
+        match event:
+            case Running(request=request, actor=actor):
+                self.replace(f"{WORKING} {escape(request.describe())} by <@{actor.id}>…")
+            case Progress(text=text):
+                if self._uses < RESPONSE_URL_USES - KEPT_FOR_OUTCOME:
+                    self.replace(f"{WORKING} {escape(text)}")
+            case Finished():
+                self._finished(event)
+            case Crashed():
+                self.ephemeral(":boom: That action failed inside fluxbot; see the log.")
+            case Abandoned(request=request):
+                ref = request.ref
+                self.ephemeral(
+                    f":warning: fluxbot is restarting: {escape(request.describe())} was "
+                    "started, but its outcome is no longer being followed. Check it with "
+                    f"`{self.out.command} get {ref.kind} {ref.name} -n {ref.namespace}`."
+                )
+
+    def _finished(self, event: Finished) -> None:
+        text = outcome_text(event)
+        extra: list[dict[str, Any]] = []
+        if event.result.offer_resume:
+            resume = self.out.resume_buttons(event.request)
+            if resume:
+                extra.append(ActionsBlock(elements=resume).to_dict())
+        self.replace(text, extra)
+        audit = f"{who(event)}: {event.result.headline}"
+        origin = self.origin
+        try:
+            if origin.ephemeral or not origin.message_ts:
+                channel = self.out.channel_of(event.request.target.environment)
+                self.out.client.chat_postMessage(
+                    channel=channel or origin.channel_id, text=clip(audit, 3000)
+                )
+            else:
+                self.out.client.chat_postMessage(
+                    channel=origin.channel_id, thread_ts=origin.message_ts, text=clip(audit, 3000)
+                )
+        except SlackApiError as err:
+            log.warning("could not post the audit reply: %s", err.response.get("error"))
+
+    def replace(self, text: str, extra: list[dict[str, Any]] | None = None) -> None:
+        """Update the message that held the button, in place."""
+        outcome = [section(text), *(extra or [])]
+        origin = self.origin
+        if origin.ephemeral or not origin.blocks:
+            blocks = outcome
+        else:
+            blocks = insert_after(list(origin.blocks), origin.block_id, outcome)
+        self._post(SlackMessage(clip(text, 3000), blocks), replace_original=True)
+
+    def ephemeral(self, text: str) -> None:
+        """A note only the person who clicked sees."""
+        self._post(note(text), replace_original=False)
+
+    def show(self, message: SlackMessage) -> None:
+        """A message only the person who clicked sees."""
+        self._post(message, replace_original=False)
+
+    def _post(self, message: SlackMessage, *, replace_original: bool) -> None:
+        with self._lock:
+            self._uses += 1
+        post_response(
+            self.origin.response_url, message, self.out.retries, replace_original=replace_original
+        )
