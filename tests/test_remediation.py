@@ -58,8 +58,18 @@ def _release(name: str, versions: list[tuple[int, str, str]]) -> dict[str, Any]:
     )
 
 
+APPLIED = "main@sha1:" + "f" * 40
+GIT_ARTIFACT = {
+    "artifact": {
+        "digest": "sha256:" + "a" * 64,
+        "lastUpdateTime": "2026-11-26T11:00:00Z",
+        "path": "gitrepository/flux-system/flux-system/ffffffff.tar.gz",
+        "revision": APPLIED,
+        "url": "http://source-controller.flux-system.svc/gitrepository/flux-system/flux-system/ffffffff.tar.gz",
+    }
+}
 DEV_OBJECTS = [
-    flux_object("GitRepository", "flux-system", conditions=[condition()]),
+    flux_object("GitRepository", "flux-system", status=GIT_ARTIFACT, conditions=[condition()]),
     _failing_ks("apps"),
     flux_object("Kustomization", "paused", suspend=True, conditions=[condition()]),
     _release("podinfo", [(3, "6.7.1", "failed"), (2, "6.6.0", "deployed")]),
@@ -78,6 +88,7 @@ class World:
         self.fleet = fleet
         self.tmp_path = tmp_path
         self.helm_log = tmp_path / "helm.jsonl"
+        self.helm_state = tmp_path / "helm-releases.json"
         self.bot: Bot | None = None
         self.controllers: list[FakeFluxController] = []
 
@@ -123,11 +134,19 @@ class World:
         }
         if helm:
             config["actions"]["helm_path"] = str(fake_helm.install(self.tmp_path))
+            fake_helm.seed(self.helm_state, "flux-apps", "podinfo", [
+                {"revision": 2, "status": "deployed", "chart": "podinfo-6.6.0"},
+                {"revision": 3, "status": "failed", "chart": "podinfo-6.7.1"},
+            ])  # fmt: skip
+            fake_helm.seed(self.helm_state, "flux-apps", "checkout", [
+                {"revision": 4, "status": "superseded", "chart": "checkout-1.9.0"},
+                {"revision": 5, "status": "failed", "chart": "checkout-2.0.0"},
+            ])  # fmt: skip
         path = self.tmp_path / "fluxbot.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         env = {
             "FAKE_HELM_LOG": str(self.helm_log),
-            "FAKE_HELM_STATE": str(self.tmp_path / "helm-state.json"),
+            "FAKE_HELM_STATE": str(self.helm_state),
             "FAKE_HELM_FAIL": helm_fail,
         }
         self.bot = start_bot(["--config", str(path)], self.slack, self.tmp_path, env)
@@ -419,7 +438,7 @@ def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_
     approved = world.click(SRE2, PROD, approval["Approve"], ephemeral=False, message=request)
     result = world.outcome(approved, count=2, timeout=20)
     assert "Rolled back HelmRelease flux-apps/checkout on prod-1 to revision 4" in result
-    assert "Helm reports revision 99 deployed: Rollback to 4" in result
+    assert "Helm reports revision 6 deployed: Rollback to 4" in result
     assert "stays suspended until Git is fixed" in result
     assert f"approved by <@{SRE2}>" in result
     (call,) = [
