@@ -25,7 +25,7 @@ from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
-from bot.demo.live import DemoHelm, LiveDemo, demo_config
+from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
@@ -457,7 +457,7 @@ def _serve(
             remediation = live
         elif use_demo:
             remediation = _remediation(
-                demo_config(), demo, demo, DemoHelm(), demo_runner, demo_history,
+                demo_config(), demo, demo, None, demo_runner, demo_history,
                 client, credentials, settings,
             )  # fmt: skip
         if runtime is not None:
@@ -532,7 +532,7 @@ def _remediation(
         runner=runner,
         directory=SlackDirectory(client, config.actions.group_refresh_seconds),
         client=client,
-        mint=ButtonMint(config, key, rollback_available=helm is not None),
+        mint=ButtonMint(config, key, rollback_method=service.rollback_method),
         key=key,
         retries=settings.api_retries,
         command=settings.command,

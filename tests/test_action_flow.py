@@ -350,7 +350,7 @@ def test_stale_refused_and_gone_stop_before_anything_runs(table: Table) -> None:
     assert "is suspended; resume it first" in suspended.message
     not_suspended = table.ask(SRE, Action.RESUME)
     assert isinstance(not_suspended, Refused)
-    assert "it is not suspended" in not_suspended.message
+    assert "it is neither suspended nor rolled back" in not_suspended.message
     gone = table.ask(OPS, Action.RECONCILE, ref=ObjectRef("Kustomization", "flux-system", "x"))
     assert isinstance(gone, Refused)
     assert "is not on dev-1" in gone.message

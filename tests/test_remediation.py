@@ -41,11 +41,14 @@ def _failing_ks(name: str) -> dict[str, Any]:
     )
 
 
-def _release(name: str, versions: list[tuple[int, str, str]]) -> dict[str, Any]:
+def _release(
+    name: str, versions: list[tuple[int, str, str]], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     return flux_object(
         "HelmRelease",
         name,
         "flux-apps",
+        labels=labels,
         status={
             "history": [snapshot(v, chart, status, name=name) for v, chart, status in versions],
             "storageNamespace": "flux-apps",
@@ -72,7 +75,14 @@ DEV_OBJECTS = [
     flux_object("GitRepository", "flux-system", status=GIT_ARTIFACT, conditions=[condition()]),
     _failing_ks("apps"),
     flux_object("Kustomization", "paused", suspend=True, conditions=[condition()]),
-    _release("podinfo", [(3, "6.7.1", "failed"), (2, "6.6.0", "deployed")]),
+    _release(
+        "podinfo",
+        [(3, "6.7.1", "failed"), (2, "6.6.0", "deployed")],
+        labels={
+            "kustomize.toolkit.fluxcd.io/name": "apps",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        },
+    ),
 ]
 PROD_OBJECTS = [
     _failing_ks("apps"),
@@ -101,7 +111,13 @@ class World:
         return self.fleet["prod-1"]
 
     def start(
-        self, *, helm: bool = True, helm_fail: str = "", sar: bool = False, follow: float = 10
+        self,
+        *,
+        helm: bool = True,
+        helm_fail: str = "",
+        sar: bool = False,
+        follow: float = 10,
+        rollback: str = "flux",
     ) -> Bot:
         kubeconfig = self.fleet.write_kubeconfig(self.tmp_path / "kubeconfig")
         dev_actions: dict[str, Any] = {
@@ -115,7 +131,7 @@ class World:
         config: dict[str, Any] = {
             "kubernetes": {"kubeconfig": str(kubeconfig)},
             "roles": {"sre": {"groups": ["@sre"], "users": [SRE2]}, "operators": {"users": [OPS]}},
-            "actions": {"follow_timeout_seconds": follow},
+            "actions": {"follow_timeout_seconds": follow, "rollback": rollback},
             "history": {"path": str(self.tmp_path / "history.db")},
             "environments": {
                 "development": {
@@ -405,20 +421,27 @@ def test_text_commands_act_with_the_same_checks(world: World) -> None:
     missing = world.bot.command("reconcile ks nope", DEV, user=OPS)  # type: ignore[union-attr]
     assert "No Kustomization named 'nope'" in texts(world.bot.answer(missing))  # type: ignore[union-attr]
     suspended = world.bot.command("reconcile ks paused", DEV, user=OPS)  # type: ignore[union-attr]
-    assert "is suspended; resume it first" in texts(world.bot.answer(suspended))  # type: ignore[union-attr]
+    assert "is suspended; resume it first (the Flux CLI: resource is suspended)" in texts(
+        world.bot.answer(suspended)  # type: ignore[union-attr]
+    )
 
 
 def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_person(
     world: World,
 ) -> None:
+    """The default rollback is Flux-native: keep the parent Kustomization off the HelmRelease,
+    pin the previous chart version, and let helm-controller upgrade to it."""
     world.start()
     world.prod.clear_requests()
+    offered = buttons(world.view(SRE1, PROD, "get hr checkout -n flux-apps"))
+    assert "Rollback to 1.9.0…" in offered
     plan = world.view(SRE1, PROD, "rollback hr checkout -n flux-apps")
     text = texts(plan)
     assert "Emergency rollback plan" in text
-    assert "revision 5 `checkout@2.0.0`" not in text  # chart name comes from history
-    assert "Target: revision 4" in text
-    assert "stays suspended until Git is fixed" in text
+    assert "Target: revision 4 `podinfo@1.9.0`" in text
+    assert "`kustomize.toolkit.fluxcd.io/reconcile: disabled`" in text
+    assert "`spec.chart.spec.version` of HelmRelease flux-apps/checkout to `1.9.0`" in text
+    assert "stays pinned, away from Git, until someone presses Resume" in text
     world.click(SRE1, PROD, buttons(plan)["Confirm rollback"])
     world.slack.wait_for_call("views.open")
     view = world.slack.views()[-1]
@@ -437,33 +460,43 @@ def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_
 
     approved = world.click(SRE2, PROD, approval["Approve"], ephemeral=False, message=request)
     result = world.outcome(approved, count=2, timeout=20)
-    assert "Rolled back HelmRelease flux-apps/checkout on prod-1 to revision 4" in result
-    assert "Helm reports revision 6 deployed: Rollback to 4" in result
-    assert "stays suspended until Git is fixed" in result
+    assert "Rolled back HelmRelease flux-apps/checkout on prod-1 to podinfo@1.9.0" in result
+    assert "helm-controller upgraded it (Helm revision 6)" in result
+    assert "Git still declares 2.0.0" in result
     assert f"approved by <@{SRE2}>" in result
-    (call,) = [
-        json.loads(line) for line in world.helm_log.read_text().splitlines() if '"rollback"' in line
-    ]
-    assert call[:8] == [
-        "rollback",
-        "checkout",
-        "4",
-        "--namespace",
-        "flux-apps",
-        "--wait",
-        "--timeout",
-        "300s",
-    ]
-    assert call[-2:] == ["--kube-context", "prod-1"]
+    assert not world.helm_log.exists() or '"rollback"' not in world.helm_log.read_text()
     release = world.prod.get(HR, "HelmRelease", "flux-apps", "checkout")
     assert release is not None
+    assert release["spec"]["chart"]["spec"]["version"] == "1.9.0"
+    assert "suspend" not in release["spec"]
+    annotations = release["metadata"]["annotations"]
+    assert annotations["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
+    assert annotations["fluxbot.io/rolled-back-from"] == "2.0.0"
+    history = release["status"]["history"]
+    assert (history[0]["version"], history[0]["chartVersion"]) == (6, "1.9.0")
+    assert "Resume (redeploys 2.0.0)" in buttons(world.final(approved, count=2))
+
+
+def test_the_helm_cli_rollback_runs_helm_4_with_flags_before_the_release(world: World) -> None:
+    world.start(rollback="helm")
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    assert "`helm rollback podinfo 2 -n flux-apps --wait`" in texts(plan)
+    result = world.outcome(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2)
+    assert "Rolled back HelmRelease flux-apps/podinfo on dev-1 to revision 2" in result
+    assert "Helm reports revision 4 deployed: Rollback to 2" in result
+    calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
+    assert ["version", "--template", "{{.Version}}"] in calls
+    (call,) = [c for c in calls if c[0] == "rollback"]
+    assert call[:6] == ["rollback", "--namespace", "flux-apps", "--timeout", "300s", "--wait"]
+    assert call[-3:] == ["--", "podinfo", "2"]
+    assert "--kube-context" in call
+    release = world.dev.get(HR, "HelmRelease", "flux-apps", "podinfo")
+    assert release is not None
     assert release["spec"]["suspend"] is True
-    assert release["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
-    assert "Resume" in buttons(world.final(approved, count=2))
 
 
 def test_a_failed_helm_rollback_says_what_was_and_was_not_changed(world: World) -> None:
-    world.start(helm_fail="rollback")
+    world.start(helm_fail="rollback", rollback="helm")
     plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
     result = world.outcome(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2)
     assert (
@@ -477,15 +510,13 @@ def test_a_failed_helm_rollback_says_what_was_and_was_not_changed(world: World) 
     assert "Not changed: Helm release rolled back to revision 2" in result
 
 
-def test_without_a_helm_client_rollback_is_not_offered_and_the_command_says_why(
-    world: World,
-) -> None:
-    world.start(helm=False)
+def test_the_helm_path_is_refused_without_a_client_and_flux_needs_none(world: World) -> None:
+    world.start(helm=False, rollback="helm")
     offered = buttons(world.view(SRE1, DEV, "get hr podinfo -n flux-apps"))
-    assert "Rollback…" not in offered
+    assert not any(label.startswith("Rollback") for label in offered)
     assert {"Reconcile", "Force", "Reset retries"} <= set(offered)
     answer = texts(world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps"))
-    assert "no helm client is configured (actions.helm_path)" in answer
+    assert "actions.rollback is helm but no helm client is configured (actions.helm_path)" in answer
 
 
 def test_kubernetes_rbac_of_the_slack_user_is_checked_when_configured(world: World) -> None:
@@ -570,7 +601,7 @@ def test_on_sigterm_a_running_action_is_finished_or_clearly_abandoned(world: Wor
 
 def test_helm_runs_without_the_slack_secrets_in_its_environment(world: World) -> None:
     env_dump = world.tmp_path / "helm-env.txt"
-    world.start()
+    world.start(rollback="helm")
     wrapper = world.tmp_path / "helm"  # installed by start(); record what helm is given
     wrapper.write_text(wrapper.read_text().replace("exec ", f'env > "{env_dump}"\nexec ', 1))
     plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
@@ -599,3 +630,105 @@ def test_a_user_group_change_event_refreshes_membership_at_once(world: World) ->
     assert reply.status == 200
     world.view(SRE1, DEV, "reconcile ks paused")
     assert len(world.slack.calls("usergroups.list")) == before + 1
+
+
+def _bump(server: FakeKubeApiServer, kind: tuple[str, str, str], name: str, **spec: Any) -> None:
+    """Change an object's spec, as a commit reaching the cluster would (new generation)."""
+    stored = server.get(*kind, name)
+    assert stored is not None
+    stored["spec"].update(spec)
+    stored["metadata"].pop("generation")
+    server.apply(stored)
+
+
+def test_a_failed_attempt_at_a_new_generation_is_reported_at_once(world: World) -> None:
+    """kustomize-controller keeps status.observedGeneration behind after a failure; the Ready
+    condition's own observedGeneration says the new generation failed (cmd/flux/readiness.go)."""
+    world.controllers[0].failures[("Kustomization", "flux-system", "apps")] = "build failed: x"
+    world.start(follow=30)
+    _bump(world.dev, KS, "apps", path="./apps/v2")
+    _until(lambda: (o := world.dev.get(*KS, "apps")) and o["status"]["conditions"][0]
+           ["observedGeneration"] == 2)  # fmt: skip
+    started = time.monotonic()
+    reply = world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+    result = world.outcome(reply)
+    assert "Reconcile of Kustomization flux-system/apps on dev-1 failed after" in result
+    assert "build failed: x" in result
+    assert time.monotonic() - started < 10
+
+
+def test_a_reconcile_not_done_in_time_is_still_progressing_never_a_success(world: World) -> None:
+    world.controllers[0].delay = 30
+    world.start(follow=1)
+    reply = world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+    result = world.outcome(reply)
+    assert result.startswith(":hourglass: Reconcile of Kustomization flux-system/apps on dev-1 "
+                             "is still progressing after")  # fmt: skip
+    assert ":white_check_mark:" not in result
+
+
+def test_with_source_stops_when_the_source_is_not_ready_in_the_cli_words(world: World) -> None:
+    world.controllers[0].failures[("GitRepository", "flux-system", "flux-system")] = (
+        "auth failed: revoked deploy key"
+    )
+    world.start()
+    world.dev.clear_requests()
+    reply = world.bot.command("reconcile ks apps --with-source", DEV, user=OPS)  # type: ignore[union-attr]
+    result = world.outcome(reply)
+    assert (
+        "GitRepository reconciliation failed: 'auth failed: revoked deploy key'; Kustomization "
+        "flux-system/apps on dev-1 was not reconciled." in result
+    )
+    patched = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev)]
+    assert patched == ["gitrepositories"]
+
+
+def test_with_source_is_refused_when_the_source_is_suspended(world: World) -> None:
+    world.start()
+    git = ("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system")
+    _bump(world.dev, git, "flux-system", suspend=True)
+    time.sleep(0.3)
+    world.dev.clear_requests()
+    answer = texts(world.view(OPS, DEV, "reconcile ks apps --with-source"))
+    assert "source GitRepository flux-system/flux-system is suspended; resume it first" in answer
+    assert world.writes(world.dev) == []
+
+
+def test_an_outcome_past_the_response_url_lifetime_still_reaches_the_person(
+    world: World,
+) -> None:
+    """response_url works 30 minutes (here: 1 s); the outcome of a long action comes directly."""
+    world.controllers[0].delay = 2
+    world.start(follow=20)
+    world.slack.response_url_ttl = 1.0
+    world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+    direct = world.slack.wait_for_message(OPS, lambda m: "Reconciled" in m["text"], timeout=15)
+    assert "Reconciled Kustomization flux-system/apps on dev-1" in direct["text"]
+
+
+def test_resume_after_a_rollback_applies_git_first_then_says_what_it_deploys(
+    world: World,
+) -> None:
+    """Resume removes the hold, reconciles the parent Kustomization with its source so Git's
+    current spec is applied, and says what the HelmRelease now deploys."""
+    world.controllers[0].git.specs[("HelmRelease", "flux-apps", "podinfo")] = {
+        "chart": {"spec": {"version": "6.8.0"}}  # Git was fixed
+    }
+    world.start(follow=20)
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    clicked = world.click(SRE1, DEV, buttons(plan)["Confirm rollback"])
+    rolled = world.final(clicked, count=2, timeout=20)
+    assert "Rolled back HelmRelease flux-apps/podinfo on dev-1 to podinfo@6.6.0" in texts(rolled)
+    resume = buttons(rolled)["Resume (redeploys 6.7.1)"]
+    assert "style" not in resume  # neutral: it redeploys whatever Git declares
+    world.dev.clear_requests()
+    result = world.outcome(world.click(SRE1, DEV, resume), count=2, timeout=30)
+    assert "Resumed HelmRelease flux-apps/podinfo on dev-1 and reconciled." in result
+    assert "It now deploys podinfo@6.8.0, as Git declares." in result
+    release = world.dev.get(HR, "HelmRelease", "flux-apps", "podinfo")
+    assert release is not None
+    assert "kustomize.toolkit.fluxcd.io/reconcile" not in release["metadata"].get("annotations", {})
+    assert release["status"]["history"][0]["chartVersion"] == "6.8.0"
+    order = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev) if r.method == "PATCH"]
+    # The hold goes first, then Git is applied (source, Kustomization), then the reconcile.
+    assert order[:3] == ["helmreleases", "gitrepositories", "kustomizations"]

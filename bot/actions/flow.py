@@ -65,7 +65,13 @@ class ActionFlow:
             planned = request.but(rollback_to=prepared.plan.target.version)
             return ShowPlan(planned, prepared.plan, prepared.needs_approval)
         if typed:
-            return AskTypedName(request)
+            warning = ""
+            if request.action is Action.RESUME and prepared.obj and prepared.obj.rolled_back_from:
+                warning = (
+                    f"Resuming redeploys what Git declares (it was "
+                    f"{prepared.obj.rolled_back_from} when rolled back). Fix Git first."
+                )
+            return AskTypedName(request, warning)
         if prepared.needs_approval and not request.approved_by:
             assert prepared.plan is not None
             return AwaitApproval(

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from bot.domain.fleet import ClusterTarget
 from bot.domain.policy import Action, Actor
-from bot.domain.remediation import Outcome, RollbackPlan
+from bot.domain.remediation import Outcome
+from bot.domain.rollback import RollbackPlan
 from bot.domain.status import FluxObject, ObjectRef
 
 __all__ = ["Action", "Actor"]
@@ -106,6 +107,7 @@ class AskTypedName:
     """The environment wants the object's name typed before this runs."""
 
     request: ActionRequest
+    warning: str = ""  # repeated in the form (resuming after a rollback redeploys Git's)
 
 
 @dataclass(frozen=True, slots=True)

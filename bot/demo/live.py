@@ -254,33 +254,6 @@ class LiveDemo:
             self._changed.notify_all()
 
 
-class DemoHelm:
-    """Helm for the demo: rollbacks succeed, and history says so."""
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], int] = {}
-
-    def rollback(self, cluster: object, release: str, revision: int, namespace: str) -> str:
-        """Pretend `helm rollback` worked."""
-        self._last[(namespace, release)] = revision
-        return "Rollback was a success! Happy Helming!"
-
-    def history(self, cluster: object, release: str, namespace: str) -> object:
-        """The newest revision: the rollback just made."""
-        target = self._last.get((namespace, release), 0)
-        return _Revision(
-            revision=target + 100, status="deployed", description=f"Rollback to {target}"
-        )
-
-
-@dataclass(frozen=True)
-class _Revision:
-    revision: int
-    status: str
-    description: str
-    chart: str = ""
-
-
 def _key(ref: ObjectRef) -> Key:
     return (ref.kind, ref.namespace, ref.name)
 

@@ -258,11 +258,21 @@ class FluxSimulator:
             reason = _failed_reason(status, "UpgradeFailed")
             _mark(status, obj, "Ready", "False", reason, failure, now)
             return
-        history: list[dict[str, Any]] = status.setdefault("history", [])
         remediation = (spec.get("upgrade") or {}).get("remediation") or {}
         retries = int(remediation.get("retries") or 0)
-        if annotations.get(RESET_AT) == token and token:
-            # A reset zeroes the failure counts, so the retries start again.
+        history: list[dict[str, Any]] = status.setdefault("history", [])
+        generation = _generation(obj)
+        # internal/action/reset.go MustResetFailures: a new generation, another chart version
+        # or a reset request zeroes the failure counts, so the retries start again.
+        if (
+            (annotations.get(RESET_AT) == token and token)
+            or status.get("lastAttemptedGeneration", status.get("observedGeneration", generation))
+            != generation
+            or status.get(
+                "lastAttemptedRevision", history[0]["chartVersion"] if history else version
+            )
+            != version
+        ):
             status["failures"] = status["upgradeFailures"] = status["installFailures"] = 0
             _drop(status, "Stalled")
         latest = history[0] if history else None
@@ -282,7 +292,12 @@ class FluxSimulator:
             status["observedGeneration"] = _generation(obj)
             return
         if _condition(status, "Stalled").get("status") == "True" and not forced:
-            return  # retries exhausted: it waits for a reset, a force or a new generation
+            # Retries exhausted: it waits for a reset, a force or a new generation, saying so
+            # again for this generation.
+            for type_ in ("Ready", "Stalled"):
+                c = _condition(status, type_)
+                _mark(status, obj, type_, c["status"], c["reason"], c["message"], now)
+            return
         self._upgrade(obj, status, chart_name, version, retries, remediation, now)
 
     def _upgrade(
@@ -304,6 +319,9 @@ class FluxSimulator:
         number = max((int(s.get("version", 0)) for s in history), default=0) + 1
         full = f"{namespace}/{release}.v{number}"
         mode = self.charts.get(version)
+        status["lastAttemptedGeneration"] = _generation(obj)
+        status["lastAttemptedRevision"] = version
+        status["lastAttemptedReleaseAction"] = "upgrade" if history else "install"
         snapshot = _snapshot(release, namespace, number, chart_name, version, now)
         _drop(status, "Stalled")
         if mode == UPGRADE_FAILS:

@@ -51,19 +51,41 @@ def plan_message(step: ShowPlan, cluster: str, confirm: ButtonElement) -> SlackM
     """The rollback plan, with the button that confirms it."""
     plan = step.plan
     approval = " A second person who may roll back must approve it." if step.needs_approval else ""
-    text = (
+    lines = [
         f":rewind: *Emergency rollback plan* for {escape(str(step.request.ref))} "
-        f"on *{escape(cluster)}*\n"
+        f"on *{escape(cluster)}*",
         f"• Now: revision {plan.current.version} `{escape(plan.current.chart_name)}@"
-        f"{escape(plan.current.chart_version)}` ({escape(plan.current.status)})\n"
+        f"{escape(plan.current.chart_version)}` ({escape(plan.current.status)})",
         f"• Target: revision {plan.target.version} `{escape(plan.target.chart_name)}@"
-        f"{escape(plan.target.chart_version)}`, the previous successful release\n"
-        "Steps: keep the parent Kustomization from re-applying it, suspend the HelmRelease, "
-        f"`helm rollback {escape(plan.release)} {plan.target.version} -n "
-        f"{escape(plan.storage_namespace)} --wait`, verify.\n"
-        f":warning: The HelmRelease stays suspended until Git is fixed.{approval}"
-    )
-    blocks = [section(text), ActionsBlock(elements=[confirm]).to_dict()]
+        f"{escape(plan.target.chart_version)}`, the previous successful release",
+    ]
+    if plan.pin is not None:
+        pinned = (
+            f"`{escape(plan.pin.field)}` of {escape(plan.pin.ref.kind)} "
+            f"{escape(plan.pin.ref.namespace)}/{escape(plan.pin.ref.name)}"
+        )
+        lines.append(
+            "Steps: keep the parent Kustomization from re-applying it (annotate "
+            "`kustomize.toolkit.fluxcd.io/reconcile: disabled`), set "
+            f"{pinned} to `{escape(plan.target.chart_version.split('+', 1)[0])}`, and let "
+            "helm-controller upgrade to it (tracked in its history), then verify."
+        )
+        if plan.values_changed:
+            lines.append(
+                ":warning: The values changed too (configDigest differs): pinning the chart "
+                "does not restore them. `actions.rollback: helm` would."
+            )
+        lines.append(
+            ":warning: It stays pinned, away from Git, until someone presses Resume." + approval
+        )
+    else:
+        lines.append(
+            "Steps: keep the parent Kustomization from re-applying it, suspend the "
+            f"HelmRelease, `helm rollback {escape(plan.release)} {plan.target.version} -n "
+            f"{escape(plan.storage_namespace)} --wait`, verify."
+        )
+        lines.append(f":warning: The HelmRelease stays suspended until Git is fixed.{approval}")
+    blocks = [section("\n".join(lines)), ActionsBlock(elements=[confirm]).to_dict()]
     return SlackMessage(f"Rollback plan for {step.request.ref}", blocks)
 
 
@@ -112,13 +134,16 @@ def suspend_form_blocks(payload: ButtonPayload, typed: bool) -> list[Any]:
     return blocks
 
 
-def confirm_form_blocks(payload: ButtonPayload) -> tuple[str, list[Any]]:
+def confirm_form_blocks(payload: ButtonPayload, warning: str = "") -> tuple[str, list[Any]]:
     """The typed-name confirmation form: its submit label and blocks."""
     label = {"rollback": "Roll back", "reconcile": "Reconcile", "resume": "Resume"}.get(
         payload.a, "Confirm"
     )
+    text = f"{escape(label)} {title(payload)}?"
+    if warning:
+        text += f"\n:warning: {escape(warning)}"
     blocks: list[Any] = [
-        SectionBlock(text=MarkdownTextObject(text=f"{escape(label)} {title(payload)}?")),
+        SectionBlock(text=MarkdownTextObject(text=text)),
         typed_input(payload.n),
     ]
     return label, blocks
@@ -136,7 +161,7 @@ def typed_input(name: str) -> InputBlock:
 def outcome_text(event: Finished) -> str:
     """The outcome of an action, for the message that held the button."""
     result: ActionResult = event.result
-    icon = ":white_check_mark:" if result.ok else ":x:"
+    icon = ":white_check_mark:" if result.ok else ":hourglass:" if result.pending else ":x:"
     lines = [f"{icon} {escape(result.headline)}"]
     lines += [escape(d) for d in result.details]
     if result.changed and not result.ok:

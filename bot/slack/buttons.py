@@ -19,16 +19,6 @@ MENU: Final = "flux_menu"
 APPROVE: Final = "flux_approve"
 DENY: Final = "flux_deny"
 
-LABELS: Final = {
-    (Action.RECONCILE, ""): "Reconcile",
-    (Action.RECONCILE, "with-source"): "Reconcile with source",
-    (Action.RECONCILE, "force"): "Force",
-    (Action.RECONCILE, "reset"): "Reset retries",
-    (Action.SUSPEND, ""): "Suspend…",
-    (Action.RESUME, ""): "Resume",
-    (Action.ROLLBACK, ""): "Rollback…",
-}
-
 
 class ButtonMint:
     """Makes signed buttons for objects, following each environment's policy."""
@@ -37,12 +27,12 @@ class ButtonMint:
         self,
         config: FluxbotConfig,
         key: bytes,
-        rollback_available: bool,
+        rollback_method: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._key = key
-        self._rollback = rollback_available
+        self._rollback = rollback_method
         self._clock = clock
 
     def payload(
@@ -108,27 +98,27 @@ class ButtonMint:
             return []
         mode = self._config.policy(environment).confirmation
         out = []
-        for action, variant in offered(obj, self._rollback):
-            payload = self.payload(action.value, environment, cluster, obj, variant=variant)
+        for offer in offered(obj, self._rollback):
+            payload = self.payload(offer.action.value, environment, cluster, obj,
+                                   variant=offer.variant)  # fmt: skip
             confirm = None
-            if mode is ConfirmationMode.DIALOG and action in (Action.RECONCILE, Action.RESUME):
-                confirm = _confirm(LABELS[(action, variant)], obj, cluster)
-            style = "danger" if action is Action.ROLLBACK else None
-            if action is Action.RESUME:
-                style = "primary"
+            if mode is ConfirmationMode.DIALOG and offer.action in (Action.RECONCILE,
+                                                                    Action.RESUME):  # fmt: skip
+                confirm = _confirm(offer.label, obj, cluster, offer.warning)
             out.append(
-                self.button(LABELS[(action, variant)], ACT, payload, style=style, confirm=confirm)
+                self.button(offer.label, ACT, payload, style=offer.style or None, confirm=confirm)
             )
         return out
 
 
-def _confirm(label: str, obj: FluxObject, cluster: str) -> ConfirmObject:
-    what = label.removesuffix("…").lower()
+def _confirm(label: str, obj: FluxObject, cluster: str, warning: str = "") -> ConfirmObject:
+    what = label.removesuffix("…").split(" (", 1)[0]
+    text = f"{what} {obj.kind} {obj.namespace}/{obj.name} on {cluster}?"
+    if warning:
+        text += f" {warning}"
     return ConfirmObject(
-        title=PlainTextObject(text=f"{label.removesuffix('…')}?"[:100]),
-        text=PlainTextObject(
-            text=f"{what} {obj.kind} {obj.namespace}/{obj.name} on {cluster}"[:300]
-        ),
-        confirm=PlainTextObject(text=label.removesuffix("…")[:30]),
+        title=PlainTextObject(text=f"{what}?"[:100]),
+        text=PlainTextObject(text=text[:300]),
+        confirm=PlainTextObject(text=what[:30]),
         deny=PlainTextObject(text="Cancel"),
     )

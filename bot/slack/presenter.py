@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -33,8 +34,10 @@ from bot.slack.responder import post_response
 
 log = logging.getLogger(__name__)
 
-# Slack accepts 5 posts per response_url; keep the last two for the outcome and a late notice.
+# Slack accepts 5 posts per response_url within 30 minutes; keep the last two for the outcome
+# and a late notice, and stop trusting the URL a minute early.
 RESPONSE_URL_USES: Final = 5
+RESPONSE_URL_SECONDS: Final = 30 * 60 - 60
 KEPT_FOR_OUTCOME: Final = 2
 
 
@@ -51,6 +54,8 @@ class Origin:
     # The clicked message's blocks and the block holding the button (channel messages only).
     blocks: tuple[dict[str, Any], ...] = ()
     block_id: str = ""
+    # When Slack sent the interaction: its response_url lives 30 minutes from then.
+    at: float = field(default_factory=time.time)
 
     @classmethod
     def of_click(cls, body: dict[str, Any], action: dict[str, Any]) -> Origin:
@@ -79,6 +84,7 @@ class Origin:
             "url": self.response_url,
             "ts": self.message_ts,
             "eph": self.ephemeral,
+            "at": self.at,
         }
 
     @classmethod
@@ -91,6 +97,7 @@ class Origin:
             trigger_id=trigger_id,
             message_ts=str(data.get("ts", "")),
             ephemeral=bool(data.get("eph", True)),
+            at=float(data.get("at") or time.time()),
         )
 
 
@@ -120,7 +127,7 @@ class SlackPresenter:
             case Running(request=request, actor=actor):
                 self.replace(f"{WORKING} {escape(request.describe())} by <@{actor.id}>…")
             case Progress(text=text):
-                if self._uses < RESPONSE_URL_USES - KEPT_FOR_OUTCOME:
+                if self._uses < RESPONSE_URL_USES - KEPT_FOR_OUTCOME and self._url_alive():
                     self.replace(f"{WORKING} {escape(text)}")
             case Finished():
                 self._finished(event)
@@ -177,7 +184,46 @@ class SlackPresenter:
 
     def _post(self, message: SlackMessage, *, replace_original: bool) -> None:
         with self._lock:
+            usable = self._uses < RESPONSE_URL_USES and self._url_alive()
             self._uses += 1
-        post_response(
+        if usable and post_response(
             self.origin.response_url, message, self.out.retries, replace_original=replace_original
-        )
+        ):
+            return
+        self._without_response_url(message, replace_original=replace_original)
+
+    def _url_alive(self) -> bool:
+        return time.time() - self.origin.at < RESPONSE_URL_SECONDS
+
+    def _without_response_url(self, message: SlackMessage, *, replace_original: bool) -> None:
+        """Past the response_url's 30 minutes or 5 uses: update the channel message itself
+        (chat.update has no such cap), or reply in its thread; an ephemeral message cannot be
+        edited, so its outcome goes to the person directly."""
+        origin = self.origin
+        client = self.out.client
+        try:
+            if origin.ephemeral or not origin.message_ts:
+                client.chat_postMessage(
+                    channel=origin.user_id, text=message.text, blocks=message.blocks
+                )
+                return
+            if replace_original:
+                try:
+                    client.chat_update(
+                        channel=origin.channel_id,
+                        ts=origin.message_ts,
+                        text=message.text,
+                        blocks=message.blocks,
+                    )
+                    return
+                except SlackApiError as err:
+                    log.info("could not update the message (%s); replying in its thread",
+                             err.response.get("error"))  # fmt: skip
+            client.chat_postMessage(
+                channel=origin.channel_id,
+                thread_ts=origin.message_ts,
+                text=message.text,
+                blocks=message.blocks,
+            )
+        except SlackApiError as err:
+            log.warning("could not deliver an action's update: %s", err.response.get("error"))

@@ -247,8 +247,8 @@ class SlackRemediation:
             case AskReason(typed=typed):
                 blocks = suspend_form_blocks(payload, typed)
                 self._open_view(origin, SUSPEND_VIEW, "Suspend", "Suspend", payload, blocks)
-            case AskTypedName():
-                label, blocks = confirm_form_blocks(payload)
+            case AskTypedName(warning=warning):
+                label, blocks = confirm_form_blocks(payload, warning)
                 self._open_view(origin, CONFIRM_VIEW, "Confirm", label, payload, blocks)
             case ShowPlan():
                 self._show_plan(origin, payload, step)
@@ -386,7 +386,7 @@ class SlackRemediation:
         return [
             b
             for b in self.mint.actions(request.target.environment, request.target.cluster, obj)
-            if b.text and b.text.text == "Resume"
+            if b.text and b.text.text.startswith("Resume")
         ]
 
 
