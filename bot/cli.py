@@ -450,7 +450,9 @@ def _serve(
         remediation = None
         if runtime is not None:
             live = _remediation(
-                runtime.config, runtime.cache, KubeWriter(runtime.cache), _helm(runtime.config),
+                runtime.config, runtime.cache,
+                KubeWriter(runtime.cache, runtime.config.actions.events_address),
+                _helm(runtime.config),
                 runtime.runner, runtime.history, client, credentials, settings,
             )  # fmt: skip
             runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))

@@ -300,6 +300,13 @@ class ActionSettings(_Strict):
     HelmRelease's 5 minutes or a source's 60 seconds when unset; a with-source chain's
     timeouts added up), at most this long. Default 3600."""
 
+    events_address: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    """Also POST each action's audit event to this notification-controller events address
+    (as Flux's controllers do with `--events-addr`), so Flux Alerts can forward it:
+    e.g. `http://notification-controller.flux-system.svc.cluster.local./`. Kubernetes Events
+    alone never reach Alerts (notification-controller does not watch them). Flux's default
+    NetworkPolicy admits only flux-system pods: see deploy/README.md. Default: none."""
+
     button_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 86400
     """How long a button stays valid after the message was rendered. Default one day."""
 

@@ -421,3 +421,12 @@ def test_shutdown_tells_each_sink_its_action_was_abandoned(table: Table) -> None
     assert isinstance(refused, Busy)
     assert "restarting" in refused.message
     table.gate.set()
+
+
+def test_a_suspension_made_by_the_flux_operator_shows_who() -> None:
+    """The Flux Operator writes fluxcd.controlplane.io/suspendedBy; fluxbot reads it too."""
+    raw = flux_object("Kustomization", "infra", suspend=True, conditions=[condition()])
+    raw["metadata"]["annotations"] = {"fluxcd.controlplane.io/suspendedBy": "jane@example.com"}
+    obj = parse_flux_object(raw)
+    assert obj.suspension is not None
+    assert obj.suspension.by == "jane@example.com"

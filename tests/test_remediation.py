@@ -7,7 +7,9 @@ Writes are asserted at the fake API server: a refused action writes nothing ther
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +120,7 @@ class World:
         sar: bool = False,
         follow: float = 10,
         rollback: str = "flux",
+        events: str = "",
     ) -> Bot:
         kubeconfig = self.fleet.write_kubeconfig(self.tmp_path / "kubeconfig")
         dev_actions: dict[str, Any] = {
@@ -148,6 +151,8 @@ class World:
                 },
             },
         }
+        if events:
+            config["actions"]["events_address"] = events
         if helm:
             config["actions"]["helm_path"] = str(fake_helm.install(self.tmp_path))
             fake_helm.seed(self.helm_state, "flux-apps", "podinfo", [
@@ -291,8 +296,11 @@ def test_an_operator_reconciles_from_the_button_and_sees_the_outcome_in_place(wo
     assert event["involvedObject"]["name"] == "apps"
     assert event["metadata"]["annotations"]["event.toolkit.fluxcd.io/action"] == "reconcile"
     assert event["metadata"]["annotations"]["event.toolkit.fluxcd.io/username"] == "u0ops"
-    audit = world.slack.wait_for_message(DEV, lambda m: "Reconciled" in m["text"])
-    assert f"<@{OPS}>" in audit["text"]
+    # The reply names who, what, where, and how it went, without pinging anyone.
+    audit = world.slack.wait_for_message(DEV, lambda m: "u0ops reconciled" in m["text"])
+    assert audit["text"] == (
+        "u0ops reconciled Kustomization flux-system/apps · development/dev-1 → :white_check_mark:"
+    )
 
 
 @pytest.mark.parametrize(
@@ -365,8 +373,10 @@ def test_suspend_asks_why_records_it_and_offers_resume(world: World) -> None:
     offered = buttons(world.view(OPS, DEV, "get ks apps"))
     world.dev.clear_requests()
     world.click(OPS, DEV, offered["Suspend…"])
+    # The form opens at once (the trigger_id lives 3 s), then is filled once checked.
     (opened,) = world.slack.wait_for_call("views.open")
     assert opened.ok, opened.response
+    world.slack.wait_for_call("views.update")
     view = world.slack.views()[-1]
     assert view["callback_id"] == "flux_suspend"
     assert world.writes(world.dev) == []
@@ -384,6 +394,7 @@ def test_suspend_asks_why_records_it_and_offers_resume(world: World) -> None:
     stored = _until(lambda: (o := world.dev.get(*KS, "apps")) and o["spec"].get("suspend") and o)
     annotations = stored["metadata"]["annotations"]
     assert annotations["fluxbot.io/suspended-by"] == "u0ops"
+    assert annotations["fluxcd.controlplane.io/suspendedBy"] == "u0ops"
     assert annotations["fluxbot.io/suspend-reason"] == "database migration window"
     assert "fluxbot.io/suspended-until" in annotations
     assert annotations["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
@@ -444,13 +455,19 @@ def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_
     assert "stays pinned, away from Git, until someone presses Resume" in text
     world.click(SRE1, PROD, buttons(plan)["Confirm rollback"])
     world.slack.wait_for_call("views.open")
+    world.slack.wait_for_call("views.update")  # the form, filled once checked
     view = world.slack.views()[-1]
     wrong = world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkou"}}, user_id=SRE1)  # type: ignore[union-attr]
     assert wrong.json()["errors"] == {"typed": "Type the object's name, checkout, exactly."}
     world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
 
+    # A second submission of the same form asks nothing more.
+    again = world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
+    assert again.status == 200
     request = world.slack.wait_for_message(PROD, lambda m: "asks to roll back" in m["text"])
+    assert "<!subteam^S0SRE>: one of you must approve" in request["text"]
     approval = buttons(request)
+    assert "style" not in approval["Deny"]
     assert world.writes(world.prod) == []
     own = world.click(SRE1, PROD, approval["Approve"], ephemeral=False, message=request)
     assert "cannot approve your own request" in world.outcome(own)
@@ -460,6 +477,12 @@ def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_
 
     approved = world.click(SRE2, PROD, approval["Approve"], ephemeral=False, message=request)
     result = world.outcome(approved, count=2, timeout=20)
+    # The request line now says who decided.
+    assert f":white_check_mark: Approved by <@{SRE2}>: <@{SRE1}> asks to roll back" in result
+    asked = [
+        c for c in world.slack.calls("chat.postMessage") if "asks to roll back" in str(c.params)
+    ]
+    assert len(asked) == 1
     assert "Rolled back HelmRelease flux-apps/checkout on prod-1 to podinfo@1.9.0" in result
     assert "helm-controller upgraded it (Helm revision 6)" in result
     assert "Git still declares 2.0.0" in result
@@ -732,3 +755,70 @@ def test_resume_after_a_rollback_applies_git_first_then_says_what_it_deploys(
     order = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev) if r.method == "PATCH"]
     # The hold goes first, then Git is applied (source, Kustomization), then the reconcile.
     assert order[:3] == ["helmreleases", "gitrepositories", "kustomizations"]
+
+
+def test_an_expired_button_shows_the_current_state_it_promised(world: World) -> None:
+    world.start()
+    key = SlackCredentials.from_env(
+        http=True, env={"SLACK_BOT_TOKEN": world.slack.bot_token, "SLACK_SIGNING_SECRET": SECRET}
+    ).button_key_bytes()
+    old = ButtonPayload(a="reconcile", e="development", c="dev-1", k="Kustomization",
+                        ns="flux-system", n="apps", x=int(time.time()) - 1, i="x1")  # fmt: skip
+    shown = world.final(
+        world.click(OPS, DEV, {"action_id": "flux_act:x1", "value": sign(old, key)})
+    )
+    assert "this button has expired; here is the current state" in texts(shown)
+    assert "kustomize build failed" in texts(shown)
+    assert "Reconcile" in buttons(shown)  # fresh buttons, usable
+
+
+def test_a_failed_action_on_a_channel_message_keeps_buttons_to_retry(world: World) -> None:
+    world.controllers[0].failures[("Kustomization", "flux-system", "apps")] = "build failed: y"
+    world.start()
+    answer = world.view(OPS, DEV, "get ks apps")
+    # The answer, shared in the channel (as the Share button does).
+    ts = world.slack.add_message(
+        DEV, answer["text"], user=world.slack.bot_user_id, blocks=answer["blocks"]
+    )
+    posted = {"ts": ts, "type": "message", "text": answer["text"], "blocks": answer["blocks"]}
+    offered = buttons(posted)
+    reply = world.click(OPS, DEV, offered["Reconcile"], ephemeral=False, message=posted)
+    failed = world.final(reply, count=2)
+    assert "build failed: y" in texts(failed)
+    retry = buttons(failed)["Reconcile"]
+    assert retry["value"] != offered["Reconcile"]["value"]  # a fresh button, not the used one
+    again = world.final(world.click(OPS, DEV, retry, ephemeral=False, message=posted), count=2)
+    assert "build failed: y" in texts(again)
+
+
+def test_audit_events_are_forwarded_to_notification_controller(
+    world: World, tmp_path: Path
+) -> None:
+    """Kubernetes Events never reach Flux Alerts; the event is POSTed like the controllers'."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world.start(events=f"http://127.0.0.1:{server.server_port}/")
+        reply = world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+        assert "Reconciled" in world.outcome(reply)
+        event = _until(lambda: received and received[0])
+    finally:
+        server.shutdown()
+    assert event["involvedObject"]["kind"] == "Kustomization"
+    assert event["involvedObject"]["name"] == "apps"
+    assert event["severity"] == "info"
+    assert event["reason"] == "WebAction"
+    assert event["reportingController"] == "fluxbot"
+    assert event["metadata"]["event.toolkit.fluxcd.io/username"] == "u0ops"

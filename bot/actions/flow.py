@@ -74,12 +74,47 @@ class ActionFlow:
             return AskTypedName(request, warning)
         if prepared.needs_approval and not request.approved_by:
             assert prepared.plan is not None
+            # The confirmation that asks is a button or form too: it asks once.
+            if not self.runner.claim(nonce):
+                return AlreadyDone("This rollback was already requested; nothing more was done.")
+            config = self.service.config
+            policy = config.policy(request.target.environment)
+            groups = tuple(
+                sorted(
+                    {
+                        g
+                        for role in policy.grants.get(request.action, frozenset())
+                        if role in config.roles
+                        for g in config.roles[role].groups
+                    }
+                )
+            )
             return AwaitApproval(
                 request.but(requester=actor.id),
                 prepared.plan,
-                float(self.service.config.actions.approval_ttl_seconds),
+                float(config.actions.approval_ttl_seconds),
+                approver_groups=groups,
+                channel=config.environments[request.target.environment].channel or "",
             )
         return self.runner.start(actor, request, nonce, sink)
+
+    def wants_form(self, request: ActionRequest) -> bool:
+        """Whether the next step may be a form, from configuration and cached state only (no
+        chat calls), so a chat adapter can open a form at once while its trigger is fresh."""
+        if request.action is Action.SUSPEND and not request.reason:
+            return True
+        if request.confirmed or (request.action is Action.ROLLBACK and not request.planned):
+            return False
+        config = self.service.config
+        environment = request.target.environment
+        if environment not in config.environments:
+            return False
+        if config.policy(environment).confirmation is ConfirmationMode.TYPED:
+            return True
+        if request.action is Action.RESUME:
+            obj = self.service.objects.object(request.target, request.ref)
+            return bool(obj and obj.rolled_back_from)
+        return False
 
     def check(self, actor: Actor, request: ActionRequest) -> Step | None:
         """The step that stops `request` now (denied, stale, refused, busy), or None."""

@@ -126,6 +126,10 @@ class AwaitApproval:
     request: ActionRequest
     plan: RollbackPlan
     ttl_seconds: float
+    # The chat groups of the roles that may approve (IDs or handles), to mention.
+    approver_groups: tuple[str, ...] = ()
+    # Where to ask: the environment's channel, when it has one.
+    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)

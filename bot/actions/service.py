@@ -340,6 +340,7 @@ class ActionService:
                 "cluster": request.target.cluster,
                 "object": str(request.ref),
                 "user": actor.id,
+                "approved_by": request.approved_by,
                 "ok": result.ok,
             },
         )
@@ -745,7 +746,8 @@ class ActionService:
     def _audit(
         self, actor: Actor, request: ActionRequest, result: ActionResult, action: str = ""
     ) -> None:
-        message = f"{actor.name or actor.id} ({actor.id}) via fluxbot: {result.headline}"
+        approved = f", approved by {request.approved_by}" if request.approved_by else ""
+        message = f"{actor.name or actor.id} ({actor.id}) via fluxbot{approved}: {result.headline}"
         try:
             self.writer.record_event(
                 request.target,

@@ -28,6 +28,7 @@ EXPIRY_CHOICES: Final = (
     ("1w", "1 week"),
 )
 WORKING: Final = ":hourglass_flowing_sand:"
+REQUEST_BLOCK: Final = "approval-request"
 
 
 def title(payload: ButtonPayload) -> str:
@@ -37,9 +38,9 @@ def title(payload: ButtonPayload) -> str:
     )
 
 
-def section(text: str) -> dict[str, Any]:
+def section(text: str, block_id: str | None = None) -> dict[str, Any]:
     """One mrkdwn section, clipped to Slack's limit."""
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, 3000))).to_dict()
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, 3000)), block_id=block_id).to_dict()
 
 
 def note(text: str) -> SlackMessage:
@@ -90,16 +91,22 @@ def plan_message(step: ShowPlan, cluster: str, confirm: ButtonElement) -> SlackM
 
 
 def approval_message(
-    step: AwaitApproval, cluster: str, approve: ButtonElement, deny: ButtonElement, nonce: str
+    step: AwaitApproval,
+    cluster: str,
+    approve: ButtonElement,
+    deny: ButtonElement,
+    nonce: str,
+    mentions: list[str],
 ) -> SlackMessage:
-    """The approval request posted for a second person."""
+    """The approval request posted for a second person (the roles' groups are mentioned)."""
+    who = " ".join(mentions) if mentions else "A second person who may roll back"
     text = (
         f":rotating_light: <@{step.request.requester}> asks to {escape(step.plan.describe())} "
-        f"on *{escape(cluster)}*. A second person who may roll back must approve; "
+        f"on *{escape(cluster)}*. {who}: one of you must approve; "
         f"this request expires in {int(step.ttl_seconds // 60)} minutes."
     )
     blocks = [
-        section(text),
+        section(text, block_id=REQUEST_BLOCK),
         ActionsBlock(elements=[approve, deny], block_id=f"approval:{nonce}").to_dict(),
     ]
     return SlackMessage(clip(text, 3000), blocks)

@@ -69,6 +69,15 @@ class SlackDirectory:
             self._users[user_id] = (now, user)
         return user
 
+    def group_mention(self, group: str) -> str:
+        """`<!subteam^S…>` for a user group ID or handle, so its members are notified; the
+        handle as text when Slack does not know it."""
+        handle = group.removeprefix("@")
+        for gid, (known, _members) in self._membership().items():
+            if group in (gid, known) or handle == known:
+                return f"<!subteam^{gid}>"
+        return f"@{handle}"
+
     def _membership(self) -> dict[str, tuple[str, frozenset[str]]]:
         now = time.monotonic()
         with self._lock:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from slack_sdk import WebClient
@@ -28,12 +28,25 @@ from bot.actions.model import (
     Progress,
     Running,
 )
-from bot.slack.action_views import WORKING, insert_after, note, outcome_text, section, who
+from bot.slack.action_views import (
+    REQUEST_BLOCK,
+    WORKING,
+    insert_after,
+    note,
+    outcome_text,
+    section,
+)
 from bot.slack.render import SlackMessage, clip, escape
 from bot.slack.responder import post_response
 
 log = logging.getLogger(__name__)
 
+_VERBS: Final = {
+    "reconcile": "reconciled",
+    "suspend": "suspended",
+    "resume": "resumed",
+    "rollback": "rolled back",
+}
 # Slack accepts 5 posts per response_url within 30 minutes; keep the last two for the outcome
 # and a late notice, and stop trusting the URL a minute early.
 RESPONSE_URL_USES: Final = 5
@@ -110,6 +123,9 @@ class SlackOutput:
     command: str
     channel_of: Callable[[str], str | None]
     resume_buttons: Callable[[ActionRequest], list[ButtonElement]]
+    # Fresh buttons for the object, so a failed action can be retried from the message.
+    retry_buttons: Callable[[ActionRequest], list[ButtonElement]]
+    name_of: Callable[[str], str]
 
 
 @dataclass
@@ -143,26 +159,46 @@ class SlackPresenter:
 
     def _finished(self, event: Finished) -> None:
         text = outcome_text(event)
+        result = event.result
         extra: list[dict[str, Any]] = []
-        if event.result.offer_resume:
-            resume = self.out.resume_buttons(event.request)
-            if resume:
-                extra.append(ActionsBlock(elements=resume).to_dict())
+        buttons: list[ButtonElement] = []
+        if result.offer_resume:
+            buttons = self.out.resume_buttons(event.request)
+        elif not result.ok and not result.pending:
+            buttons = self.out.retry_buttons(event.request)
+        if buttons:
+            extra.append(ActionsBlock(elements=buttons[:25]).to_dict())
         self.replace(text, extra)
-        audit = f"{who(event)}: {event.result.headline}"
+        audit = self.audit_line(event)
         origin = self.origin
         try:
             if origin.ephemeral or not origin.message_ts:
                 channel = self.out.channel_of(event.request.target.environment)
-                self.out.client.chat_postMessage(
-                    channel=channel or origin.channel_id, text=clip(audit, 3000)
-                )
+                self.out.client.chat_postMessage(channel=channel or origin.channel_id, text=audit)
             else:
                 self.out.client.chat_postMessage(
-                    channel=origin.channel_id, thread_ts=origin.message_ts, text=clip(audit, 3000)
+                    channel=origin.channel_id, thread_ts=origin.message_ts, text=audit
                 )
         except SlackApiError as err:
             log.warning("could not post the audit reply: %s", err.response.get("error"))
+
+    def audit_line(self, event: Finished) -> str:
+        """ "alice reconciled HelmRelease monitoring/kps · production/prod-us-1 → ✅": names,
+        not mentions, so nobody is pinged by the record of what they did."""
+        request = event.request
+        result = event.result
+        verb = _VERBS[request.action.value] + (f" ({request.variant})" if request.variant else "")
+        icon = ":white_check_mark:" if result.ok else ":hourglass:" if result.pending else ":x:"
+        line = (
+            f"{escape(event.actor.name or event.actor.id)} {verb} {escape(request.ref.kind)} "
+            f"{escape(request.ref.namespace)}/{escape(request.ref.name)} · "
+            f"{escape(request.target.environment)}/{escape(request.target.cluster)} → {icon}"
+        )
+        if request.approved_by:
+            line += f" (approved by {escape(self.out.name_of(request.approved_by))})"
+        if not result.ok:
+            line += f"\n{escape(result.headline)}"
+        return clip(line, 3000)
 
     def replace(self, text: str, extra: list[dict[str, Any]] | None = None) -> None:
         """Update the message that held the button, in place."""
@@ -227,3 +263,16 @@ class SlackPresenter:
             )
         except SlackApiError as err:
             log.warning("could not deliver an action's update: %s", err.response.get("error"))
+
+
+def decided_origin(origin: Origin, verdict: str) -> Origin:
+    """The approval request's message with its request line rewritten: who decided."""
+    blocks = []
+    for block in origin.blocks:
+        if block.get("block_id") == REQUEST_BLOCK and block.get("type") == "section":
+            text = str((block.get("text") or {}).get("text") or "")
+            asked = text.split(". ", 1)[0].removeprefix(":rotating_light: ")
+            blocks.append(section(f"{verdict} {asked}.", block_id=REQUEST_BLOCK))
+        else:
+            blocks.append(block)
+    return replace(origin, blocks=tuple(blocks))

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from slack_sdk import WebClient
@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, PlainTextObject
 from slack_sdk.models.views import View
 
-from bot.actions.buttons import ButtonPayload, InvalidButton, sign, verify
+from bot.actions.buttons import ButtonPayload, ExpiredButton, InvalidButton, sign, verify
 from bot.actions.flow import ActionFlow
 from bot.actions.model import (
     Action,
@@ -57,13 +57,16 @@ from bot.slack.action_views import (
 )
 from bot.slack.buttons import ACT, APPROVE, DENY, SNOOZE, ButtonMint
 from bot.slack.directory import SlackDirectory
-from bot.slack.presenter import Origin, SlackOutput, SlackPresenter
+from bot.slack.presenter import Origin, SlackOutput, SlackPresenter, decided_origin
 from bot.slack.render import SlackMessage, escape, render
 from bot.slack.responder import post_response
 
 __all__ = ["CONFIRM_VIEW", "SUSPEND_VIEW", "Origin", "SlackRemediation"]
 
 log = logging.getLogger(__name__)
+
+# Answers a view submission: with the form's errors, or None to close it.
+FormAck = Callable[..., None]
 
 SUSPEND_VIEW: Final = "flux_suspend"
 CONFIRM_VIEW: Final = "flux_confirm"
@@ -92,8 +95,9 @@ class SlackRemediation:
         self.retries = retries
         self.command = command
         self.output = SlackOutput(
-            client, retries, command, self._environment_channel, self._resume_buttons
-        )
+            client, retries, command, self._environment_channel, self._resume_buttons,
+            self._retry_buttons, lambda user_id: directory.actor(user_id).name or user_id,
+        )  # fmt: skip
 
     def shutdown(self, timeout: float) -> None:
         """Take no new actions; let running ones finish for `timeout` s, then say which were
@@ -115,22 +119,31 @@ class SlackRemediation:
         payload = self._verified(origin, action)
         if payload is None:
             return
-        actor = self.directory.actor(origin.user_id)
         request = _request(payload)
-        self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
+        # views.open needs the trigger_id within 3 s of the click: open the form first, then
+        # check (reading roles may call Slack) and fill it, or say why not.
+        view_id = self._open_loading(origin) if self.flow.wants_form(request) else ""
+        actor = self.directory.actor(origin.user_id)
+        step = self.flow.next(actor, request, payload.i, self._sink(origin))
+        self._show(origin, payload, step, view_id=view_id)
 
-    def on_suspend_form(self, view: dict[str, Any], user_id: str) -> dict[str, str] | None:
-        """The suspend form was submitted: errors for the form, or None and the action runs."""
+    def on_suspend_form(self, view: dict[str, Any], user_id: str, ack: FormAck) -> None:
+        """The suspend form was submitted: its own mistakes go back in the ack at once; the
+        checks and the action come after it."""
         payload, origin = self._form_context(view)
         if payload is None or origin is None:
-            return {"reason": "This form has expired; start again from the message."}
+            ack(errors={"reason": "This form has expired; start again from the message."})
+            return
         values = _form_values(view)
         reason = values.get("reason", "").strip()
         if not reason:
-            return {"reason": "Say why it is suspended: the next person will want to know."}
+            ack(errors={"reason": "Say why it is suspended: the next person will want to know."})
+            return
         typed_error = _typed_error(values, payload)
         if typed_error:
-            return {"typed": typed_error}
+            ack(errors={"typed": typed_error})
+            return
+        ack(errors=None)
         until = None
         if values.get("expiry"):
             delta = parse_duration(values["expiry"])
@@ -138,20 +151,22 @@ class SlackRemediation:
         actor = self.directory.actor(user_id)
         request = _request(payload).but(reason=reason, until=until, confirmed=True)
         self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
-        return None
 
-    def on_confirm_form(self, view: dict[str, Any], user_id: str) -> dict[str, str] | None:
-        """A typed confirmation was submitted: errors for the form, or None and it goes on."""
+    def on_confirm_form(self, view: dict[str, Any], user_id: str, ack: FormAck) -> None:
+        """A typed confirmation was submitted: a mistyped name goes back in the ack at once;
+        the checks and the action come after it."""
         payload, origin = self._form_context(view)
         if payload is None or origin is None:
-            return {"typed": "This form has expired; start again from the message."}
+            ack(errors={"typed": "This form has expired; start again from the message."})
+            return
         error = _typed_error(_form_values(view), payload)
         if error:
-            return {"typed": error}
+            ack(errors={"typed": error})
+            return
+        ack(errors=None)
         actor = self.directory.actor(user_id)
         request = _request(payload).but(confirmed=True)
         self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
-        return None
 
     def on_approval(self, body: dict[str, Any], action: dict[str, Any], approve: bool) -> None:
         """Approve or Deny on a rollback request."""
@@ -161,11 +176,17 @@ class SlackRemediation:
             return
         decider = self.directory.actor(origin.user_id)
         request = _request(payload).but(requester=payload.q)
+        verdict = ":white_check_mark: Approved" if approve else ":no_entry_sign: Denied"
+        decided = decided_origin(origin, f"{verdict} by <@{decider.id}>:")
         if approve:
             requester = self.directory.actor(payload.q)
-            step = self.flow.approve(decider, requester, request, payload.i, self._sink(origin))
+            step = self.flow.approve(decider, requester, request, payload.i, self._sink(decided))
         else:
             step = self.flow.deny(decider, request, payload.i)
+        if isinstance(step, Decided):
+            # The request line says who decided; Deny runs nothing.
+            self._sink(decided).replace(f"Rollback of {escape(request.title)} was not run.")
+            return
         self._show(origin, payload, step)
 
     def on_command(self, command: ActionCommand, origin: Origin, context: CommandContext) -> None:
@@ -232,7 +253,9 @@ class SlackRemediation:
 
     # -- showing steps --
 
-    def _show(self, origin: Origin, payload: ButtonPayload, step: Step) -> None:
+    def _show(self, origin: Origin, payload: ButtonPayload, step: Step, view_id: str = "") -> None:
+        if view_id and not isinstance(step, AskReason | AskTypedName):
+            self._update_view(view_id, _notice(step))
         match step:
             case Started():
                 pass  # the presenter reports from here on
@@ -246,18 +269,18 @@ class SlackRemediation:
                 self._ephemeral(origin, message)
             case AskReason(typed=typed):
                 blocks = suspend_form_blocks(payload, typed)
-                self._open_view(origin, SUSPEND_VIEW, "Suspend", "Suspend", payload, blocks)
+                self._open_view(
+                    origin, SUSPEND_VIEW, "Suspend", "Suspend", payload, blocks, view_id
+                )
             case AskTypedName(warning=warning):
                 label, blocks = confirm_form_blocks(payload, warning)
-                self._open_view(origin, CONFIRM_VIEW, "Confirm", label, payload, blocks)
+                self._open_view(origin, CONFIRM_VIEW, "Confirm", label, payload, blocks, view_id)
             case ShowPlan():
                 self._show_plan(origin, payload, step)
             case AwaitApproval():
                 self._request_approval(origin, payload, step)
-            case Decided(request=request, by=by):
-                self._sink(origin).replace(
-                    f":no_entry: Rollback of {escape(request.title)} denied by <@{by}>."
-                )
+            case Decided():
+                pass  # shown by on_approval
             case Snoozed(until=until):
                 self._ephemeral(
                     origin,
@@ -294,19 +317,20 @@ class SlackRemediation:
             rollback_to=step.plan.target.version, requester=step.request.requester,
         )  # fmt: skip
         approve = self.mint.button("Approve", APPROVE, request_payload, style="primary")
-        deny = self.mint.button("Deny", DENY, request_payload, style="danger")
-        message = approval_message(step, payload.c, approve, deny, request_payload.i)
+        deny = self.mint.button("Deny", DENY, request_payload)  # neutral: denying is safe
+        mentions = [self.directory.group_mention(g) for g in step.approver_groups]
+        message = approval_message(step, payload.c, approve, deny, request_payload.i, mentions)
+        channel = step.channel or origin.channel_id
         try:
-            self.client.chat_postMessage(
-                channel=origin.channel_id, text=message.text, blocks=message.blocks
-            )
+            self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
         except SlackApiError as err:
             self._ephemeral(
                 origin, f":x: Could not post the approval request: {err.response.get('error')}"
             )
             return
         self._ephemeral(
-            origin, "Approval requested in the channel; the rollback runs once someone approves."
+            origin,
+            f"Approval requested in <#{channel}>; the rollback runs once someone approves.",
         )
 
     def _show_object(
@@ -335,6 +359,7 @@ class SlackRemediation:
         submit: str,
         payload: ButtonPayload,
         blocks: Sequence[Any],
+        view_id: str = "",
     ) -> None:
         metadata = json.dumps({"p": sign(payload, self.key), **origin.to_metadata()})
         view = View(
@@ -347,9 +372,40 @@ class SlackRemediation:
             blocks=list(blocks),
         )
         try:
-            self.client.views_open(trigger_id=origin.trigger_id, view=view)
+            if view_id:
+                self.client.views_update(view_id=view_id, view=view)
+            else:
+                self.client.views_open(trigger_id=origin.trigger_id, view=view)
         except SlackApiError as err:
             self._ephemeral(origin, f":x: Could not open the form: {err.response.get('error')}")
+
+    def _open_loading(self, origin: Origin) -> str:
+        """Open a modal at once (the trigger_id expires 3 s after the click); "" if Slack
+        refused, and the form is then opened the usual way."""
+        view = View(
+            type="modal",
+            title=PlainTextObject(text="fluxbot"),
+            close=PlainTextObject(text="Close"),
+            blocks=[section(":hourglass_flowing_sand: Checking…")],
+        )
+        try:
+            response = self.client.views_open(trigger_id=origin.trigger_id, view=view)
+        except SlackApiError as err:
+            log.warning("could not open a form: %s", err.response.get("error"))
+            return ""
+        return str((response.get("view") or {}).get("id") or "")
+
+    def _update_view(self, view_id: str, text: str) -> None:
+        view = View(
+            type="modal",
+            title=PlainTextObject(text="fluxbot"),
+            close=PlainTextObject(text="Close"),
+            blocks=[section(text)],
+        )
+        try:
+            self.client.views_update(view_id=view_id, view=view)
+        except SlackApiError as err:
+            log.warning("could not update a form: %s", err.response.get("error"))
 
     # -- helpers --
 
@@ -362,6 +418,10 @@ class SlackRemediation:
     def _verified(self, origin: Origin, action: dict[str, Any]) -> ButtonPayload | None:
         try:
             return verify(str(action.get("value") or ""), self.key, time.time())
+        except ExpiredButton as err:
+            # Genuine but old: show the current state it promised, with fresh buttons.
+            self._show_object(origin, _target(err.payload), _ref(err.payload), note=str(err))
+            return None
         except InvalidButton as err:
             log.warning("refused a button click from %s: %s", origin.user_id, err)
             self._ephemeral(origin, f":no_entry: {err}")
@@ -379,6 +439,12 @@ class SlackRemediation:
         env = self.runner.layout.environment(environment)
         return env.channel if env else None
 
+    def _retry_buttons(self, request: ActionRequest) -> list[ButtonElement]:
+        obj = self.flow.service.objects.object(request.target, request.ref)
+        if obj is None:
+            return []
+        return self.mint.actions(request.target.environment, request.target.cluster, obj)
+
     def _resume_buttons(self, request: ActionRequest) -> list[ButtonElement]:
         obj = self.flow.service.objects.object(request.target, request.ref)
         if obj is None:
@@ -388,6 +454,14 @@ class SlackRemediation:
             for b in self.mint.actions(request.target.environment, request.target.cluster, obj)
             if b.text and b.text.text.startswith("Resume")
         ]
+
+
+def _notice(step: Step) -> str:
+    """What a form opened in advance says when the next step is not a form."""
+    message = getattr(step, "message", "")
+    if isinstance(step, Started):
+        return ":hourglass_flowing_sand: Started; the message shows how it goes."
+    return escape(message) if message else "Done; see the message."
 
 
 def _typed_error(values: dict[str, str], payload: ButtonPayload) -> str:
