@@ -87,9 +87,15 @@ class FakeFluxController:
         self._thread.join(5)
 
     def _run(self) -> None:
+        seen = ""
         while not self._stop.wait(self.interval):
+            # Like a controller's watch: only look again when something changed.
+            version = self.server.resource_version
+            if version == seen:
+                continue
             if self.delay and self.simulator.pending() and self._stop.wait(self.delay):
                 return
+            seen = version
             self.simulator.step()
 
     def _handled(self, obj: dict[str, Any]) -> None:
