@@ -430,3 +430,33 @@ def test_a_suspension_made_by_the_flux_operator_shows_who() -> None:
     obj = parse_flux_object(raw)
     assert obj.suspension is not None
     assert obj.suspension.by == "jane@example.com"
+
+
+def test_with_source_skips_static_sources_and_refuses_what_the_cli_cannot_reconcile() -> None:
+    """cmd/flux/reconcile_with_source.go and reconcile_source_helm.go (isStatic)."""
+    from bot.domain.remediation import Refused as Refusal
+    from bot.domain.remediation import index_objects, with_source_plan
+
+    repo = flux_object("HelmRepository", "charts",
+                       spec={"type": "oci", "url": "oci://ghcr.io/acme/charts"})  # fmt: skip
+    chart = flux_object("HelmChart", "flux-apps-podinfo",
+                        spec={"sourceRef": {"kind": "HelmRepository", "name": "charts"}},
+                        conditions=[condition()])  # fmt: skip
+    release = flux_object(
+        "HelmRelease", "podinfo", "flux-apps",
+        spec={"chart": {"spec": {"chart": "podinfo", "sourceRef": {
+            "kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}}},
+        conditions=[condition()],
+    )  # fmt: skip
+    objects = index_objects(parse_flux_object(o) for o in (repo, chart, release))
+    todo, skipped = with_source_plan(parse_flux_object(release), objects)
+    assert [r.kind for r in todo] == ["HelmChart"]
+    assert [r.kind for r in skipped] == ["HelmRepository"]
+    static = parse_flux_object(repo)
+    with pytest.raises(Refusal, match="reconciliation not supported by the object"):
+        with_source_plan(static, objects)
+
+    source = {"sourceRef": {"kind": "ExternalArtifact", "name": "x"}}
+    external = flux_object("Kustomization", "gen", conditions=[condition()], spec=source)
+    with pytest.raises(Refusal, match="cannot reconcile source of kind ExternalArtifact"):
+        with_source_plan(parse_flux_object(external), objects)

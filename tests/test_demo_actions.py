@@ -70,3 +70,21 @@ def test_the_demo_offers_every_action_and_still_refuses_guests(bot: Bot) -> None
     )
     refused = _click(bot, PRODUCTION, offered["Reconcile"], user="U0GUEST")
     assert "guest accounts cannot act" in refused
+
+
+def test_a_demo_rollback_goes_back_to_the_release_that_worked(bot: Bot) -> None:
+    """The demo's failed upgrade fails at its chart version only: the Flux-native rollback pins
+    the previous version and the simulated helm-controller upgrades to it."""
+    answer = bot.answer(
+        bot.command("get hr kube-prometheus-stack -n monitoring", PRODUCTION, user="U0ALICE")
+    )
+    rollback = buttons(answer)["Rollback to 65.1.0…"]
+    action = {"type": "button", "action_id": rollback["action_id"], "value": rollback["value"]}
+    reply = bot.client.block_action(
+        action, user_id="U0ALICE", channel_id=PRODUCTION, is_ephemeral=True
+    )
+    plan = bot.answer(reply)
+    result = _click(bot, PRODUCTION, buttons(plan)["Confirm rollback"])
+    assert "Rolled back HelmRelease monitoring/kube-prometheus-stack on prod-us-1 to" in result
+    assert "@65.1.0" in result
+    assert "Resume (redeploys 66.3.0)" in result

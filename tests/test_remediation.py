@@ -822,3 +822,39 @@ def test_audit_events_are_forwarded_to_notification_controller(
     assert event["reason"] == "WebAction"
     assert event["reportingController"] == "fluxbot"
     assert event["metadata"]["event.toolkit.fluxcd.io/username"] == "u0ops"
+
+
+def test_an_outcome_past_the_response_url_updates_the_channel_message(world: World) -> None:
+    """On a channel message, chat.update has no 30-minute or 5-use cap."""
+    world.controllers[0].delay = 2
+    world.start(follow=20)
+    answer = world.view(OPS, DEV, "get ks apps")
+    ts = world.slack.add_message(
+        DEV, answer["text"], user=world.slack.bot_user_id, blocks=answer["blocks"]
+    )
+    posted = {"ts": ts, "type": "message", "text": answer["text"], "blocks": answer["blocks"]}
+    world.slack.response_url_ttl = 1.0
+    world.click(OPS, DEV, buttons(posted)["Reconcile"], ephemeral=False, message=posted)
+    updated = world.slack.wait_for(
+        lambda: [c for c in world.slack.calls("chat.update") if "Reconciled" in str(c.params)],
+        timeout=15,
+    )
+    assert updated[0].params["ts"] == ts
+
+
+def test_deny_rewrites_the_request_line_and_runs_nothing(world: World) -> None:
+    world.start()
+    plan = world.view(SRE1, PROD, "rollback hr checkout -n flux-apps")
+    world.click(SRE1, PROD, buttons(plan)["Confirm rollback"])
+    world.slack.wait_for_call("views.update")
+    view = world.slack.views()[-1]
+    world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
+    request = world.slack.wait_for_message(PROD, lambda m: "asks to roll back" in m["text"])
+    world.prod.clear_requests()
+    denied = world.click(SRE2, PROD, buttons(request)["Deny"], ephemeral=False, message=request)
+    result = world.outcome(denied)
+    assert f":no_entry_sign: Denied by <@{SRE2}>: <@{SRE1}> asks to roll back" in result
+    assert "was not run" in result
+    again = world.click(SRE2, PROD, buttons(request)["Approve"], ephemeral=False, message=request)
+    assert "already" in world.outcome(again)
+    assert world.writes(world.prod) == []

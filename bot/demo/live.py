@@ -116,7 +116,14 @@ class LiveDemo:
                 cluster.flux = FluxSimulator(_ClusterStore(self, cluster))
                 # The demo's failures are in Git and registries: a retry fails the same way.
                 for key, obj in cluster.parsed.items():
-                    if obj.health is Health.FAILING:
+                    history = obj.helm.history if obj.helm is not None else ()
+                    if obj.health is not Health.FAILING:
+                        continue
+                    if history and history[0].status == "failed":
+                        # A release that fails at this chart version: an older one works.
+                        failed = (history[0].chart_version, obj.message)
+                        cluster.flux.release_failures[key] = failed
+                    else:
                         cluster.flux.failures[key] = obj.message
                 self._clusters[(env, path.stem)] = cluster
         self._timers: list[threading.Timer] = []

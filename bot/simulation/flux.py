@@ -98,6 +98,9 @@ class FluxSimulator:
     failures: dict[Key, str] = field(default_factory=dict)
     # Chart version -> MISSING | UPGRADE_FAILS | TESTS_FAIL; any other version installs fine.
     charts: dict[str, str] = field(default_factory=dict)
+    # (kind, namespace, name) of a HelmRelease -> (chart version, message): upgrading that
+    # release to that version fails with that message (another version is fine).
+    release_failures: dict[Key, tuple[str, str]] = field(default_factory=dict)
     git: Git = field(default_factory=Git)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     on_handled: Callable[[dict[str, Any]], None] | None = None
@@ -319,6 +322,9 @@ class FluxSimulator:
         number = max((int(s.get("version", 0)) for s in history), default=0) + 1
         full = f"{namespace}/{release}.v{number}"
         mode = self.charts.get(version)
+        failing = self.release_failures.get(_key(obj))
+        if failing is not None and failing[0] == version:
+            mode = UPGRADE_FAILS
         status["lastAttemptedGeneration"] = _generation(obj)
         status["lastAttemptedRevision"] = version
         status["lastAttemptedReleaseAction"] = "upgrade" if history else "install"
@@ -330,7 +336,9 @@ class FluxSimulator:
             status["failures"] = int(status.get("failures") or 0) + 1
             status["upgradeFailures"] = int(status.get("upgradeFailures") or 0) + 1
             message = (
-                f"Helm upgrade failed for release {full} with chart {chart_name}@{version}: "
+                failing[1]
+                if failing is not None and failing[0] == version
+                else f"Helm upgrade failed for release {full} with chart {chart_name}@{version}: "
                 "context deadline exceeded"
             )
             _mark(status, obj, "Released", "False", "UpgradeFailed", message, now)
