@@ -460,3 +460,25 @@ def test_with_source_skips_static_sources_and_refuses_what_the_cli_cannot_reconc
     external = flux_object("Kustomization", "gen", conditions=[condition()], spec=source)
     with pytest.raises(Refusal, match="cannot reconcile source of kind ExternalArtifact"):
         with_source_plan(parse_flux_object(external), objects)
+
+
+@pytest.mark.parametrize(("target", "typed"), [(PROD, True), (DEV, False)])
+def test_resume_after_a_rollback_needs_the_typed_name_in_production(
+    target: ClusterTarget, typed: bool
+) -> None:
+    table = Table("dialog")
+    try:
+        raw = _objects()[3]
+        raw["metadata"]["annotations"] = {
+            "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+            "fluxbot.io/rolled-back-from": "2.0.0",
+        }
+        table.cluster.objects[(target, CHECKOUT)] = parse_flux_object(raw)
+        step = table.ask(SRE, Action.RESUME, ref=CHECKOUT, target=target)
+        if typed:
+            assert isinstance(step, AskTypedName)
+            assert "it was 2.0.0 when rolled back" in step.warning
+        else:
+            assert isinstance(step, Started)
+    finally:
+        table.close()

@@ -858,3 +858,20 @@ def test_deny_rewrites_the_request_line_and_runs_nothing(world: World) -> None:
     again = world.click(SRE2, PROD, buttons(request)["Approve"], ephemeral=False, message=request)
     assert "already" in world.outcome(again)
     assert world.writes(world.prod) == []
+
+
+def test_a_suspended_release_is_planned_from_helm_history(world: World) -> None:
+    """While suspended, a HelmRelease's status.history is not kept: Helm's storage is asked."""
+    world.start(rollback="helm")
+    _bump(world.dev, (HR, "HelmRelease", "flux-apps"), "podinfo", suspend=True)
+    fake_helm.seed(world.helm_state, "flux-apps", "podinfo", [
+        {"revision": 2, "status": "superseded", "chart": "podinfo-6.6.0"},
+        {"revision": 3, "status": "superseded", "chart": "podinfo-6.7.1"},
+        {"revision": 4, "status": "failed", "chart": "podinfo-6.7.2"},
+    ])  # fmt: skip
+    time.sleep(0.3)
+    plan = texts(world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps"))
+    assert "Now: revision 4 `podinfo@6.7.2` (failed)" in plan
+    assert "Target: revision 3 `podinfo@6.7.1`" in plan
+    calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
+    assert any(c[0] == "history" and c[-2:] == ["--", "podinfo"] for c in calls)

@@ -41,6 +41,7 @@ from bot.domain.rollback import (
     RollbackPlan,
     check_helm_cli,
     hold_patch,
+    plan_from_helm_history,
     release_patch,
     rollback_plan,
 )
@@ -122,6 +123,10 @@ class Rollbacks(Protocol):
 
     def history(self, cluster: ClusterConfig, release: str, namespace: str) -> object:
         """The newest release revision (with .revision, .status, .chart, .description)."""
+        ...
+
+    def revisions(self, cluster: ClusterConfig, release: str, namespace: str) -> Sequence[object]:
+        """The newest release revisions, newest first (each like `history`'s)."""
         ...
 
 
@@ -273,12 +278,34 @@ class ActionService:
             )
         objects = index_objects(self.objects.cluster_objects(target))
         try:
-            plan = rollback_plan(obj, objects, method)
+            if method == "helm" and obj.suspended and obj.helm and obj.helm.history:
+                # Suspended, the HelmRelease's history is not kept: ask Helm instead.
+                plan = self._plan_from_helm(target, obj)
+            else:
+                plan = rollback_plan(obj, objects, method)
             if method == "helm":
                 check_helm_cli(obj, plan, mapped_remote=False)
         except CannotRollBack as err:
             raise Refused(str(err)) from err
         return plan
+
+    def _plan_from_helm(self, target: ClusterTarget, obj: FluxObject) -> RollbackPlan:
+        assert self.helm is not None
+        assert obj.helm is not None
+        newest = obj.helm.history[0]
+        storage = obj.helm.storage_namespace or newest.namespace
+        try:
+            revisions = self.helm.revisions(self.config.cluster(target), newest.name, storage)
+        except Exception as err:
+            raise CannotRollBack(f"could not read `helm history`: {err}") from err
+        return plan_from_helm_history(
+            obj,
+            [
+                (int(getattr(r, "revision", 0)), str(getattr(r, "status", "")),
+                 str(getattr(r, "chart", "")))
+                for r in revisions
+            ],
+        )  # fmt: skip
 
     def _kubernetes_allows(
         self, actor: Actor, action: Action, request: ActionRequest, auth: KubernetesAuthorization

@@ -227,3 +227,40 @@ def check_helm_cli(obj: FluxObject, plan: RollbackPlan, mapped_remote: bool) -> 
         raise CannotRollBack(f"{plan.release!r} is not a valid Helm release name")
     if not NAMESPACE.match(plan.storage_namespace):
         raise CannotRollBack(f"{plan.storage_namespace!r} is not a valid namespace")
+
+
+def plan_from_helm_history(obj: FluxObject, revisions: list[tuple[int, str, str]]) -> RollbackPlan:
+    """A Helm CLI rollback planned from `helm history` (revision, status, chart, newest first):
+    while a HelmRelease is suspended its status.history is not kept up to date."""
+    assert obj.helm is not None
+    assert obj.helm.history
+    known = obj.helm.history[0]
+    if not revisions:
+        raise CannotRollBack("`helm history` shows no revision")
+    number, status, chart = revisions[0]
+    if status not in ("failed", "pending-upgrade", "pending-install", "pending-rollback"):
+        raise CannotRollBack(
+            f"Helm's newest revision ({number}, {chart}) is {status}; rolling back would only "
+            "go to older software"
+        )
+    if status.startswith("pending"):
+        raise CannotRollBack(
+            f"Helm's newest revision ({number}) is {status}: another operation is in progress "
+            "or was interrupted; resolve that first"
+        )
+    target = next((r for r in revisions[1:] if r[1] in SUCCESSFUL_RELEASE), None)
+    if target is None:
+        raise CannotRollBack("no earlier successful revision in `helm history`")
+
+    def snapshot(revision: tuple[int, str, str]) -> ReleaseSnapshot:
+        name, _, version = revision[2].rpartition("-")
+        return ReleaseSnapshot(
+            version=revision[0], name=known.name, namespace=known.namespace,
+            chart_name=name or revision[2], chart_version=version, app_version="",
+            status=revision[1], first_deployed=None, last_deployed=None, action="",
+        )  # fmt: skip
+
+    storage = obj.helm.storage_namespace or known.namespace
+    return RollbackPlan(
+        "helm", known.name, known.namespace, storage, snapshot(revisions[0]), snapshot(target)
+    )

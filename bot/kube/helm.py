@@ -96,32 +96,34 @@ class HelmRunner:
 
     def history(self, cluster: ClusterConfig, release: str, namespace: str) -> ReleaseRevision:
         """The newest revision of the release, from `helm history -o json`."""
+        return self.revisions(cluster, release, namespace, newest=1)[0]
+
+    def revisions(
+        self, cluster: ClusterConfig, release: str, namespace: str, newest: int = 20
+    ) -> list[ReleaseRevision]:
+        """The newest revisions of the release, newest first, from `helm history -o json`."""
         out = self._run(
             cluster,
-            [
-                "history",
-                "--namespace",
-                namespace,
-                "--max",
-                "1",
-                "--output",
-                "json",
-                "--",
-                release,
-            ],
+            ["history", "--namespace", namespace, "--max", str(newest), "--output", "json",
+             "--", release],
             60,
-        )
+        )  # fmt: skip
         try:
             entries: Any = json.loads(out)
-            newest = max(entries, key=lambda e: int(e["revision"]))
-            return ReleaseRevision(
-                revision=int(newest["revision"]),
-                status=str(newest.get("status", "")),
-                chart=str(newest.get("chart", "")),
-                description=str(newest.get("description", "")),
-            )
+            revisions = [
+                ReleaseRevision(
+                    revision=int(e["revision"]),
+                    status=str(e.get("status", "")),
+                    chart=str(e.get("chart", "")),
+                    description=str(e.get("description", "")),
+                )
+                for e in entries
+            ]
         except (ValueError, KeyError, TypeError) as err:
             raise HelmFailed(f"could not read `helm history` output: {out[:OUTPUT_TAIL]}") from err
+        if not revisions:
+            raise HelmFailed(f"`helm history` shows no revision of {release}")
+        return sorted(revisions, key=lambda r: r.revision, reverse=True)
 
     def _run(
         self,
