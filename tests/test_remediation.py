@@ -875,3 +875,33 @@ def test_a_suspended_release_is_planned_from_helm_history(world: World) -> None:
     assert "Target: revision 3 `podinfo@6.7.1`" in plan
     calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
     assert any(c[0] == "history" and c[-2:] == ["--", "podinfo"] for c in calls)
+
+
+def test_forms_open_within_the_trigger_and_submissions_are_acknowledged_before_checks(
+    world: World,
+) -> None:
+    """The trigger_id expires 3 s after the click and a view submission must be answered
+    within 3 s: the form opens before reading roles (slow here), and a submission is
+    acknowledged before it is authorized."""
+    world.start()
+    offered = buttons(world.view(OPS, DEV, "get ks apps"))
+    world.slack.latency("users.info", 2.0)
+    world.slack.latency("usergroups.list", 2.0)
+    world.click(OPS, DEV, offered["Suspend…"])
+    (opened,) = world.slack.wait_for_call("views.open")
+    assert opened.ok, opened.response
+    world.slack.wait_for_call("views.update", timeout=15)
+    view = world.slack.views()[-1]
+    assert view["callback_id"] == "flux_suspend"
+    event = {
+        "type": "event_callback", "team_id": world.slack.team_id, "api_app_id": "A0FAKE",
+        "event": {"type": "subteam_members_changed", "subteam_id": "S0SRE", "event_ts": "1.2"},
+        "event_id": "Ev2", "event_time": int(time.time()),
+    }  # fmt: skip
+    world.bot.client.post(json.dumps(event), "application/json")  # type: ignore[union-attr]
+    submitted = world.bot.client.submit_view(  # type: ignore[union-attr]
+        view["id"], {"reason": {"reason": "freeze"}}, user_id=OPS
+    )
+    assert submitted.status == 200
+    assert submitted.elapsed < 1.5
+    _until(lambda: (o := world.dev.get(*KS, "apps")) and o["spec"].get("suspend"), timeout=15)
