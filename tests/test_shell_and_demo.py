@@ -26,12 +26,15 @@ def test_demo_status_puts_each_environments_failures_first() -> None:
     result = _fluxbot("status", "production", "--demo")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("== production · 2 clusters")
+    assert lines[0] == "== production: 6 failing of 42 Flux objects"
+    assert lines[1].startswith("   2 clusters · 42 Flux objects")
     eu = lines.index("prod-eu-1: 5 failing · 0 progressing · 0 suspended · 16 ready")
     first_row = lines[eu + 2]
     assert "GitRepository" in first_row
     assert "platform" in first_row
     assert "authentication required" in first_row
+    # The Kustomizations failing because of it follow their root cause, marked as such.
+    assert lines[eu + 3].split()[1:3] == ["↳", "Kustomization"]
 
 
 def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:
@@ -72,7 +75,8 @@ def test_shell_answers_each_command_line_like_slack_would() -> None:
     )
     out = result.stdout
     assert "status [ENV] [--cluster CLUSTER] [--kind KIND] [--failing]" in out
-    assert "== staging · 2 clusters · 39 Flux objects (listing failing only): 0 failing" in out
+    assert "== staging: nothing failing (39 Flux objects) · 2 stuck" in out
+    assert "   2 clusters · 39 Flux objects (listing failing only): 0 failing" in out
     assert "HelmRelease monitoring/kube-prometheus-stack (production / prod-us-1): failing" in out
     assert any(
         line.split()[:3] == ["Stalled", "True", "RetriesExceeded"]

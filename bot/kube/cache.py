@@ -347,11 +347,14 @@ class ClusterCache:
         stale = [h for h in self._kinds.values() if h.problem and h.problem.kind not in _PER_KIND]
         if self._cluster_problem is not None:
             since = self._problem_since
-            return Freshness(CacheState.STALE, since, self._cluster_problem.message)
+            problem = self._cluster_problem
+            return Freshness(CacheState.STALE, since, problem.message, problem.kind)
         if stale:
             first = min(stale, key=lambda h: h.since or _now())
             assert first.problem is not None
-            return Freshness(CacheState.STALE, first.since, first.problem.message)
+            return Freshness(
+                CacheState.STALE, first.since, first.problem.message, first.problem.kind
+            )
         if self._synced_at is None:
             return Freshness(CacheState.SYNCING)
         return Freshness(CacheState.LIVE, self._synced_at)

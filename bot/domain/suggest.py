@@ -1,0 +1,21 @@
+""" "Did you mean": the known names closest to a mistyped one."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Final
+
+# difflib's ratio (2·matches / total length): 0.6 catches `prodution`, `stagin`, `podnfo`
+# without offering unrelated names for a short word.
+CUTOFF: Final = 0.6
+MAX_SUGGESTIONS: Final = 3
+
+
+def closest(word: str, candidates: Iterable[str], limit: int = MAX_SUGGESTIONS) -> tuple[str, ...]:
+    """The candidates most like `word` (case-insensitive), best first; () when none is close."""
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    found = difflib.get_close_matches(word.lower(), list(by_lower), n=limit, cutoff=CUTOFF)
+    return tuple(by_lower[f] for f in found)
