@@ -225,6 +225,13 @@ def test_an_operator_reconciles_from_the_button_and_sees_the_outcome_in_place(wo
 
     assert "Reconciled Kustomization flux-system/apps on dev-1 in" in result
     assert "applied revision main@sha1:ffff" in result
+    # The ephemeral answer keeps the object's view: the outcome takes its buttons' place.
+    final = world.bot.answer(reply, count=2)  # type: ignore[union-attr]
+    assert final["replace_original"] is True
+    assert "*Kustomization* `flux-system/apps` on *dev-1*" in texts(final)
+    assert "*Conditions*" in result
+    assert final["blocks"][1]["text"]["text"].startswith(":white_check_mark: Reconciled")
+    assert not [b for b in final["blocks"] if b["type"] == "actions"]
     (patch,) = world.writes(world.dev)
     assert patch.method == "PATCH"
     assert patch.content_type == "application/merge-patch+json"

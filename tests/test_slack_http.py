@@ -195,3 +195,16 @@ def test_digest_preview_is_shown_only_to_whoever_asked(bot: Bot) -> None:
     assert "production digest" in text
     assert "`flux-apps/checkout`" in text
     assert "Preview of the digest, only for you." in text
+
+    # Posted for the channel, the digest no longer says it is only for you.
+    button = payload["blocks"][-1]["elements"][0]
+    reply = bot.client.block_action(
+        {"type": "button", "action_id": button["action_id"], "value": button["value"]},
+        channel_id=PROD_CHANNEL,
+        user_id="U0ALICE",
+        is_ephemeral=True,
+    )
+    (shared,) = bot.slack.wait_for_response(1, url=reply.response_url)
+    assert shared.payload["response_type"] == "in_channel"
+    assert "production digest" in texts(shared.payload)
+    assert "only for you" not in texts(shared.payload)
