@@ -17,5 +17,17 @@ def closest(word: str, candidates: Iterable[str], limit: int = MAX_SUGGESTIONS) 
     by_lower: dict[str, str] = {}
     for candidate in candidates:
         by_lower.setdefault(candidate.lower(), candidate)
-    found = difflib.get_close_matches(word.lower(), list(by_lower), n=limit, cutoff=CUTOFF)
-    return tuple(by_lower[f] for f in found)
+    wanted = word.lower()
+    found = difflib.get_close_matches(wanted, list(by_lower), n=limit, cutoff=CUTOFF)
+    if not found:
+        return ()
+    # Offer the runners-up only when they are about as close as the best.
+    best = _ratio(wanted, found[0])
+    return tuple(by_lower[f] for f in found if _ratio(wanted, f) >= best - _TIE)
+
+
+_TIE: Final = 0.05
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
