@@ -75,7 +75,7 @@ def test_shell_answers_each_command_line_like_slack_would() -> None:
     )
     out = result.stdout
     assert "status [ENV] [--cluster CLUSTER] [--kind KIND] [--failing]" in out
-    assert "== staging: nothing failing (39 Flux objects) · 2 stuck" in out
+    assert "== staging: 2 stuck · nothing failing (39 Flux objects)" in out
     assert "   2 clusters · 39 Flux objects (listing failing only): 0 failing" in out
     assert "HelmRelease monitoring/kube-prometheus-stack (production / prod-us-1): failing" in out
     assert any(
