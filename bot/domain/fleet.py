@@ -60,6 +60,8 @@ class Freshness:
     error: str = ""
     # Why the data is stale, when the cache knows (a 401, a timeout, ...).
     problem: ProblemKind | None = None
+    # False when nothing was ever read from the cluster: there is no last known state.
+    ever_read: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +189,9 @@ def cluster_trouble(status: ClusterStatus) -> ClusterTrouble | None:
             status.environment, status.cluster, TroubleState.SYNCING, "syncing", "", None
         )
     cause = PROBLEM_WORDS[fresh.problem] if fresh.problem else "not updating"
+    state = TroubleState.STALE if fresh.ever_read else TroubleState.UNREADABLE
     return ClusterTrouble(
-        status.environment, status.cluster, TroubleState.STALE, cause, fresh.error, fresh.since
+        status.environment, status.cluster, state, cause, fresh.error, fresh.since
     )
 
 
