@@ -49,6 +49,15 @@ def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:
         assert isinstance(record["message"], str)
     stalled = next(r for r in records if r["stalled"] and r["kind"] == "HelmRelease")
     assert (stalled["cluster"], stalled["name"]) == ("prod-us-1", "kube-prometheus-stack")
+    # The facts beyond flux get: how long, stuck, the root cause, and whether data is stale.
+    apps = next(r for r in records if (r["cluster"], r["name"]) == ("prod-eu-1", "apps"))
+    assert apps["root_cause"] == "GitRepository/flux-system/platform"
+    assert apps["age_seconds"] > 0
+    assert apps["stale_since"] is None  # one-shot status reads straight from the clusters
+    platform = next(r for r in records if r["name"] == "platform" and r["health"] == "failing")
+    assert platform["root_cause"] is None
+    stuck = {(r["cluster"], r["name"]) for r in records if r["stuck"]}
+    assert ("staging-us-1", "podinfo") in stuck
 
 
 def test_without_configuration_fluxbot_falls_back_to_the_demo_and_says_so(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli import status_records
 from bot.commands.executor import CommandRunner
 from bot.config import FluxbotConfig
 from bot.domain.fleet import CacheState, ClusterTarget
@@ -112,6 +113,11 @@ def test_an_environment_with_an_unreadable_and_a_stale_cluster_says_so_first(
     assert lines[1].startswith(":warning: *staging-us-1*  0 failing · 0 progressing")
     assert "*stale*: unreachable for" in lines[1]
     assert ":large_green_circle:" not in str(message.blocks)
+
+    # `--output json` says since when each record's data is stale.
+    records = status_records(answer)
+    assert {r["cluster"] for r in records} == {"staging-us-1"}
+    assert all(r["stale_since"] for r in records)
 
     text = render_text(answer)
     assert text.startswith("== staging: 1 cluster unreadable (401 for")
