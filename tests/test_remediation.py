@@ -345,6 +345,8 @@ def test_suspend_asks_why_records_it_and_offers_resume(world: World) -> None:
             r for r in world.slack.responses() if "Suspended Kustomization" in texts(r.payload)
         ]
     )
+    # Until when, as a Slack date each reader sees in their own time zone.
+    assert "until <!date^" in texts(shown[-1].payload)
     resume = buttons(shown[-1].payload)["Resume"]
     result = world.outcome(world.click(OPS, DEV, resume), count=2)
     assert "Resumed Kustomization flux-system/apps on dev-1" in result
@@ -501,7 +503,7 @@ def test_snoozing_hides_an_object_from_digests_and_needs_the_reconcile_role(worl
     offered = buttons(choices)
     assert set(offered) == {"1 hour", "4 hours", "1 day", "3 days", "1 week"}
     done = world.outcome(world.click(OPS, DEV, offered["1 day"]))
-    assert "is hidden from digests until" in done
+    assert "is hidden from digests until <!date^" in done
     history = SqliteHistory(world.tmp_path / "history.db")
     try:
         (saved,) = history.snoozes("development", dt.datetime.now(dt.UTC))

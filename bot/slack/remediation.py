@@ -451,7 +451,13 @@ class SlackRemediation:
         if said and said in headline:
             # The object's view above shows the controller's message whole; once is enough.
             headline = headline.replace(said, condense(said, 160))
-        lines = [f"{icon} {escape(headline)}"]
+        text_line = escape(headline)
+        if request.until is not None:
+            # The domain writes the expiry in UTC (it also goes into Kubernetes Events); in
+            # Slack it is a date token each reader sees in their own time zone.
+            plain = escape(f"{request.until:%Y-%m-%d %H:%M} UTC")
+            text_line = text_line.replace(plain, slack_date(request.until))
+        lines = [f"{icon} {text_line}"]
         lines += [escape(d) for d in result.details]
         if result.changed and not result.ok:
             lines.append("Changed: " + "; ".join(result.changed))
