@@ -145,7 +145,7 @@ def test_get_and_envs_say_which_clusters_could_not_be_read(
         r"1 cluster stale \(unreachable for \d+ s\)",
         envs.blocks[0]["text"]["text"],
     )
-    assert ":warning: staging-eu-1 (unreadable: 401 for" in str(envs.blocks)
+    assert ":no_entry: staging-eu-1 (unreadable: 401 for" in str(envs.blocks)
     assert ":warning: staging-us-1 (stale: unreachable for" in str(envs.blocks)
     assert envs.text.startswith("1 cluster unreadable (401 for")
     assert render_text(runner.handle("envs")).startswith("1 cluster unreadable (401 for")

@@ -651,7 +651,8 @@ def _cluster_with_freshness(
         return f":large_green_circle: {escape(cluster)} (live)"
     if trouble.state is TroubleState.SYNCING:
         return f":hourglass_flowing_sand: {escape(cluster)} (syncing)"
-    return f":warning: {escape(cluster)} ({trouble.state}: {escape(trouble.describe(now))})"
+    icon = ":no_entry:" if trouble.state is TroubleState.UNREADABLE else ":warning:"
+    return f"{icon} {escape(cluster)} ({trouble.state}: {escape(trouble.describe(now))})"
 
 
 def _help(answer: HelpAnswer, command: str) -> SlackMessage:
