@@ -13,11 +13,15 @@ from slack_sdk.models.blocks import ButtonElement, PlainTextObject
 
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.demo import load_demo
-from bot.domain.status import FluxObject
+from bot.domain.events import FluxEvent
+from bot.domain.fleet import EnvironmentLayout, FleetLayout
+from bot.domain.status import FluxObject, parse_flux_object
+from bot.offline import OfflineCluster, OfflineFleetReader
 from bot.render.text import render as render_text
 from bot.slack.render import MAX_BLOCKS, SlackMessage
 from bot.slack.render import render as render_slack
 from tests.fakes.slack_api import validate_blocks
+from tests.flux_objects import condition, flux_object
 
 CONTEXT = CommandContext(prefix="/flux ")
 
@@ -131,3 +135,39 @@ def test_every_moment_in_a_slack_answer_is_a_slack_date() -> None:
         blocks = str(render_slack(_runner().handle(command, CONTEXT)).blocks)
         assert " UTC" not in blocks.replace(" UTC>", ">")  # only inside <!date^…|fallback>
         assert "<!date^" in blocks
+
+
+def test_get_shows_the_controllers_message_whole_once_even_when_events_repeat_it() -> None:
+    message = (
+        "Helm upgrade failed for release flux-apps/podinfo with chart podinfo@6.8.0: "
+        'cannot patch "podinfo" with kind Deployment: Deployment.apps "podinfo" is invalid: '
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string"
+        '{"app":"podinfo"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: '
+        "field is immutable"
+    )
+    obj = parse_flux_object(
+        flux_object(
+            "HelmRelease",
+            "podinfo",
+            "flux-apps",
+            conditions=[
+                condition("Ready", "False", "UpgradeFailed", message),
+                condition("Released", "False", "UpgradeFailed", message),
+            ],
+        )
+    )
+    # helm-controller records the same message as a Warning Event, once per attempt.
+    event = FluxEvent("Warning", "UpgradeFailed", message, 3, None, "helm-controller", "6.8.0")
+    cluster = OfflineCluster("production", "prod-1", (obj,), events=((obj.ref, event),))
+    layout = FleetLayout((EnvironmentLayout("production", "production", "C0P", ("prod-1",)),))
+    runner = CommandRunner(layout, OfflineFleetReader([cluster]))
+    answer = runner.handle("get hr podinfo")
+    slack = str(render_slack(answer).blocks)
+    assert slack.count("MatchLabels") == 1
+    assert "*UpgradeFailed* ×3: _the message above_" in slack
+    text = render_text(answer)
+    assert text.count("MatchLabels") == 1
+    assert "(the message above)" in text
+    # Listed in status, the message leads with the object and the cause.
+    listed = str(render_slack(runner.handle("status production")).blocks)
+    assert 'Deployment.apps "podinfo": spec.selector: field is immutable' in listed

@@ -228,7 +228,10 @@ def _render_match(match: ObjectMatch, now: dt.datetime) -> str:
                 c.status,
                 c.reason,
                 _when(c.last_transition_time),
-                _one_line(c.message),
+                # Conditions often repeat the Ready message: print it once, above.
+                "(the message above)"
+                if c.message and _one_line(c.message) == _one_line(obj.message)
+                else _one_line(c.message),
             )
             for c in obj.conditions
         ]
