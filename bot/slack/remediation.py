@@ -469,7 +469,7 @@ class SlackRemediation:
         lines.append(f"_{request.action.value} by {who}_")
         text = clip("\n".join(lines), 2900)
         self._replace(origin, text, offer_resume=result.offer_resume, request=request)
-        audit = f"{who}: {result.headline}"
+        audit = f"{who}: {text_line}"
         try:
             if origin.ephemeral or not origin.message_ts:
                 channel = self._environment_channel(request.target.environment) or origin.channel_id
