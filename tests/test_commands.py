@@ -16,6 +16,7 @@ from bot.commands.answers import (
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import (
     SPECS,
+    ActionCommand,
     EnvsCommand,
     GetCommand,
     HelpCommand,
@@ -232,3 +233,10 @@ def test_an_environment_alias_answers_as_its_environment_and_typos_get_did_you_m
     typo = runner.handle("status prd")
     assert isinstance(typo, ErrorAnswer)
     assert typo.suggestions == ("prod (production)",)
+
+
+def test_an_action_on_a_mistyped_name_suggests_the_object_meant() -> None:
+    located = _runner().locate(ActionCommand("reconcile", "hr", "podnfo"), CommandContext())
+    assert isinstance(located, ErrorAnswer)
+    assert located.suggestions == ("podinfo",)
+    assert "Did you mean podinfo?" in render(located)

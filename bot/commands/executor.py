@@ -198,7 +198,10 @@ class CommandRunner:
             return found.matches[0]
         if not found.matches:
             where = f" in namespace {command.namespace}" if command.namespace else ""
-            return ErrorAnswer(f"No {found.kind} named {command.name!r}{where} was found.")
+            return ErrorAnswer(
+                f"No {found.kind} named {command.name!r}{where} was found.",
+                suggestions=found.suggestions,
+            )
         return ErrorAnswer(
             f"{len(found.matches)} objects match; say which with -n and --cluster.",
             tuple(f"{m.object.namespace}/{m.object.name} on {m.cluster}" for m in found.matches),
