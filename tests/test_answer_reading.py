@@ -104,6 +104,14 @@ def test_get_across_clusters_shows_the_worst_first_and_ready_copies_as_one_line(
         "HelmRelease monitoring/kube-prometheus-stack on prod-us-1: failing for "
     )
     assert "Also progressing on dev-eu-1, ready on staging-eu-1" in message.text
+    text = render_text(_runner().handle("get hr kube-prometheus-stack"))
+    assert text.startswith(
+        "✗ HelmRelease monitoring/kube-prometheus-stack (production / prod-us-1)"
+    )
+    assert (
+        "✓ HelmRelease monitoring/kube-prometheus-stack (staging / staging-eu-1): ready at 66.4.0"
+        in text
+    )
 
 
 def test_an_upgrade_running_for_days_is_flagged_stuck_with_its_age() -> None:

@@ -173,7 +173,13 @@ def render_object(answer: ObjectAnswer) -> str:
         if answer.suggestions:
             text += f" Did you mean {' or '.join(answer.suggestions)}?"
         parts.append(text)
-    parts += [_render_match(m, answer.now) for m in answer.matches]
+    several = len(answer.matches) > 1
+    parts += [
+        _ready_line(m, answer.now)
+        if several and m.object.health is Health.READY
+        else _render_match(m, answer.now)
+        for m in answer.matches
+    ]
     for cluster in answer.unreadable:
         trouble = cluster_trouble(cluster)
         assert trouble is not None
@@ -182,6 +188,19 @@ def render_object(answer: ObjectAnswer) -> str:
             f"{trouble.message}"
         )
     return "\n\n".join(parts)
+
+
+def _ready_line(match: ObjectMatch, now: dt.datetime) -> str:
+    """A ready copy among several matches: one line, the failing ones come first in full."""
+    obj = match.object
+    elapsed = age(obj, now)
+    return (
+        f"{MARKS[obj.health]} {obj.kind} {obj.namespace}/{obj.name} "
+        f"({match.environment} / {match.cluster}): ready"
+        + (f" at {obj.revision}" if obj.revision else "")
+        + (f" for {duration_words(elapsed)}" if elapsed is not None else "")
+        + _stale_note(match.trouble, now)
+    )
 
 
 def _render_match(match: ObjectMatch, now: dt.datetime) -> str:
