@@ -1,4 +1,9 @@
-""" "Did you mean": the known names closest to a mistyped one."""
+"""Did you mean: the known names closest to a mistyped one.
+
+difflib's similarity (matching blocks, so a dropped, doubled or swapped letter costs little)
+ranks a handful of environment, cluster, kind and object names well; a dedicated edit-distance
+library would add a dependency without changing which name is offered for such short words.
+"""
 
 from __future__ import annotations
 
