@@ -18,7 +18,8 @@ from slack_sdk.models.blocks import (
 
 from bot.actions.buttons import ButtonPayload
 from bot.actions.model import ActionResult, AwaitApproval, Finished, ShowPlan
-from bot.slack.render import SlackMessage, clip, escape
+from bot.domain.condense import condense
+from bot.slack.render import SlackMessage, clip, escape, slack_date
 
 EXPIRY_CHOICES: Final = (
     ("1h", "1 hour"),
@@ -169,7 +170,7 @@ def outcome_text(event: Finished) -> str:
     """The outcome of an action, for the message that held the button."""
     result: ActionResult = event.result
     icon = ":white_check_mark:" if result.ok else ":hourglass:" if result.pending else ":x:"
-    lines = [f"{icon} {escape(result.headline)}"]
+    lines = [f"{icon} {headline_text(event)}"]
     lines += [escape(d) for d in result.details]
     if result.changed and not result.ok:
         lines.append("Changed: " + "; ".join(result.changed))
@@ -179,6 +180,22 @@ def outcome_text(event: Finished) -> str:
         lines.append(f":warning: *{escape(result.warning)}*")
     lines.append(f"_{event.request.action.value} by {who(event)}_")
     return clip("\n".join(lines), 2900)
+
+
+def headline_text(event: Finished) -> str:
+    """The outcome's headline as Slack shows it: escaped, the controller's message condensed
+    (the object's view shows it whole), an expiry as a date each reader sees in their zone."""
+    result = event.result
+    headline = result.headline
+    said = result.outcome.message if result.outcome is not None else ""
+    if said and said in headline:
+        headline = headline.replace(said, condense(said, 160))
+    text = escape(headline)
+    until = event.request.until
+    if until is not None:
+        # The domain writes the expiry in UTC (it also goes into Kubernetes Events).
+        text = text.replace(escape(f"{until:%Y-%m-%d %H:%M} UTC"), slack_date(until))
+    return text
 
 
 def who(event: Finished) -> str:

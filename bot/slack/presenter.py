@@ -31,6 +31,7 @@ from bot.actions.model import (
 from bot.slack.action_views import (
     REQUEST_BLOCK,
     WORKING,
+    headline_text,
     insert_after,
     note,
     outcome_text,
@@ -126,6 +127,9 @@ class SlackOutput:
     # Fresh buttons for the object, so a failed action can be retried from the message.
     retry_buttons: Callable[[ActionRequest], list[ButtonElement]]
     name_of: Callable[[str], str]
+    # An ephemeral message's blocks do not come with the click: the object's view, redrawn
+    # around what is shown in place of its buttons.
+    object_view: Callable[[ActionRequest, list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 @dataclass
@@ -134,6 +138,7 @@ class SlackPresenter:
 
     origin: Origin
     out: SlackOutput
+    request: ActionRequest | None = None
     _uses: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,6 +146,7 @@ class SlackPresenter:
         """Show one event of the action."""
         match event:
             case Running(request=request, actor=actor):
+                self.request = request
                 self.replace(f"{WORKING} {escape(request.describe())} by <@{actor.id}>…")
             case Progress(text=text):
                 if self._uses < RESPONSE_URL_USES - KEPT_FOR_OUTCOME and self._url_alive():
@@ -197,14 +203,16 @@ class SlackPresenter:
         if request.approved_by:
             line += f" (approved by {escape(self.out.name_of(request.approved_by))})"
         if not result.ok:
-            line += f"\n{escape(result.headline)}"
+            line += f"\n{headline_text(event)}"
         return clip(line, 3000)
 
     def replace(self, text: str, extra: list[dict[str, Any]] | None = None) -> None:
         """Update the message that held the button, in place."""
         outcome = [section(text), *(extra or [])]
         origin = self.origin
-        if origin.ephemeral or not origin.blocks:
+        if origin.ephemeral and self.request is not None:
+            blocks = self.out.object_view(self.request, outcome)
+        elif origin.ephemeral or not origin.blocks:
             blocks = outcome
         else:
             blocks = insert_after(list(origin.blocks), origin.block_id, outcome)

@@ -41,7 +41,7 @@ from bot.actions.model import (
 )
 from bot.actions.offers import parse_duration
 from bot.commands.answers import ErrorAnswer, ObjectAnswer, ObjectMatch
-from bot.commands.executor import CommandContext, CommandRunner, dependents_of
+from bot.commands.executor import CommandContext, CommandRunner, blocked_by, dependents_of
 from bot.commands.grammar import ActionCommand
 from bot.domain.fleet import ClusterTarget
 from bot.domain.status import ObjectRef
@@ -58,7 +58,7 @@ from bot.slack.action_views import (
 from bot.slack.buttons import ACT, APPROVE, DENY, SNOOZE, ButtonMint
 from bot.slack.directory import SlackDirectory
 from bot.slack.presenter import Origin, SlackOutput, SlackPresenter, decided_origin
-from bot.slack.render import SlackMessage, escape, render
+from bot.slack.render import SlackMessage, escape, render, slack_date
 from bot.slack.responder import post_response
 
 __all__ = ["CONFIRM_VIEW", "SUSPEND_VIEW", "Origin", "SlackRemediation"]
@@ -97,6 +97,7 @@ class SlackRemediation:
         self.output = SlackOutput(
             client, retries, command, self._environment_channel, self._resume_buttons,
             self._retry_buttons, lambda user_id: directory.actor(user_id).name or user_id,
+            self._view_with,
         )  # fmt: skip
 
     def shutdown(self, timeout: float) -> None:
@@ -285,7 +286,7 @@ class SlackRemediation:
                 self._ephemeral(
                     origin,
                     f":zzz: {title(payload)} is hidden from digests until "
-                    f"{until:%Y-%m-%d %H:%M} UTC, or until its state changes.",
+                    f"{slack_date(until)}, or until its state changes.",
                 )
 
     def _show_plan(self, origin: Origin, payload: ButtonPayload, step: ShowPlan) -> None:
@@ -342,7 +343,13 @@ class SlackRemediation:
             self._ephemeral(origin, f":warning: {ref} is not on {target.cluster} any more.")
             return
         siblings = tuple(objects.cluster_objects(target))
-        match = ObjectMatch(target.environment, target.cluster, obj, dependents_of(obj, siblings))
+        match = ObjectMatch(
+            target.environment,
+            target.cluster,
+            obj,
+            dependents_of(obj, siblings),
+            blocked=blocked_by(obj, siblings),
+        )
         answer = ObjectAnswer(obj.kind, obj.name, obj.namespace, (match,), ())
         message = render(answer, self.command, buttons=self.mint)
         if note:
@@ -438,6 +445,26 @@ class SlackRemediation:
     def _environment_channel(self, environment: str) -> str | None:
         env = self.runner.layout.environment(environment)
         return env.channel if env else None
+
+    def _view_with(
+        self, request: ActionRequest, outcome: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Slack does not send an ephemeral message's blocks with the click: the object's view
+        again, fresh, with the outcome where its buttons were."""
+        objects = self.flow.service.objects
+        obj = objects.object(request.target, request.ref)
+        if obj is None:
+            return outcome
+        siblings = tuple(objects.cluster_objects(request.target))
+        match = ObjectMatch(
+            request.target.environment,
+            request.target.cluster,
+            obj,
+            dependents_of(obj, siblings),
+            blocked=blocked_by(obj, siblings),
+        )
+        view = render(ObjectAnswer(obj.kind, obj.name, obj.namespace, (match,), ()), self.command)
+        return [*view.blocks[:1], *outcome, *view.blocks[1:]][:50]
 
     def _retry_buttons(self, request: ActionRequest) -> list[ButtonElement]:
         obj = self.flow.service.objects.object(request.target, request.ref)
