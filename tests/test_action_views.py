@@ -73,3 +73,37 @@ def test_a_long_outcome_fits() -> None:
     result = ActionResult(False, HOSTILE * 80, details=[HOSTILE * 40], warning=HOSTILE * 20)
     text = outcome_text(Finished(request, Actor("U0ALICE", "alice"), result))
     _valid(SlackMessage(text, [section(text)]))
+
+
+def test_resume_after_a_rollback_is_neutral_and_its_dialog_repeats_the_warning() -> None:
+    from bot.config import FluxbotConfig
+    from bot.slack.buttons import ButtonMint
+
+    config = FluxbotConfig.model_validate(
+        {
+            "roles": {"sre": {"groups": ["@sre"]}},
+            "environments": {
+                "staging": {
+                    "channel": "C0STAGING",
+                    "clusters": [{"context": "staging-1"}],
+                    "actions": {"reconcile": ["sre"], "suspend": ["sre"], "rollback": ["sre"]},
+                }
+            },
+        }
+    )
+    raw = flux_object("HelmRelease", "kps", "monitoring", conditions=[condition()],
+                      status={"history": [snapshot(6, "65.1.0", name="kps")]})  # fmt: skip
+    raw["metadata"]["annotations"] = {
+        "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+        "fluxbot.io/rolled-back-from": "66.3.0",
+    }
+    mint = ButtonMint(config, b"k" * 32, rollback_method="flux")
+    (resume,) = [
+        b for b in mint.actions("staging", "staging-1", parse_flux_object(raw))
+        if b.text and b.text.text.startswith("Resume")
+    ]  # fmt: skip
+    assert resume.text is not None
+    assert resume.text.text == "Resume (redeploys 66.3.0)"
+    assert resume.style is None
+    assert resume.confirm is not None
+    assert "it was 66.3.0 when rolled back" in str(resume.confirm.to_dict())
