@@ -7,6 +7,7 @@ object's current state) again right before it runs, whatever the message said.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -40,6 +41,7 @@ from bot.domain.rollback import (
     CannotRollBack,
     RollbackPlan,
     check_helm_cli,
+    check_remote,
     hold_patch,
     plan_from_helm_history,
     release_patch,
@@ -278,16 +280,34 @@ class ActionService:
             )
         objects = index_objects(self.objects.cluster_objects(target))
         try:
+            remote = self._remote_cluster(target, obj)
+            if method == "helm" and obj.helm is not None:
+                check_remote(obj, mapped_remote=remote is not None)
             if method == "helm" and obj.suspended and obj.helm and obj.helm.history:
                 # Suspended, the HelmRelease's history is not kept: ask Helm instead.
                 plan = self._plan_from_helm(target, obj)
             else:
                 plan = rollback_plan(obj, objects, method)
             if method == "helm":
-                check_helm_cli(obj, plan, mapped_remote=False)
+                check_helm_cli(obj, plan, mapped_remote=remote is not None)
+                if remote is not None:
+                    plan = dataclasses.replace(plan, helm_cluster=remote.display_name)
         except CannotRollBack as err:
             raise Refused(str(err)) from err
         return plan
+
+    def _remote_cluster(self, target: ClusterTarget, obj: FluxObject) -> ClusterConfig | None:
+        """The configured cluster a HelmRelease's `spec.kubeConfig` Secret reaches, if mapped."""
+        if obj.helm is None or not obj.helm.kube_config:
+            return None
+        secret, key = obj.helm.kube_config_secret
+        if not secret:
+            return None
+        return self.config.helm_remote_cluster(target.cluster, obj.namespace, secret, key)
+
+    def _helm_cluster(self, target: ClusterTarget, obj: FluxObject) -> ClusterConfig:
+        """Where `helm` must run for this HelmRelease: where its release is stored."""
+        return self._remote_cluster(target, obj) or self.config.cluster(target)
 
     def _plan_from_helm(self, target: ClusterTarget, obj: FluxObject) -> RollbackPlan:
         assert self.helm is not None
@@ -295,7 +315,7 @@ class ActionService:
         newest = obj.helm.history[0]
         storage = obj.helm.storage_namespace or newest.namespace
         try:
-            revisions = self.helm.revisions(self.config.cluster(target), newest.name, storage)
+            revisions = self.helm.revisions(self._helm_cluster(target, obj), newest.name, storage)
         except Exception as err:
             raise CannotRollBack(f"could not read `helm history`: {err}") from err
         return plan_from_helm_history(
@@ -651,7 +671,9 @@ class ActionService:
         title = (
             f"HelmRelease {request.ref.namespace}/{request.ref.name} on {request.target.cluster}"
         )
-        cluster = self.config.cluster(request.target)
+        # Release storage lives where helm-controller installs: the remote cluster when
+        # spec.kubeConfig is set (plan_rollback refused it unless mapped).
+        cluster = self._helm_cluster(request.target, obj)
         result = ActionResult(False, "")
         steps_left = [
             "parent Kustomization kept from re-applying the HelmRelease",

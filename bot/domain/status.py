@@ -141,6 +141,8 @@ class HelmReleaseStatus:
     chart_version: str = ""
     chart_ref: bool = False  # the chart comes from `spec.chartRef`, not a templated HelmChart
     kube_config: bool = False
+    # `spec.kubeConfig.secretRef` (name, key), empty with a configMapRef (workload identity).
+    kube_config_secret: tuple[str, str] = ("", "")
     service_account: str = ""
     rollback_options: tuple[tuple[str, str], ...] = ()
 
@@ -485,6 +487,10 @@ def _helm_status(
         chart_version=_str(template.get("version")),
         chart_ref=bool(chart_ref),
         kube_config=bool(_map(spec.get("kubeConfig"))),
+        kube_config_secret=(
+            _str(_map(_map(spec.get("kubeConfig")).get("secretRef")).get("name")),
+            _str(_map(_map(spec.get("kubeConfig")).get("secretRef")).get("key")),
+        ),
         service_account=_str(spec.get("serviceAccountName")),
         rollback_options=tuple(
             sorted((str(k), str(v)) for k, v in _map(spec.get("rollback")).items())
