@@ -41,6 +41,7 @@ from bot.domain.rollback import (
     CannotRollBack,
     RollbackPlan,
     check_helm_cli,
+    check_helm_names,
     check_remote,
     hold_patch,
     plan_from_helm_history,
@@ -314,6 +315,7 @@ class ActionService:
         assert obj.helm is not None
         newest = obj.helm.history[0]
         storage = obj.helm.storage_namespace or newest.namespace
+        check_helm_names(newest.name, storage)
         try:
             revisions = self.helm.revisions(self._helm_cluster(target, obj), newest.name, storage)
         except Exception as err:

@@ -239,10 +239,18 @@ def check_helm_cli(obj: FluxObject, plan: RollbackPlan, mapped_remote: bool) -> 
             f"namespace ({plan.namespace}); the Helm CLI has one --namespace for both, so "
             "resources would land in the wrong namespace. Use actions.rollback: flux"
         )
-    if not RELEASE_NAME.match(plan.release) or len(plan.release) > 53:
-        raise CannotRollBack(f"{plan.release!r} is not a valid Helm release name")
-    if not NAMESPACE.match(plan.storage_namespace):
-        raise CannotRollBack(f"{plan.storage_namespace!r} is not a valid namespace")
+    check_helm_names(plan.release, plan.storage_namespace, obj.helm.service_account)
+
+
+def check_helm_names(release: str, storage_namespace: str, service_account: str = "") -> None:
+    """Names from a cluster that go on helm's command line, checked by Kubernetes' and Helm's
+    own rules (helm pkg/chartutil ValidateReleaseName), so none can read as a flag."""
+    if not RELEASE_NAME.match(release) or len(release) > 53:
+        raise CannotRollBack(f"{release!r} is not a valid Helm release name")
+    if not NAMESPACE.match(storage_namespace) or len(storage_namespace) > 63:
+        raise CannotRollBack(f"{storage_namespace!r} is not a valid namespace")
+    if service_account and (not RELEASE_NAME.match(service_account) or len(service_account) > 253):
+        raise CannotRollBack(f"{service_account!r} is not a valid ServiceAccount name")
 
 
 def plan_from_helm_history(obj: FluxObject, revisions: list[tuple[int, str, str]]) -> RollbackPlan:
