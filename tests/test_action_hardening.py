@@ -9,7 +9,10 @@ from typing import Any
 from tests.bot_process import texts
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.flux_objects import condition, flux_object, snapshot
-from tests.test_remediation import DEV, HR, SRE1, World, world  # noqa: F401 - the fixture
+
+# The `world` fixture is shared with tests/test_remediation.py; test parameters name it.
+# ruff: noqa: F811
+from tests.test_remediation import DEV, SRE1, World, world  # noqa: F401
 
 INJECTED = "--kube-apiserver=http://127.0.0.1:9"
 
