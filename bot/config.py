@@ -103,7 +103,10 @@ class KubernetesAuthorization(_Strict):
     mode: Literal["subject-access-review"] = "subject-access-review"
     """`subject-access-review`: before acting, fluxbot asks each cluster (SubjectAccessReview)
     whether the mapped user may use the custom verb (`reconcile`, `suspend`, `resume`,
-    `rollback`) on the object's resource, then acts with its own identity."""
+    `rollback`) on each object the action writes, then acts with its own identity: the sources
+    a with-source reconcile patches (`reconcile`, in their own namespaces), the parent
+    Kustomization and its source a resume reconciles (`reconcile`), the OCIRepository a
+    rollback pins (`rollback`). A snooze needs `reconcile` on its object."""
 
     user: str = "slack:{user_id}"
     """Kubernetes user name for a Slack user; `{user_id}` and `{user_name}` are replaced."""

@@ -4,15 +4,20 @@ fake Slack, fake API servers with a fake Flux controller, and a fake `helm`."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from tests.bot_process import texts
+from bot.actions.buttons import ButtonPayload, sign
+from bot.domain.remediation import material_state
+from bot.domain.status import parse_flux_object
+from bot.slack.credentials import SlackCredentials
+from tests.bot_process import SECRET, buttons, texts
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.flux_objects import condition, flux_object, snapshot
 
 # The `world` fixture is shared with tests/test_remediation.py; test parameters name it.
 # ruff: noqa: F811
-from tests.test_remediation import DEV, SRE1, World, world  # noqa: F401
+from tests.test_remediation import DEV, KS, OPS, SRE1, World, world  # noqa: F401
 
 INJECTED = "--kube-apiserver=http://127.0.0.1:9"
 
@@ -61,3 +66,66 @@ def _writes(server: FakeKubeApiServer) -> list[Any]:
         for r in server.writes()
         if "/events" not in r.path and "subjectaccessreviews" not in r.path
     ]
+
+
+def test_reconcile_with_source_is_reviewed_for_each_object_it_patches(world: World) -> None:
+    """Issue 11 item 7: with Kubernetes authorization on, the source a with-source reconcile
+    patches (here in another namespace) is reviewed too, before anything is written."""
+    world.dev.apply(
+        flux_object(
+            "Kustomization",
+            "tenant",
+            "team-a",
+            spec={"sourceRef": {"kind": "GitRepository", "name": "flux-system",
+                                "namespace": "flux-system"}},
+            conditions=[condition("Ready", "False", "BuildFailed", "kustomize build failed")],
+        )
+    )  # fmt: skip
+    world.start(sar=True)
+    world.dev.grant_review(user="slack:U0OPS", verb="reconcile", resource="kustomizations")
+    world.dev.grant_review(
+        user="slack:U0OPS", verb="reconcile", resource="gitrepositories", namespace="team-a"
+    )
+    world.dev.clear_requests()
+    denied = texts(world.view(OPS, DEV, "reconcile ks tenant -n team-a --with-source"))
+    assert (
+        "Not allowed by Kubernetes RBAC: slack:U0OPS may not reconcile GitRepository "
+        "flux-system/flux-system, which this reconcile writes." in denied
+    )
+    assert _writes(world.dev) == []
+    world.dev.grant_review(
+        user="slack:U0OPS", verb="reconcile", resource="gitrepositories", namespace="flux-system"
+    )
+    reply = world.bot.command(  # type: ignore[union-attr]
+        "reconcile ks tenant -n team-a --with-source", DEV, user=OPS
+    )
+    assert "Kustomization team-a/tenant" in world.outcome(reply, count=2)
+    patched = [w.path for w in _writes(world.dev)]
+    assert any(p.endswith("/gitrepositories/flux-system") for p in patched)
+    assert any(p.endswith("/kustomizations/tenant") for p in patched)
+
+
+def test_a_snooze_is_reviewed_by_kubernetes_too(world: World) -> None:
+    """Issue 11 item 7: a snooze records an Event on the object and changes what digests show:
+    with Kubernetes authorization on, it needs the reconcile verb on that object."""
+    world.start(sar=True)
+    key = SlackCredentials.from_env(
+        http=True, env={"SLACK_BOT_TOKEN": world.slack.bot_token, "SLACK_SIGNING_SECRET": SECRET}
+    ).button_key_bytes()
+    stored = world.dev.get(*KS, "apps")
+    assert stored is not None
+    payload = ButtonPayload(
+        a="snooze", e="development", c="dev-1", k="Kustomization", ns="flux-system", n="apps",
+        s=material_state(parse_flux_object(stored)), x=int(time.time()) + 600, i="z7",
+    )  # fmt: skip
+    snooze = {"action_id": "flux_snooze:z7", "value": sign(payload, key)}
+    denied = world.outcome(world.click(OPS, DEV, snooze))
+    assert (
+        "Not allowed by Kubernetes RBAC: slack:U0OPS may not reconcile Kustomization "
+        "flux-system/apps" in denied
+    )
+    reviews = [r for r in world.dev.writes() if "subjectaccessreviews" in r.path]
+    assert reviews
+    world.dev.grant_review(user="slack:U0OPS", verb="reconcile", resource="kustomizations")
+    offered = buttons(world.bot.answer(world.click(OPS, DEV, snooze)))  # type: ignore[union-attr]
+    assert "1 day" in offered

@@ -223,11 +223,16 @@ class ActionService:
             return Preparation(Verdict.REFUSED, f"Cannot {request.action}: {err}.", obj)
         k8s_auth = self.config.environments[request.target.environment].actions
         if k8s_auth.kubernetes_authorization is not None:
-            allowed, why = self._kubernetes_allows(
-                actor, request.action, request, k8s_auth.kubernetes_authorization
-            )
-            if not allowed:
-                return Preparation(Verdict.DENIED, why, obj)
+            # Every object the action writes is reviewed, not only the one clicked: a source
+            # in another namespace, a parent Kustomization, a pinned OCIRepository.
+            for ref, verb in self._written(request, obj, plan):
+                allowed, why = self._kubernetes_allows(
+                    actor, verb, request.but(ref=ref), k8s_auth.kubernetes_authorization
+                )
+                if not allowed:
+                    if ref != request.ref:
+                        why = why.removesuffix(".") + f", which this {request.action} writes."
+                    return Preparation(Verdict.DENIED, why, obj)
         confirmation = policy.confirmation
         if request.action is Action.SUSPEND and confirmation is ConfirmationMode.NONE:
             # Suspend always asks for a reason, so it always goes through a form.
@@ -241,6 +246,40 @@ class ActionService:
             confirmation = ConfirmationMode.TYPED
         needs_approval = request.action is Action.ROLLBACK and policy.rollback_approval
         return Preparation(Verdict.OK, "", obj, confirmation, needs_approval, plan)
+
+    def _written(
+        self, request: ActionRequest, obj: FluxObject, plan: RollbackPlan | None
+    ) -> list[tuple[ObjectRef, Action]]:
+        """Each object the action will write, with the verb it is reviewed for (`reconcile`
+        for the sources and parents it only asks to reconcile), in the order written."""
+        objects = index_objects(self.objects.cluster_objects(request.target))
+
+        def with_sources(of: FluxObject) -> list[tuple[ObjectRef, Action]]:
+            try:
+                chain, _skipped = with_source_plan(of, objects)
+            except Refused:
+                return []  # refused when it runs; nothing of the chain is written then
+            return [(ref, Action.RECONCILE) for ref in chain]
+
+        written: list[tuple[ObjectRef, Action]] = []
+        match request.action:
+            case Action.RECONCILE if _options(request.variant).with_source:
+                written += with_sources(obj)
+            case Action.RESUME:
+                source = obj.helm.chart_source if obj.helm is not None else None
+                pinned = (
+                    objects.get((source.kind, source.namespace, source.name)) if source else None
+                )
+                if pinned is not None and pinned.reconcile_disabled:
+                    written.append((pinned.ref, Action.RESUME))
+                owner = obj.owner
+                parent = objects.get((owner.kind, owner.namespace, owner.name)) if owner else None
+                if parent is not None:
+                    written += [*with_sources(parent), (parent.ref, Action.RECONCILE)]
+            case Action.ROLLBACK if plan is not None and plan.pin is not None:
+                if plan.pin.ref != request.ref:
+                    written.append((plan.pin.ref, Action.ROLLBACK))
+        return [*written, (request.ref, request.action)]
 
     def _check(self, request: ActionRequest, obj: FluxObject) -> RollbackPlan | None:
         match request.action:
