@@ -135,6 +135,9 @@ class MemoryCluster:
     ) -> tuple[bool, str]:
         return (user, verb) in self.rbac, "no RBAC rule"
 
+    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+        return True
+
 
 class Recorder:
     """An ActionSink that keeps what it was told."""

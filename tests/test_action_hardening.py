@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot.actions.buttons import ButtonPayload, sign
 from bot.domain.remediation import material_state
 from bot.domain.status import parse_flux_object
 from bot.slack.credentials import SlackCredentials
-from tests.bot_process import SECRET, buttons, texts
+from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.flux_objects import condition, flux_object, snapshot
 
@@ -61,6 +62,7 @@ def test_a_release_name_crafted_as_a_helm_flag_never_reaches_helm(world: World) 
 
 
 def _writes(server: FakeKubeApiServer) -> list[Any]:
+    """Writes to Flux objects, button claims included."""
     return [
         r
         for r in server.writes()
@@ -129,3 +131,124 @@ def test_a_snooze_is_reviewed_by_kubernetes_too(world: World) -> None:
     world.dev.grant_review(user="slack:U0OPS", verb="reconcile", resource="kustomizations")
     offered = buttons(world.bot.answer(world.click(OPS, DEV, snooze)))  # type: ignore[union-attr]
     assert "1 day" in offered
+
+
+def _requested(world: World, name: str) -> list[Any]:
+    """Patches that asked for a reconcile of Kustomization flux-system/`name`."""
+    return [
+        w
+        for w in _writes(world.dev)
+        if w.path.endswith(f"/kustomizations/{name}")
+        and "reconcile.fluxcd.io/requestedAt" in json.dumps(w.body)
+    ]
+
+
+def test_a_double_click_split_across_two_replicas_acts_once(world: World) -> None:
+    """Issue 11 item 4: the two halves of a double click reach two `fluxbot serve` replicas
+    (a rolling update always runs two). The first write of an action is a conditional
+    action-id annotation carrying the resourceVersion just read, so the API server lets
+    exactly one replica through (409 Conflict for the other, as a real API server answers
+    a merge patch whose metadata.resourceVersion is stale)."""
+    first = world.start()
+    config = world.tmp_path / "fluxbot.yaml"
+    other_dir = world.tmp_path / "replica-b"
+    other_dir.mkdir()
+    second: Bot = start_bot(["--config", str(config)], world.slack, other_dir)
+    try:
+        offered = buttons(world.view(OPS, DEV, "get ks apps"))
+        world.dev.clear_requests()
+        action = {"type": "button", "action_id": offered["Reconcile"]["action_id"],
+                  "block_id": "b", "value": offered["Reconcile"]["value"]}  # fmt: skip
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(
+                pool.map(
+                    lambda bot: bot.client.block_action(
+                        action, user_id=OPS, channel_id=DEV, is_ephemeral=True
+                    ),
+                    (first, second),
+                )
+            )
+        outcomes = [world.outcome(reply, timeout=20) for reply in replies]
+        assert sum("Reconciled Kustomization flux-system/apps" in o for o in outcomes) == 1
+        assert sum("another fluxbot replica took it" in o for o in outcomes) == 1
+        assert len(_requested(world, "apps")) == 1
+        stored = world.dev.get(*KS, "apps")
+        assert stored is not None
+        assert stored["metadata"]["annotations"]["fluxbot.io/action-id"]
+    finally:
+        second.stop()
+
+
+def _reconcile_button(world: World) -> dict[str, Any]:
+    button: dict[str, Any] = buttons(world.view(OPS, DEV, "get ks apps"))["Reconcile"]
+    return button
+
+
+def test_a_hanging_response_url_neither_delays_the_write_nor_loses_the_outcome(
+    world: World,
+) -> None:
+    """Issue 11 item 5: reports go to Slack on their own threads, so a response_url that hangs
+    (slack_sdk's WebhookClient gives up after 10 s) does not hold the action before its first
+    write; the outcome then goes around it through the Web API (the ephemeral view cannot be
+    edited, so it reaches the person directly)."""
+    world.start()
+    button = _reconcile_button(world)
+    world.dev.clear_requests()
+    world.slack.latency("response_url", 30)
+    clicked = time.monotonic()
+    world.click(OPS, DEV, button)
+    world.slack.wait_for(lambda: _requested(world, "apps"), 5, "the reconcile annotation")
+    assert time.monotonic() - clicked < 3
+    (outcome,) = world.slack.wait_for(
+        lambda: [c for c in world.slack.calls("chat.postMessage")
+                 if c.params.get("channel") == OPS and "Reconciled" in str(c.params)],
+        40,
+        "the outcome, posted around the response_url",
+    )  # fmt: skip
+    assert "Reconciled Kustomization flux-system/apps on dev-1" in str(outcome.params)
+
+
+def test_a_click_that_wrote_nothing_can_be_clicked_again(world: World) -> None:
+    """Issue 11 item 5: a button is used up only by the first cluster write. When the cluster
+    fails before that (here the claim's read answers 500), the person is told and the same
+    button works once the cluster is back."""
+    world.start()
+    button = _reconcile_button(world)
+    world.dev.inject("GET", r"/kustomizations/apps$", 500, times=1)
+    failed = world.outcome(world.click(OPS, DEV, button), count=1)
+    assert "Could not start reconcile of Kustomization flux-system/apps" in failed
+    assert _requested(world, "apps") == []
+    again = world.outcome(world.click(OPS, DEV, button), count=2)
+    assert "Reconciled Kustomization flux-system/apps on dev-1" in again
+    assert len(_requested(world, "apps")) == 1
+
+
+def test_eight_slow_follows_do_not_delay_a_ninth_actions_first_feedback(world: World) -> None:
+    """Issue 11 item 6: a follow waits on the watch cache's change notifications, not on a
+    worker thread, so eight reconciles whose controller is slow (8 s here) leave the ninth
+    action free to write and say so at once (fluxbot runs eight action workers)."""
+    world.dev.apply_many([_failing(f"slow-{i}") for i in range(8)])
+    world.start(follow=20)
+    assert world.bot is not None
+    world.controllers[0].delay = 8
+    slow = [world.bot.command(f"reconcile ks slow-{i}", DEV, user=OPS) for i in range(8)]
+    world.slack.wait_for(
+        lambda: all(world.progress(reply) for reply in slow), 10, "the slow ones to start"
+    )
+    asked = time.monotonic()
+    ninth = world.bot.command("reconcile ks apps", DEV, user=OPS)
+    world.slack.wait_for(lambda: world.progress(ninth), 5, "the ninth action's first feedback")
+    assert time.monotonic() - asked < 2.5
+    world.slack.wait_for(lambda: _requested(world, "apps"), 5, "the ninth action's write")
+    assert time.monotonic() - asked < 3
+    assert "Reconciled Kustomization flux-system/apps" in world.outcome(ninth, timeout=30)
+    for reply in slow:
+        assert "Reconciled Kustomization flux-system/slow-" in world.outcome(reply, timeout=30)
+
+
+def _failing(name: str) -> dict[str, Any]:
+    return flux_object(
+        "Kustomization",
+        name,
+        conditions=[condition("Ready", "False", "BuildFailed", "kustomize build failed")],
+    )

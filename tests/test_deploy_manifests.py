@@ -660,7 +660,7 @@ def test_every_binding_binds_an_existing_role_to_fluxbot(docs: list[Doc]) -> Non
 def test_opt_in_components_grant_only_their_purpose() -> None:
     rbac = DEPLOY / "rbac"
     assert _rules(rbac / "remediation" / "clusterrole.yaml") == {
-        ("patch", group, plural) for group, plural in FLUX_RESOURCES
+        (verb, group, plural) for group, plural in FLUX_RESOURCES for verb in ("get", "patch")
     } | {("create", "", "events")}
     # fluxbot checks a Slack user's Kubernetes rights with SubjectAccessReviews and acts with
     # its own identity, so it never needs to impersonate anyone.

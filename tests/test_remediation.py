@@ -92,6 +92,17 @@ PROD_OBJECTS = [
 ]
 
 
+def is_claim(body: Any) -> bool:
+    """Whether a patch only claims a button (the fluxbot.io/action-id annotation)."""
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    return (
+        isinstance(metadata, dict)
+        and set(body) == {"metadata"}
+        and set(metadata) == {"resourceVersion", "annotations"}
+        and set(metadata["annotations"]) == {"fluxbot.io/action-id"}
+    )
+
+
 class World:
     """Fake Slack, two fake clusters with controllers, and the bot process."""
 
@@ -232,11 +243,14 @@ class World:
         ]
 
     def writes(self, server: FakeKubeApiServer) -> list[Any]:
-        """Writes that reached a fake API server (Events and reviews excluded)."""
+        """Writes that reached a fake API server (Events, reviews and the claims of buttons,
+        tested in tests/test_action_hardening.py, excluded)."""
         return [
             r
             for r in server.writes()
-            if "/events" not in r.path and "subjectaccessreviews" not in r.path
+            if "/events" not in r.path
+            and "subjectaccessreviews" not in r.path
+            and not is_claim(r.body)
         ]
 
     def events(self, server: FakeKubeApiServer) -> list[dict[str, Any]]:

@@ -11,11 +11,12 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Protocol
 
+from bot.actions.follow import Await, Following
 from bot.actions.model import ActionRequest, ActionResult
 from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization, Tier
 from bot.domain.fleet import ClusterTarget
@@ -77,6 +78,10 @@ class ObjectSource(Protocol):
         """Every cached object of the cluster."""
         ...
 
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly, without arguments) after every change."""
+        ...
+
 
 class ClusterWriter(Protocol):
     """Writes to clusters (the Kubernetes adapter)."""
@@ -103,6 +108,11 @@ class ClusterWriter(Protocol):
         self, target: ClusterTarget, ref: ObjectRef, verb: str, user: str, groups: Sequence[str]
     ) -> tuple[bool, str]:
         """Ask the cluster whether `user` may `verb` the object."""
+        ...
+
+    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+        """Mark the object with `action_id`, conditionally on its resourceVersion; False when
+        it already carries that id or changed meanwhile (another replica claimed it)."""
         ...
 
 
@@ -392,23 +402,40 @@ class ActionService:
 
     # -- execution --
 
-    def run(self, actor: Actor, request: ActionRequest, progress: Progress) -> ActionResult:
-        """Check again, then execute, audit and follow the action."""
+    def run(self, actor: Actor, request: ActionRequest, progress: Progress) -> Following:
+        """Check again, then execute, audit and follow the action; it yields what it waits
+        for (`Await`), so that no thread is parked while a controller works."""
         prepared = self.prepare(actor, request)
         if prepared.verdict is not Verdict.OK or prepared.obj is None:
             return ActionResult(False, prepared.message)
+        if request.action_id:
+            # The first write: replicas that both took the same button race here, and the
+            # API server's resourceVersion check lets exactly one of them through.
+            try:
+                claimed = self.writer.claim(request.target, request.ref, request.action_id)
+            except Exception as err:  # noqa: BLE001 - nothing was written
+                return ActionResult(False, f"Could not start {request.describe()}: {err}")
+            if not claimed:
+                log.info("action %s: claimed by another replica", request.describe())
+                return ActionResult(
+                    False,
+                    "This button was already used (another fluxbot replica took it); nothing "
+                    "more was done.",
+                    claimed_elsewhere=True,
+                )
+        progress("")  # running: the first write follows
         started = time.monotonic()
         match request.action:
             case Action.RECONCILE:
-                result = self._reconcile(request, prepared.obj, progress)
+                result = yield from self._reconcile(request, prepared.obj, progress)
             case Action.SUSPEND:
                 result = self._suspend(actor, request)
             case Action.RESUME:
-                result = self._resume(actor, request, prepared.obj, progress)
+                result = yield from self._resume(actor, request, prepared.obj, progress)
             case Action.ROLLBACK:
                 assert prepared.plan is not None
                 if prepared.plan.method == "flux":
-                    result = self._flux_rollback(actor, request, prepared.plan, progress)
+                    result = yield from self._flux_rollback(actor, request, prepared.plan, progress)
                 else:
                     result = self._rollback(actor, request, prepared.obj, prepared.plan, progress)
         self._audit(actor, request, result)
@@ -434,9 +461,7 @@ class ActionService:
         )
         return result
 
-    def _reconcile(
-        self, request: ActionRequest, obj: FluxObject, progress: Progress
-    ) -> ActionResult:
+    def _reconcile(self, request: ActionRequest, obj: FluxObject, progress: Progress) -> Following:
         options = _options(request.variant)
         token = reconcile_token(self.clock())
         started = time.monotonic()
@@ -467,7 +492,9 @@ class ActionService:
                 )
             except Exception as err:  # noqa: BLE001 - reported, with what was done
                 return ActionResult(False, f"Could not request a reconcile of {source}: {err}")
-            outcome = self._follow(request.target, source, token, deadline - time.monotonic())
+            outcome = yield from self._follow(
+                request.target, source, token, deadline - time.monotonic()
+            )
             if outcome.state is not OutcomeState.SUCCEEDED:
                 # `flux reconcile --with-source` stops when the source is not Ready.
                 why = (
@@ -488,7 +515,9 @@ class ActionService:
         except Exception as err:  # noqa: BLE001 - reported to the person who acted
             return ActionResult(False, f"Could not request a reconcile of {title}: {err}")
         progress(f"Reconcile of {title} requested; waiting for the controller…")
-        outcome = self._follow(request.target, request.ref, token, deadline - time.monotonic())
+        outcome = yield from self._follow(
+            request.target, request.ref, token, deadline - time.monotonic()
+        )
         seconds = time.monotonic() - started
         if outcome.state is OutcomeState.SUCCEEDED:
             applied = f": applied revision {outcome.revision}" if outcome.revision else ""
@@ -517,14 +546,16 @@ class ActionService:
         """How long to follow: the chain's spec.timeouts, at most actions.follow_timeout."""
         return min(follow_budget(chain), self.config.actions.follow_timeout_seconds)
 
-    def _follow(self, target: ClusterTarget, ref: ObjectRef, token: str, timeout: float) -> Outcome:
+    def _follow(
+        self, target: ClusterTarget, ref: ObjectRef, token: str, timeout: float
+    ) -> Generator[Await, FluxObject | None, Outcome]:
         """Wait until the controller handled `token` and the object settled, or time runs out."""
 
         def settled(o: FluxObject) -> bool:
             result = reconcile_outcome(o, token)
             return result is not None and result.state is not OutcomeState.PROGRESSING
 
-        obj = self.objects.wait_for(target, ref, settled, max(0.0, timeout))
+        obj = yield Await(target, ref, settled, max(0.0, timeout))
         if obj is not None:
             outcome = reconcile_outcome(obj, token)
             assert outcome is not None
@@ -555,7 +586,7 @@ class ActionService:
 
     def _resume(
         self, actor: Actor, request: ActionRequest, obj: FluxObject, progress: Progress
-    ) -> ActionResult:
+    ) -> Following:
         """Hand the object back to Git: release fluxbot's hold, let the parent Kustomization
         apply Git's current spec (with its source), say what that deploys, and only then
         unsuspend, so resuming never redeploys the bad version behind Git's back."""
@@ -580,7 +611,7 @@ class ActionService:
         parent = objects.get((owner.kind, owner.namespace, owner.name)) if owner else None
         if parent is not None:
             progress(f"Resuming {title}: applying Git with Kustomization {parent.name}…")
-            applied = self._reconcile(
+            applied = yield from self._reconcile(
                 ActionRequest(Action.RECONCILE, request.target, parent.ref, variant="with-source"),
                 parent,
                 progress,
@@ -613,7 +644,7 @@ class ActionService:
             result.not_changed.append("still suspended")
             return result
         left = self._budget([now]) - (time.monotonic() - started)
-        outcome = self._follow(request.target, request.ref, token, left)
+        outcome = yield from self._follow(request.target, request.ref, token, left)
         result.outcome = outcome
         if outcome.state is OutcomeState.FAILED:
             result.headline = f"Resumed {title}, but its reconcile failed: {outcome.message}"
@@ -626,7 +657,7 @@ class ActionService:
 
     def _flux_rollback(
         self, actor: Actor, request: ActionRequest, plan: RollbackPlan, progress: Progress
-    ) -> ActionResult:
+    ) -> Following:
         """Pin the previous chart and let helm-controller upgrade to it, tracked."""
         assert plan.pin is not None
         title = request.title
@@ -661,7 +692,7 @@ class ActionService:
         progress(f"Rolling back {title}: helm-controller is upgrading to {target}…")
         current = self.objects.object(request.target, request.ref)
         budget = self._budget([current]) if current is not None else 300.0
-        outcome = self._follow(request.target, request.ref, token, budget)
+        outcome = yield from self._follow(request.target, request.ref, token, budget)
         result.outcome = outcome
         result.offer_resume = True
         seconds = time.monotonic() - started

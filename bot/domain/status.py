@@ -33,6 +33,8 @@ SUSPENDED_UNTIL: Final = "fluxbot.io/suspended-until"
 # The Flux Operator's record of who suspended an object (its web UI and CLI write it).
 OPERATOR_SUSPENDED_BY: Final = "fluxcd.controlplane.io/suspendedBy"
 # fluxbot's record of an emergency rollback, kept until Resume.
+# The last button a fluxbot replica claimed on the object (one action across replicas).
+ACTION_ID: Final = "fluxbot.io/action-id"
 ROLLED_BACK_BY: Final = "fluxbot.io/rolled-back-by"
 ROLLED_BACK_FROM: Final = "fluxbot.io/rolled-back-from"
 ROLLED_BACK_TO: Final = "fluxbot.io/rolled-back-to"

@@ -122,6 +122,8 @@ class ClusterCache:
         self._lock = threading.Lock()
         # Signalled on every change, for callers following one object (action outcomes).
         self._changed = threading.Condition(self._lock)
+        # Told (without arguments, under the lock: keep them quick) after every change.
+        self.listeners: list[Callable[[], None]] = []
         self._store: dict[Key, _Entry] = {}
         self._kinds: dict[str, _KindHealth] = {}
         self._cluster_problem: ClusterProblem | None = None
@@ -133,6 +135,12 @@ class ClusterCache:
         self._api_client: Any = None
         self.server = "?"
         self.served: ServedKinds | None = None
+
+    def _notify(self) -> None:
+        """Wake whoever follows an object (the caller holds the lock)."""
+        self._changed.notify_all()
+        for listener in self.listeners:
+            listener()
 
     # -- lifecycle --
 
@@ -148,7 +156,7 @@ class ClusterCache:
         """Stop every thread of this cluster and close its connections."""
         self._stop.set()
         with self._changed:
-            self._changed.notify_all()
+            self._notify()
         for watcher in list(self._watchers):
             watcher.interrupt()
         deadline = time.monotonic() + timeout
@@ -266,7 +274,7 @@ class ClusterCache:
             health.problem = None
             health.since = None
             self._note_synced(at)
-            self._changed.notify_all()
+            self._notify()
             if not any(h.problem for h in self._kinds.values()):
                 self._problem_since = None
         self._publish(emitted)
@@ -286,7 +294,7 @@ class ClusterCache:
             old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
             self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
             emitted = self._diff(old, obj, old_settled, at)
-            self._changed.notify_all()
+            self._notify()
         self._publish(emitted)
 
     def remove(self, key: Key) -> None:
@@ -295,7 +303,7 @@ class ClusterCache:
         with self._lock:
             entry = self._store.pop(key, None)
             emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
-            self._changed.notify_all()
+            self._notify()
         self._publish(emitted)
 
     def _diff(
@@ -590,6 +598,11 @@ class FleetCache:
     def object(self, target: ClusterTarget, ref: ObjectRef) -> FluxObject | None:
         """The cached status of one object, if the cache has it."""
         return self._clusters[(target.environment, target.cluster)].get(ref)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly, without arguments) after every change in any cluster."""
+        for cluster in self._clusters.values():
+            cluster.listeners.append(listener)
 
     def wait_for(
         self,
