@@ -11,6 +11,7 @@ from typing import Any
 from bot.actions.buttons import ButtonPayload, sign
 from bot.domain.remediation import material_state
 from bot.domain.status import parse_flux_object
+from bot.slack.action_views import WORKING
 from bot.slack.credentials import SlackCredentials
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes.kube_api import FakeKubeApiServer
@@ -252,3 +253,38 @@ def _failing(name: str) -> dict[str, Any]:
         name,
         conditions=[condition("Ready", "False", "BuildFailed", "kustomize build failed")],
     )
+
+
+def test_an_audit_post_that_times_out_leaves_the_outcome_as_reported(world: World) -> None:
+    """Issue 11 item 5: the audit reply is posted after the outcome and is best-effort; when
+    chat.postMessage times out (slack_sdk gives up after 10 s) the person still sees the
+    success, and nothing later turns it into a failure."""
+    world.start()
+    button = _reconcile_button(world)
+    world.slack.latency("chat.postMessage", 12)
+    reply = world.click(OPS, DEV, button)
+    assert "Reconciled Kustomization flux-system/apps" in world.outcome(reply, count=2)
+    log = world.tmp_path / "bot.log"
+    world.slack.wait_for(
+        lambda: "could not post the audit reply" in log.read_text(), 40, "the audit to give up"
+    )
+    posted = [texts(r.payload) for r in world.slack.responses(reply.response_url)]
+    outcomes = [p for p in posted if not p.startswith(WORKING)]
+    assert outcomes
+    assert all(":white_check_mark: Reconciled" in p for p in outcomes), outcomes
+
+
+def test_a_slack_error_on_a_form_writes_nothing(world: World) -> None:
+    """Issue 11 item 5: when Slack refuses to open the suspend form, the person is told and
+    nothing is suspended."""
+    world.start()
+    offered = buttons(world.view(OPS, DEV, "get ks apps"))
+    world.dev.clear_requests()
+    world.slack.fail("views.open", "internal_error", status=200, times=None)
+    reply = world.click(OPS, DEV, offered["Suspend…"])
+    answer = world.outcome(reply)
+    assert "Could not open the form: internal_error" in answer
+    assert _writes(world.dev) == []
+    stored = world.dev.get(*KS, "apps")
+    assert stored is not None
+    assert not stored["spec"].get("suspend")
