@@ -204,5 +204,5 @@ def test_clusters_that_could_not_be_read_are_listed_with_since_when() -> None:
     assert [c.cluster for c in digest.unreadable] == ["prod-eu-1", "prod-us-1"]
     assert not digest.healthy
     text = render_digest(digest)
-    assert "prod-us-1: cannot read: cannot reach the API server" in text
+    assert "prod-us-1: cannot read (never read by fluxbot): cannot reach the API server" in text
     assert "(stale since 2026-11-26 07:00 UTC: timed out)" in text

@@ -36,6 +36,22 @@ class ClusterLine:
     counts: HealthCounts
     freshness: Freshness | None
     unreadable: ClusterProblem | None
+    # When fluxbot last read the cluster fine (from the history store), if it ever did.
+    last_read: dt.datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """`unreadable`, `stale`, `syncing` or `live`."""
+        if self.unreadable is not None:
+            return "unreadable"
+        return self.freshness.state.value if self.freshness is not None else "live"
+
+    @property
+    def since(self) -> dt.datetime | None:
+        """Since when the cluster could not be read (or its data is stale), as best known."""
+        if self.freshness is not None and self.freshness.state is CacheState.STALE:
+            return self.freshness.since
+        return self.last_read if self.unreadable is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +170,10 @@ def compose(
     failing_since: Mapping[ObjectKey, dt.datetime],
     now: dt.datetime,
     since: dt.datetime | None,
+    last_seen: Mapping[str, dt.datetime] | None = None,
 ) -> Digest:
     """The digest of `environment` at `now`, covering changes after `since`."""
+    last_seen = last_seen or {}
     window_start = since or now - FIRST_WINDOW
     snoozed = {s.key: s for s in snoozes if s.until > now}
     attention: list[AttentionItem] = []
@@ -182,7 +200,10 @@ def compose(
         key=lambda i: (-len(i.dependents), kind_order(i.root.kind), i.cluster, i.root.name)
     )
     suspended.sort(key=lambda s: (not s.overdue, s.cluster, s.obj.namespace, s.obj.name))
-    lines = tuple(ClusterLine(s.cluster, s.counts, s.freshness, s.unreadable) for s in clusters)
+    lines = tuple(
+        ClusterLine(s.cluster, s.counts, s.freshness, s.unreadable, last_seen.get(s.cluster))
+        for s in clusters
+    )
     return Digest(
         environment=environment,
         now=now,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.domain.digest import Digest
+from bot.domain.digest import ClusterLine, Digest
 from bot.domain.fleet import CacheState, HealthCounts
+from bot.domain.transitions import Transition
 
 
 def counts_line(counts: HealthCounts) -> str:
@@ -19,6 +20,35 @@ def counts_line(counts: HealthCounts) -> str:
 
 def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
+
+
+def while_down(t: Transition) -> str:
+    """Marks a change found after a restart: ` (while fluxbot was down, 02:10-02:25 UTC)`."""
+    if t.down_since is None:
+        return ""
+    start, end = t.down_since.astimezone(dt.UTC), t.at.astimezone(dt.UTC)
+    day = "" if start.date() == end.date() else f"{start:%Y-%m-%d} "
+    return f" (while fluxbot was down, {day}{start:%H:%M}–{end:%H:%M} UTC)"
+
+
+def _change_record(t: Transition) -> dict[str, Any]:
+    return {
+        "object": "/".join((t.cluster, t.kind, t.namespace, t.name)),
+        "at": t.at.isoformat(),
+        "message": t.message,
+        "while_down": {"from": t.down_since.isoformat(), "to": t.at.isoformat()}
+        if t.down_since is not None
+        else None,
+    }
+
+
+def unreadable_since(line: ClusterLine) -> str:
+    """`since 02:10 UTC`, `last read 02:10 UTC` or `never read by fluxbot`."""
+    if line.freshness is not None and line.freshness.state is CacheState.STALE:
+        return f"since {_when(line.freshness.since)}"
+    if line.last_read is not None:
+        return f"last read {_when(line.last_read)}"
+    return "never read by fluxbot"
 
 
 def headline(digest: Digest) -> str:
@@ -42,7 +72,10 @@ def render_digest(digest: Digest) -> str:
     lines = [headline(digest), ""]
     for cluster in digest.clusters:
         if cluster.unreadable is not None:
-            lines.append(f"  {cluster.cluster}: cannot read: {cluster.unreadable.message}")
+            lines.append(
+                f"  {cluster.cluster}: cannot read ({unreadable_since(cluster)}): "
+                f"{cluster.unreadable.message}"
+            )
             continue
         line = f"  {cluster.cluster}: {counts_line(cluster.counts)}"
         fresh = cluster.freshness
@@ -84,10 +117,13 @@ def render_digest(digest: Digest) -> str:
             lines.append(f"  - HelmRelease {release} on {up.cluster}: chart {up.old} -> {up.new}")
         for t in changes.new_failures:
             lines.append(
-                f"  - new failure: {t.kind} {t.namespace}/{t.name} on {t.cluster}: {t.message}"
+                f"  - new failure: {t.kind} {t.namespace}/{t.name} on {t.cluster}: "
+                f"{t.message}{while_down(t)}"
             )
         for t in changes.recoveries:
-            lines.append(f"  - recovered: {t.kind} {t.namespace}/{t.name} on {t.cluster}")
+            lines.append(
+                f"  - recovered: {t.kind} {t.namespace}/{t.name} on {t.cluster}{while_down(t)}"
+            )
         for (where, kind, ns, name), count in changes.flapping:
             lines.append(f"  - flapping: {kind} {ns}/{name} on {where} failed {count} times")
         for a in changes.actions:
@@ -118,8 +154,13 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 "cluster": c.cluster,
                 "failing": c.counts.failing,
                 "ready": c.counts.ready,
-                "state": c.freshness.state.value if c.freshness else "live",
+                "state": c.state,
                 "unreadable": c.unreadable.message if c.unreadable else None,
+                "error": c.unreadable.message
+                if c.unreadable
+                else (c.freshness.error if c.freshness and c.freshness.error else None),
+                "since": c.since.isoformat() if c.since else None,
+                "last_read": c.last_read.isoformat() if c.last_read else None,
             }
             for c in digest.clusters
         ],
@@ -161,14 +202,8 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 }
                 for u in digest.changes.chart_upgrades
             ],
-            "new_failures": [
-                "/".join((t.cluster, t.kind, t.namespace, t.name))
-                for t in digest.changes.new_failures
-            ],
-            "recoveries": [
-                "/".join((t.cluster, t.kind, t.namespace, t.name))
-                for t in digest.changes.recoveries
-            ],
+            "new_failures": [_change_record(t) for t in digest.changes.new_failures],
+            "recoveries": [_change_record(t) for t in digest.changes.recoveries],
             "flapping": [
                 {"object": "/".join(k), "failures": n} for k, n in digest.changes.flapping
             ],

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.digest import Digest
 from bot.domain.fleet import CacheState
 from bot.domain.status import FluxObject
-from bot.render.digest_text import headline
+from bot.render.digest_text import headline, unreadable_since, while_down
 from bot.slack.render import (
     FALLBACK_LIMIT,
     MAX_BLOCKS,
@@ -79,7 +79,8 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
     for c in digest.clusters:
         if c.unreadable is not None:
             lines.append(
-                f":warning: *{escape(c.cluster)}*: cannot read: {escape(c.unreadable.message)}"
+                f":warning: *{escape(c.cluster)}*: cannot read ({unreadable_since(c)}): "
+                f"{escape(c.unreadable.message)}"
             )
             continue
         line = f"*{escape(c.cluster)}*  {counts_text(c.counts)}"
@@ -158,10 +159,12 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
         for t in changes.new_failures[:10]:
             lines.append(
                 f"• :red_circle: new failure: {_ref(t.kind, t.namespace, t.name, t.cluster)}"
+                f"{while_down(t)}"
             )
         for t in changes.recoveries[:10]:
             lines.append(
                 f"• :large_green_circle: recovered: {_ref(t.kind, t.namespace, t.name, t.cluster)}"
+                f"{while_down(t)}"
             )
         for (cluster, kind, ns, name), count in changes.flapping[:10]:
             what = _ref(kind, ns, name, cluster)
