@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.bot_process import start_bot
+from bot.state.sqlite import SqliteHistory
+from tests.bot_process import start_bot, texts
 from tests.fakes.kube_api import FakeFleet
 from tests.fakes.slack_api import FakeSlack
 from tests.flux_objects import condition, flux_object
@@ -206,3 +207,52 @@ def test_what_changed_while_fluxbot_was_down_is_in_the_next_digest(world: World)
     assert changes["new_failures"][0]["while_down"]
     text = world.digest("--dry-run").stdout
     assert re.search(r"while fluxbot was down, \d\d:\d\d–\d\d:\d\d", text), text
+
+
+def test_a_cut_section_says_how_many_more_and_where_to_see_them(tmp_path: Path) -> None:
+    fleet = FakeFleet(["home", "prod-1", "prod-2"])
+    with fleet, FakeSlack() as slack:
+        fleet["prod-1"].apply_many(
+            [
+                flux_object("Kustomization", f"app-{i:03}", conditions=[condition()])
+                for i in range(225)
+            ]
+            + [
+                flux_object(
+                    "Kustomization", f"paused-{i:02}", suspend=True, conditions=[condition()]
+                )
+                for i in range(40)
+            ]
+        )
+        fleet["prod-2"].apply(flux_object("Kustomization", "apps", conditions=[condition()]))
+        world = World(fleet, slack, tmp_path, "sqlite")
+        world.write_config(schedule="0 0 1 1 *")
+        bot = start_bot(["--config", str(world.config)], slack, tmp_path, env=world.env)
+        try:
+            for i in range(225):
+                fleet["prod-1"].set_status(
+                    KS, "Kustomization", "flux-system", f"app-{i:03}", {"conditions": [FAILED]}
+                )
+            history = SqliteHistory(tmp_path / "history.db")
+            deadline = time.monotonic() + 30
+            while len(history.failing_since("production")) < 225:
+                assert time.monotonic() < deadline, bot.log.read_text()
+                time.sleep(0.2)
+            history.close()
+        finally:
+            bot.stop()
+
+        # The terminal prints every one of them.
+        printed = world.digest("--dry-run").stdout
+        assert printed.count("- new failure: Kustomization") == 225
+        result = world.digest("--force")
+        assert result.returncode == 0, result.stderr
+        (details,) = [
+            c.params for c in slack.calls("chat.postMessage") if c.params.get("thread_ts")
+        ]
+        text = texts(details)
+        assert "… and 213 more root cause(s); `/flux status --failing` lists them" in text
+        assert "… and 15 more suspended; `/flux status`" in text
+        assert (
+            "… and 215 more new failure(s); `/flux status --failing` lists what still fails" in text
+        )

@@ -9,7 +9,7 @@ Digests, status answers and incidents all group failures this way, so the rule l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 from bot.domain.kinds import kind_order
@@ -28,9 +28,19 @@ class CauseGroup:
 def group_failures(objects: Iterable[FluxObject]) -> list[CauseGroup]:
     """The failing objects of one cluster grouped by root cause, in the order roots were met."""
     listed = list(objects)
+    return group_related(listed, {o.ref for o in listed if o.health is Health.FAILING})
+
+
+def group_related(objects: Iterable[FluxObject], selected: Set[ObjectRef]) -> list[CauseGroup]:
+    """The `selected` objects of one cluster grouped by the selected object they follow from.
+
+    An object's cause is a selected object it points at (as for failures); following causes
+    upwards ends at the root. Digests group what recovered together this way: one fixed source
+    is one item with the objects that recovered with it.
+    """
+    listed = list(objects)
     by_ref = {o.ref: o for o in listed}
-    failing = [o for o in listed if o.health is Health.FAILING]
-    failing_refs = {o.ref for o in failing}
+    chosen = [o for o in listed if o.ref in selected]
 
     def cause(obj: FluxObject) -> FluxObject | None:
         candidates: list[ObjectRef] = []
@@ -38,12 +48,16 @@ def group_failures(objects: Iterable[FluxObject]) -> list[CauseGroup]:
             candidates.append(obj.source_ref)
         candidates += obj.depends_on
         for ref in candidates:
-            if ref in failing_refs:
+            if ref in selected and ref in by_ref:
                 return by_ref[ref]
-        # A HelmRelease's chart may be fine while the chart's own source fails.
+        # A HelmRelease's chart may be fine while the chart's own source is the cause.
         if obj.source_ref is not None and obj.source_ref in by_ref:
             chart = by_ref[obj.source_ref]
-            if chart.source_ref is not None and chart.source_ref in failing_refs:
+            if (
+                chart.source_ref is not None
+                and chart.source_ref in selected
+                and chart.source_ref in by_ref
+            ):
                 return by_ref[chart.source_ref]
         return None
 
@@ -56,7 +70,7 @@ def group_failures(objects: Iterable[FluxObject]) -> list[CauseGroup]:
         return current
 
     groups: dict[ObjectRef, list[FluxObject]] = {}
-    for obj in failing:
+    for obj in chosen:
         root = root_of(obj)
         members = groups.setdefault(root.ref, [])
         if root.ref != obj.ref:

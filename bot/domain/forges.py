@@ -2,8 +2,9 @@
 
 A GitRepository's `spec.url` is an http(s) URL (`https://github.com/org/repo.git`) or an ssh
 one (`ssh://git@github.com/org/repo`), as its CRD requires; the scp-like
-`git@github.com:org/repo.git` people copy from forges is understood too. Its artifact revision names the commit (`main@sha1:<sha>`, `sha1:<sha>`,
-or the pre-v2 `main/<sha>`). Known forges turn the two into a web link:
+`git@github.com:org/repo.git` people copy from forges is understood too. Its artifact
+revision names the commit (`main@sha1:<sha>`, `sha1:<sha>`, or the pre-v2 `main/<sha>`).
+Known forges turn the two into a web link:
 
 - GitHub (github.com, github.* for Enterprise): `https://HOST/OWNER/REPO/commit/SHA`
 - GitLab (gitlab.com, gitlab.*): `https://HOST/GROUP/.../REPO/-/commit/SHA`

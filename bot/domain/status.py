@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.domain.kinds import (
+    GIT_REPOSITORY,
     HELM_CHART,
     HELM_RELEASE,
     HELM_REPOSITORY,
@@ -180,6 +181,8 @@ class FluxObject:
     requested_at: str = ""
     suspension: Suspension | None = None
     reconcile_disabled: bool = False
+    # A GitRepository's `spec.url`: digests link revisions to their commit on known forges.
+    url: str = ""
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -318,6 +321,7 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         requested_at=_str(annotations.get(REQUESTED_AT)),
         suspension=suspension,
         reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
+        url=_str(spec.get("url")) if flux_kind is GIT_REPOSITORY else "",
     )
 
 
