@@ -7,7 +7,9 @@ becomes leader next picks up where the last one stopped: `reload()` on becoming 
 Layout (all in `namespace`, labelled `fluxbot.io/history=<name_prefix>`):
 
 - `<name_prefix>-env-<environment>`: the transitions and actions of one environment within
-  the retention window;
+  the retention window, what fluxbot last knew of each object (`known`) and when it last saw
+  each cluster (`seen`), to find what changed while it was down (SqliteHistory's tables of
+  the same names);
 - `<name_prefix>-state`: digest runs and snoozes of every environment.
 
 Each holds one key in `binaryData`, `history.json.gz`: gzip-compressed JSON. Every write is a
