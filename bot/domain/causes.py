@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from bot.domain.kinds import kind_order
 from bot.domain.status import FluxObject, Health, ObjectRef
 
+Key = tuple[str, str, str]
+
 
 @dataclass(frozen=True, slots=True)
 class CauseGroup:
@@ -38,47 +40,54 @@ def group_related(objects: Iterable[FluxObject], selected: Set[ObjectRef]) -> li
     upwards ends at the root. Digests group what recovered together this way: one fixed source
     is one item with the objects that recovered with it.
     """
+    # Plain tuples as keys: hashing them is much cheaper than hashing ObjectRefs, and digests
+    # group thousands of changes this way.
     listed = list(objects)
-    by_ref = {o.ref: o for o in listed}
-    chosen = [o for o in listed if o.ref in selected]
+    chosen_keys = {(r.kind, r.namespace, r.name) for r in selected}
+    every: dict[Key, FluxObject] = {}
+    chosen: dict[Key, FluxObject] = {}
+    for obj in listed:
+        key = (obj.kind, obj.namespace, obj.name)
+        every[key] = obj
+        if key in chosen_keys:
+            chosen[key] = obj
 
-    def cause(obj: FluxObject) -> FluxObject | None:
-        candidates: list[ObjectRef] = []
-        if obj.source_ref is not None:
-            candidates.append(obj.source_ref)
-        candidates += obj.depends_on
-        for ref in candidates:
-            if ref in selected and ref in by_ref:
-                return by_ref[ref]
+    def cause(obj: FluxObject) -> Key | None:
+        source = obj.source_ref
+        source_key = (source.kind, source.namespace, source.name) if source is not None else None
+        if source_key is not None and source_key in chosen:
+            return source_key
+        for ref in obj.depends_on:
+            key = (ref.kind, ref.namespace, ref.name)
+            if key in chosen:
+                return key
         # A HelmRelease's chart may be fine while the chart's own source is the cause.
-        if obj.source_ref is not None and obj.source_ref in by_ref:
-            chart = by_ref[obj.source_ref]
-            if (
-                chart.source_ref is not None
-                and chart.source_ref in selected
-                and chart.source_ref in by_ref
-            ):
-                return by_ref[chart.source_ref]
+        chart = every.get(source_key) if source_key is not None else None
+        if chart is not None and chart.source_ref is not None:
+            ref = chart.source_ref
+            key = (ref.kind, ref.namespace, ref.name)
+            if key in chosen:
+                return key
         return None
 
-    def root_of(obj: FluxObject) -> FluxObject:
-        seen = {obj.ref}
-        current = obj
-        while (parent := cause(current)) is not None and parent.ref not in seen:
-            seen.add(parent.ref)
+    def root_of(key: Key) -> Key:
+        seen = {key}
+        current = key
+        while (parent := cause(chosen[current])) is not None and parent not in seen:
+            seen.add(parent)
             current = parent
         return current
 
-    groups: dict[ObjectRef, list[FluxObject]] = {}
-    for obj in chosen:
-        root = root_of(obj)
-        members = groups.setdefault(root.ref, [])
-        if root.ref != obj.ref:
+    groups: dict[Key, list[FluxObject]] = {}
+    for key, obj in chosen.items():
+        root = root_of(key)
+        members = groups.setdefault(root, [])
+        if root != key:
             members.append(obj)
     return [
         CauseGroup(
-            by_ref[ref],
+            chosen[root],
             tuple(sorted(dependents, key=lambda o: (kind_order(o.kind), o.namespace, o.name))),
         )
-        for ref, dependents in groups.items()
+        for root, dependents in groups.items()
     ]

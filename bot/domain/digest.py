@@ -15,6 +15,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 from bot.domain.causes import group_failures, group_related
@@ -144,10 +145,15 @@ class Problem:
     kind: str  # "unreadable", "failing" or "overdue"
     cluster: str
     subject: str  # "GitRepository flux-system/platform"; "" for an unreadable cluster
-    phrase: str  # the key phrase of the error, condensed
+    message: str  # the error in full
     since: dt.datetime | None
     new: bool
     dependents: int = 0
+
+    @property
+    def phrase(self) -> str:
+        """The key phrase of the error: condensed (only when shown, condensing costs)."""
+        return condense(self.message, PHRASE_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +223,7 @@ class Digest:
             not self.attention and not self.unreadable and not self.suspended and self.changes.empty
         )
 
-    @property
+    @cached_property
     def problems(self) -> tuple[Problem, ...]:
         """What is wrong, most urgent first: unreadable clusters, root causes, overdue
         suspensions."""
@@ -226,7 +232,7 @@ class Digest:
                 "unreadable",
                 c.cluster,
                 "",
-                condense(c.error, PHRASE_LIMIT),
+                c.error,
                 c.since,
                 new=c.since is not None and c.since > self.since,
             )
@@ -237,7 +243,7 @@ class Digest:
                 "failing",
                 i.cluster,
                 f"{i.root.kind} {i.root.namespace}/{i.root.name}",
-                condense(i.root.message, PHRASE_LIMIT),
+                i.root.message,
                 i.since,
                 new=i.since is not None and i.since > self.since,
                 dependents=len(i.dependents),
@@ -351,6 +357,7 @@ def _changes(
     flapping = {k for k, n in failures.items() if n >= FLAP_THRESHOLD}
     revisions: dict[str, dict[ObjectKey, str]] = defaultdict(dict)
     firsts: dict[ObjectKey, str] = {}
+    latest: dict[ObjectKey, str] = {}
     upgrades: dict[ObjectKey, tuple[str, str]] = {}
     for t in window:
         if t.change is not Change.REVISION:
@@ -361,8 +368,9 @@ def _changes(
             upgrades[key] = (old, t.new)
             continue
         firsts.setdefault(key, t.old)
-        for rev_objects in revisions.values():
-            rev_objects.pop(key, None)
+        if key in latest:
+            revisions[latest[key]].pop(key, None)
+        latest[key] = t.new
         revisions[t.new][key] = firsts[key]
     groups = tuple(
         sorted(
@@ -401,7 +409,7 @@ def _changes(
             t.environment, t.cluster, t.kind, t.namespace, t.name, Change.FAILING, t.at,
             message=current[key].message if key in current else "", down_since=t.down_since,
         )
-        for t in window
+        for t in (window if failed_upgrades else ())
         if t.change is Change.REVISION
         and (key := _key(t)) in failed_upgrades
         and key not in failing_keys
@@ -470,10 +478,13 @@ def _by_root_cause(
 ) -> tuple[ChangeItem, ...]:
     """`found` grouped as Needs attention groups failures: one item per root cause."""
     by_key = {_key(t): t for t in found}
+    per_cluster: dict[str, set[ObjectRef]] = defaultdict(set)
+    for key in by_key:
+        per_cluster[key[0]].add(ObjectRef(key[1], key[2], key[3]))
     items: list[ChangeItem] = []
     grouped: set[ObjectKey] = set()
     for status in clusters:
-        selected = {ObjectRef(k[1], k[2], k[3]) for k in by_key if k[0] == status.cluster}
+        selected = per_cluster.get(status.cluster)
         if not selected:
             continue
         for group in group_related(status.objects, selected):

@@ -213,7 +213,10 @@ def render_digest(digest: Digest) -> str:
     lines = [headline(digest), ""]
     problems = digest.problems
     if problems:
-        lines += [f"  ! {problem_text(p, digest.now)}" for p in problems] + [""]
+        lines += [f"  ! {problem_text(p, digest.now)}" for p in problems[:TOP_PROBLEMS]]
+        if len(problems) > TOP_PROBLEMS:
+            lines.append(f"  … and {len(problems) - TOP_PROBLEMS} more problem(s), all below")
+        lines.append("")
     for cluster in digest.clusters:
         if cluster.unreadable is not None:
             lines.append(

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.domain.condense import DEFAULT_LIMIT as CONDENSED
 from bot.domain.condense import condense
 from bot.domain.digest import ChangeItem, Digest, Problem, RevisionGroup
 from bot.domain.fleet import CacheState
@@ -195,7 +196,7 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
                 _context(_more(rest, "root cause(s)", "`/flux status --failing` lists them"))
             )
         elif buttons is None and any(
-            condense(i.root.message) != " ".join(i.root.message.split()) for i in digest.attention
+            len(i.root.message) > CONDENSED for i in digest.attention[:shown]
         ):
             blocks.append(_context("Full messages: `/flux get KIND NAME`"))
 
