@@ -21,7 +21,7 @@ from bot.domain.fleet import ClusterProblem, ClusterStatus, ProblemKind
 from bot.domain.status import Suspension, parse_flux_object
 from bot.domain.transitions import Change, Transition
 from bot.render.digest_text import digest_record, headline, render_digest
-from bot.slack.digest_render import details_message, summary_message
+from bot.slack.digest_render import details_message, single_message, summary_message
 from tests.bot_process import texts
 from tests.fakes.slack_api import validate_blocks
 from tests.flux_objects import condition, flux_object, snapshot
@@ -250,3 +250,35 @@ def test_the_terminal_and_json_say_the_same_without_cutting() -> None:
     (group,) = record["changes"]["revisions"]
     assert group["link"] == f"https://github.com/acme/fleet/commit/{SHA}"
     assert group["short"] == "main@sha1:696f056d"
+
+
+def test_in_one_message_the_problems_come_first_and_it_fits_slack() -> None:
+    digest = _digest()
+    message = single_message(digest, None)
+    _preview("digest-single", {"text": message.text, "blocks": message.blocks})
+    assert validate_blocks(message.blocks) == []
+    shown = texts({"text": "", "blocks": message.blocks})
+    assert shown.index("prod-us-1* cannot be read") < shown.index("*Needs attention*")
+    assert "_… and 1 more problem(s); all below_" in shown
+
+
+def test_a_huge_digest_is_cut_with_counts_and_stays_within_block_kit_limits() -> None:
+    failing = condition("Ready", "False", "ReconciliationFailed", "apply failed: " + "x" * 400)
+    objects = tuple(
+        parse_flux_object(flux_object("Kustomization", f"app-{i:03}", conditions=[failing]))
+        for i in range(300)
+    )
+    transitions = [
+        _t(Change.FAILING, "Kustomization", f"app-{i:03}", 1 + i / 100, message="y" * 300)
+        for i in range(300)
+    ]
+    digest = compose(
+        "production", [ClusterStatus("production", "prod-eu-1", objects)], transitions,
+        [], [], {}, NOW, SINCE,
+    )  # fmt: skip
+    for message in (details_message(digest, None), single_message(digest, None)):
+        assert validate_blocks(message.blocks) == []
+        assert len(message.blocks) <= 49  # one left for the preview's note
+        shown = texts({"text": "", "blocks": message.blocks})
+        assert "more root cause(s); `/flux status --failing` lists them" in shown
+        assert "more new failure(s); `/flux status --failing` lists what still fails" in shown

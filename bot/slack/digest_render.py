@@ -162,8 +162,25 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
     return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), blocks)
 
 
-def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessage:
-    """Everything worth a line: clusters, root causes, suspensions, changes, unreadable."""
+def single_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessage:
+    """The digest in one message (`details_in_thread: false`): the problems first, then all."""
+    summary = summary_message(digest, details_in_thread=False)
+    if digest.healthy:
+        return summary
+    details = details_message(digest, buttons, reserve=len(summary.blocks) + 1)
+    divider = DividerBlock().to_dict()
+    # The details' header repeats the summary's first line; the summary replaces it.
+    return SlackMessage(summary.text, [*summary.blocks, divider, *details.blocks[1:]])
+
+
+def details_message(
+    digest: Digest, buttons: DigestButtons | None, reserve: int = 0
+) -> SlackMessage:
+    """Everything worth a line: clusters, root causes, suspensions, changes, unreadable.
+
+    `reserve`: blocks kept free for what the caller puts around it.
+    """
+    budget = BLOCK_BUDGET - reserve
     env = digest.environment
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=clip(f"{env} digest", 150)))]
     lines = []
@@ -186,7 +203,7 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
         blocks += [DividerBlock(), _section(f"*Needs attention* ({len(digest.attention)})")]
         shown = 0
         for item in digest.attention[:MAX_ITEMS]:
-            if len(blocks) + 4 > BLOCK_BUDGET - 6:  # keep room for the other sections
+            if len(blocks) + 4 > budget - 6:  # keep room for the other sections
                 break
             shown += 1
             blocks += _attention_blocks(digest, item, buttons)
@@ -214,14 +231,14 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
     if not changes.empty:
         lines = _change_lines(digest)
         blocks += [DividerBlock(), _section(f"*Changes since {_when(digest.since)}*")]
-        room = max(1, BLOCK_BUDGET - len(blocks) - (1 if digest.snoozed else 0))
+        room = max(1, budget - len(blocks) - (1 if digest.snoozed else 0))
         blocks += _packed(lines, room, "change(s)", _print_all(env))
 
     if digest.snoozed:
         blocks.append(_context(f"{digest.snoozed} snoozed object(s) not shown."))
-    if len(blocks) > BLOCK_BUDGET:  # cannot happen with the budgets above; never cut silently
-        rest = len(blocks) - BLOCK_BUDGET + 1
-        blocks = [*blocks[: BLOCK_BUDGET - 1], _context(_more(rest, "block(s)", _print_all(env)))]
+    if len(blocks) > budget:  # cannot happen with the budgets above; never cut silently
+        rest = len(blocks) - budget + 1
+        blocks = [*blocks[: budget - 1], _context(_more(rest, "block(s)", _print_all(env)))]
     return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), [b.to_dict() for b in blocks])
 
 
