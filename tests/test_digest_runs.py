@@ -8,6 +8,7 @@ code 1 and is reported as unreadable, with since when.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -21,6 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.digests.recorder import TransitionRecorder
+from bot.domain.status import parse_flux_object
+from bot.domain.transitions import Change, Listing
 from bot.state.sqlite import SqliteHistory
 from tests.bot_process import start_bot, texts
 from tests.fakes.kube_api import FakeFleet
@@ -208,6 +212,15 @@ def test_what_changed_while_fluxbot_was_down_is_in_the_next_digest(world: World)
     text = world.digest("--dry-run").stdout
     assert re.search(r"while fluxbot was down, \d\d:\d\d–\d\d:\d\d", text), text
 
+    # A cluster that cannot be read now says when fluxbot last read it.
+    world.fleet["prod-2"].stop()
+    down = world.digest("--dry-run", "--output", "json")
+    assert down.returncode == 1
+    prod2 = next(c for c in json.loads(down.stdout)["clusters"] if c["cluster"] == "prod-2")
+    assert prod2["state"] == "unreadable"
+    assert prod2["last_read"] is not None
+    assert prod2["since"] == prod2["last_read"]
+
 
 def test_a_cut_section_says_how_many_more_and_where_to_see_them(tmp_path: Path) -> None:
     fleet = FakeFleet(["home", "prod-1", "prod-2"])
@@ -256,3 +269,34 @@ def test_a_cut_section_says_how_many_more_and_where_to_see_them(tmp_path: Path) 
         assert (
             "… and 215 more new failure(s); `/flux status --failing` lists what still fails" in text
         )
+
+
+def test_a_new_leader_records_what_changed_while_no_one_was_recording(tmp_path: Path) -> None:
+    """The old leader recorded `apps` as ready; it failed during the handover, when only a
+    follower (which records nothing) saw it. Becoming leader, the follower compares its cache
+    with the store and records the failure."""
+    history = SqliteHistory(tmp_path / "history.db")
+    ready = parse_flux_object(flux_object("Kustomization", "apps", conditions=[condition()]))
+    broken = parse_flux_object(flux_object("Kustomization", "apps", conditions=[FAILED]))
+    at = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+    old_leader = TransitionRecorder(history, live_clusters=lambda: [("production", "prod-1")])
+    old_leader.listing(Listing("production", "prod-1", "Kustomization", (ready,), at))
+    old_leader.flush()
+    old_leader.beat()
+    leading = False
+    follower = TransitionRecorder(
+        history,
+        is_leader=lambda: leading,
+        snapshot=lambda: [Listing("production", "prod-1", "Kustomization", (broken,), at)],
+    )
+    follower.flush()  # a follower: nothing recorded
+    assert history.transitions("production", at - dt.timedelta(days=1), at) == []
+    leading = True
+    assert follower.flush() == 1
+    (failing,) = history.transitions("production", at - dt.timedelta(days=1), at)
+    assert (failing.name, failing.change, failing.down_since is not None) == (
+        "apps",
+        Change.FAILING,
+        True,
+    )
+    history.close()
