@@ -1,4 +1,8 @@
-"""Digests as terminal text and as JSON (`fluxbot digest ENV --dry-run`)."""
+"""Digests as terminal text and as JSON (`fluxbot digest ENV --dry-run`).
+
+The terminal gets the whole digest, never cut, with every message in full; Slack gets the
+condensed form (bot.slack.digest_render).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
 
-from bot.domain.condense import condense
 from bot.domain.digest import ChangeItem, Changes, ClusterLine, Digest, Problem
 from bot.domain.fleet import CacheState, HealthCounts
 from bot.domain.status import truncate_hex
@@ -174,7 +177,7 @@ def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
         )
     for item in changes.new_failures:
         t = item.root
-        why = item.failed_upgrade or condense(t.message)
+        why = item.failed_upgrade or " ".join(t.message.split())
         lines.append(
             f"- new failure: {t.kind} {t.namespace}/{t.name} on {item.cluster}: {why}"
             f"{while_down(t)}"
@@ -236,7 +239,8 @@ def render_digest(digest: Digest) -> str:
             dependents = f" -> {len(item.dependents)} dependents" if item.dependents else ""
             lines.append(
                 f"  - {root.kind} {root.namespace}/{root.name} on {item.cluster}: "
-                f"{condense(root.message)}{dependents} (failing since {_when(item.since)})"
+                f"{' '.join(root.message.split())}{dependents} "
+                f"(failing since {_when(item.since)})"
             )
             lines += [f"      {d.kind} {d.namespace}/{d.name}" for d in item.dependents]
     if digest.suspended:
