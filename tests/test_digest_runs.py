@@ -33,6 +33,14 @@ from tests.flux_objects import condition, flux_object
 
 ROOT = Path(__file__).resolve().parent.parent
 KS = "kustomize.toolkit.fluxcd.io/v1"
+# A GitRepository's artifact as source-controller writes it (api/v1 Artifact: all required).
+ARTIFACT = {
+    "revision": "main@sha1:696f056df216eea4f9401adbee0ff744d4df390f",
+    "path": "gitrepository/flux-system/platform/696f056d.tar.gz",
+    "url": "http://source-controller.flux-system.svc/platform.tar.gz",
+    "digest": "sha256:" + "c" * 64,
+    "lastUpdateTime": "2026-11-26T08:00:00Z",
+}
 FAILED = condition("Ready", "False", "ReconciliationFailed", "Deployment/apps/web dry-run failed")
 
 
@@ -196,8 +204,14 @@ def test_what_changed_while_fluxbot_was_down_is_in_the_next_digest(world: World)
     world.fleet["prod-1"].set_status(
         KS, "Kustomization", "flux-system", "infra", {"conditions": [condition()]}
     )
-    log = _serve_until(world, r"changes while fluxbot was not watching")
-    assert "prod-1: 2 changes while fluxbot was not watching" in log
+    world.fleet["prod-1"].set_status(
+        "source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "platform",
+        {"conditions": [condition()], "artifact": ARTIFACT},
+    )  # fmt: skip
+    # One line per kind listed: the Kustomizations and the GitRepository.
+    log = _serve_until(world, r"(change\(s\) while fluxbot was not watching[\s\S]*){2}")
+    assert "prod-1: 2 change(s) while fluxbot was not watching" in log
+    assert "prod-1: 1 change(s) while fluxbot was not watching" in log
 
     result = world.digest("--dry-run", "--output", "json")
     assert result.returncode == 0, result.stderr
@@ -209,6 +223,8 @@ def test_what_changed_while_fluxbot_was_down_is_in_the_next_digest(world: World)
         "prod-1/Kustomization/flux-system/infra"
     ]
     assert changes["new_failures"][0]["while_down"]
+    (revision,) = changes["revisions"]
+    assert (revision["short"], revision["while_down"] is not None) == ("main@sha1:696f056d", True)
     text = world.digest("--dry-run").stdout
     assert re.search(r"while fluxbot was down, \d\d:\d\d–\d\d:\d\d", text), text
 

@@ -168,7 +168,7 @@ class TransitionRecorder:
             found = catch_up(listing, known, down_since)
             if found:
                 log.info(
-                    "%s/%s: %d changes while fluxbot was not watching (since %s)",
+                    "%s/%s: %d change(s) while fluxbot was not watching (since %s)",
                     listing.environment, listing.cluster, len(found), down_since,
                 )  # fmt: skip
                 self._history.record_transitions(found)

@@ -99,6 +99,8 @@ class RevisionGroup:
     objects: tuple[ObjectKey, ...]
     # The commit's page, when the revision is a commit of a GitRepository on a known forge.
     link: str | None = None
+    # When some of the objects moved while fluxbot was down: from when to when.
+    while_down: tuple[dt.datetime, dt.datetime] | None = None
 
     @property
     def short(self) -> str:
@@ -358,6 +360,7 @@ def _changes(
     revisions: dict[str, dict[ObjectKey, str]] = defaultdict(dict)
     firsts: dict[ObjectKey, str] = {}
     latest: dict[ObjectKey, str] = {}
+    downtime: dict[ObjectKey, tuple[dt.datetime, dt.datetime]] = {}
     upgrades: dict[ObjectKey, tuple[str, str]] = {}
     for t in window:
         if t.change is not Change.REVISION:
@@ -368,6 +371,10 @@ def _changes(
             upgrades[key] = (old, t.new)
             continue
         firsts.setdefault(key, t.old)
+        if t.down_since is not None:
+            downtime[key] = (t.down_since, t.at)
+        else:
+            downtime.pop(key, None)
         if key in latest:
             revisions[latest[key]].pop(key, None)
         latest[key] = t.new
@@ -380,6 +387,7 @@ def _changes(
                     tuple(sorted({old for old in moved.values() if old})),
                     tuple(sorted(moved, key=lambda k: (kind_order(k[1]), k[0], k[2], k[3]))),
                     _link(new, moved, current),
+                    _downtime([downtime[k] for k in moved if k in downtime]),
                 )
                 for new, moved in revisions.items()
                 if moved
@@ -427,6 +435,12 @@ def _changes(
         flapping=tuple(sorted((k, failures[k]) for k in flapping)),
         actions=tuple(a for a in actions if start < a.at <= end),
     )
+
+
+def _downtime(
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+) -> tuple[dt.datetime, dt.datetime] | None:
+    return (min(w[0] for w in windows), max(w[1] for w in windows)) if windows else None
 
 
 def _upgrade_verdict(release: FluxObject | None, new: str) -> str | None:

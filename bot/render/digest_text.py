@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
 
-from bot.domain.digest import ChangeItem, Changes, ClusterLine, Digest, Problem
+from bot.domain.digest import ChangeItem, Changes, ClusterLine, Digest, Problem, RevisionGroup
 from bot.domain.fleet import CacheState, HealthCounts
 from bot.domain.status import truncate_hex
 from bot.domain.transitions import Transition
@@ -28,11 +28,16 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
 
 
-def while_down(t: Transition) -> str:
+def while_down(t: Transition | RevisionGroup) -> str:
     """Marks a change found after a restart: ` (while fluxbot was down, 02:10-02:25 UTC)`."""
-    if t.down_since is None:
+    if isinstance(t, RevisionGroup):
+        if t.while_down is None:
+            return ""
+        start, end = (w.astimezone(dt.UTC) for w in t.while_down)
+    elif t.down_since is None:
         return ""
-    start, end = t.down_since.astimezone(dt.UTC), t.at.astimezone(dt.UTC)
+    else:
+        start, end = t.down_since.astimezone(dt.UTC), t.at.astimezone(dt.UTC)
     day = "" if start.date() == end.date() else f"{start:%Y-%m-%d} "
     return f" (while fluxbot was down, {day}{start:%H:%M}–{end:%H:%M} UTC)"
 
@@ -167,7 +172,7 @@ def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
         link = f" {group.link}" if group.link else ""
         lines.append(
             f"- {group.short} applied to {_count(len(group.objects), 'object')} on {where}: "
-            f"{named_objects(group.objects)}{old}{link}"
+            f"{named_objects(group.objects)}{old}{link}{while_down(group)}"
         )
     for up in changes.chart_upgrades:
         state = " (in progress)" if up.in_progress else ""
@@ -338,6 +343,12 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                     "old": list(g.old),
                     "objects": ["/".join(k) for k in g.objects],
                     "link": g.link,
+                    "while_down": {
+                        "from": g.while_down[0].isoformat(),
+                        "to": g.while_down[1].isoformat(),
+                    }
+                    if g.while_down
+                    else None,
                 }
                 for g in digest.changes.revisions
             ],

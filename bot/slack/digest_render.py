@@ -123,7 +123,7 @@ def _revision_text(group: RevisionGroup) -> str:
     old = f" (from `{escape(clip(', '.join(truncate_hex(o) for o in group.old), 200))}`)"
     return (
         f"{revision} applied to {len(group.objects)} object(s) on {escape(where)}: "
-        f"{names}{more}{old if group.old else ''}"
+        f"{names}{more}{old if group.old else ''}{escape(while_down(group))}"
     )
 
 
