@@ -162,12 +162,15 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
     return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), blocks)
 
 
-def single_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessage:
-    """The digest in one message (`details_in_thread: false`): the problems first, then all."""
+def single_message(digest: Digest, buttons: DigestButtons | None, reserve: int = 0) -> SlackMessage:
+    """The digest in one message (`details_in_thread: false`): the problems first, then all.
+
+    `reserve`: blocks kept free for the caller, besides the one a preview's note takes.
+    """
     summary = summary_message(digest, details_in_thread=False)
     if digest.healthy:
         return summary
-    details = details_message(digest, buttons, reserve=len(summary.blocks) + 1)
+    details = details_message(digest, buttons, reserve=len(summary.blocks) + 1 + reserve)
     divider = DividerBlock().to_dict()
     # The details' header repeats the summary's first line; the summary replaces it.
     return SlackMessage(summary.text, [*summary.blocks, divider, *details.blocks[1:]])
