@@ -414,6 +414,28 @@ def test_the_runner_reports_progress_and_the_outcome_to_its_sink(table: Table) -
     assert kinds == ["Running", "Progress", "Finished"]
 
 
+def test_an_action_waiting_for_a_worker_says_queued_at_once(table: Table) -> None:
+    """Both workers are writing (held here): a third action says it is queued right away,
+    then runs when one is free."""
+    table.gate.clear()
+    for ref in (APPS, CHECKOUT):
+        table.runner.start(OPS, ActionRequest(Action.RECONCILE, DEV, ref), "", Recorder())
+    waiting = Recorder()
+    table.runner.start(OPS, ActionRequest(Action.RECONCILE, DEV, PAUSED), "", waiting)
+    deadline = time.monotonic() + 5
+    while not waiting.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [type(e).__name__ for e in waiting.events] == ["Queued"]
+    table.gate.set()
+    assert waiting.done.wait(5)
+    assert [type(e).__name__ for e in waiting.events] == [
+        "Queued",
+        "Running",
+        "Progress",
+        "Finished",
+    ]
+
+
 def test_shutdown_tells_each_sink_its_action_was_abandoned(table: Table) -> None:
     table.gate.clear()
     sink = Recorder()
