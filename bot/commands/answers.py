@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bot.domain.digest import Digest
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import ClusterStatus, ClusterTarget, FleetLayout, Freshness, HealthCounts
+from bot.domain.incidents import IncidentRecord
 from bot.domain.status import FluxObject
 
 
@@ -102,6 +103,16 @@ class DigestAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsAnswer:
+    """Answer to `incidents`: open incidents, oldest first, or why they are not known."""
+
+    environments: tuple[str, ...]
+    incidents: tuple[IncidentRecord, ...]
+    # Set when this fluxbot keeps no incidents (no history store, or none enabled).
+    unavailable: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsAnswer:
     """Answer to `envs`: the fleet's layout."""
 
@@ -126,4 +137,7 @@ class ErrorAnswer:
     choices: tuple[str, ...] = ()
 
 
-Answer = StatusAnswer | ObjectAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer
+Answer = (
+    StatusAnswer | ObjectAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer | HelpAnswer
+    | ErrorAnswer
+)  # fmt: skip

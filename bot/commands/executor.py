@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -13,6 +14,7 @@ from bot.commands.answers import (
     EnvsAnswer,
     ErrorAnswer,
     HelpAnswer,
+    IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
     StatusAnswer,
@@ -24,6 +26,7 @@ from bot.commands.grammar import (
     EnvsCommand,
     GetCommand,
     HelpCommand,
+    IncidentsCommand,
     StatusCommand,
     help_text,
     parse,
@@ -40,6 +43,7 @@ from bot.domain.fleet import (
     ObjectFilter,
     sort_objects,
 )
+from bot.domain.incidents import IncidentRecord
 from bot.domain.kinds import KINDS, resolve_kind
 from bot.domain.status import FluxObject
 
@@ -66,9 +70,15 @@ class CommandRunner:
     """Answers commands for one fleet (layout + reader); chat-agnostic."""
 
     def __init__(
-        self, layout: FleetLayout, reader: FleetReader, digests: DigestComposer | None = None
+        self,
+        layout: FleetLayout,
+        reader: FleetReader,
+        digests: DigestComposer | None = None,
+        incidents: Callable[[str], Sequence[IncidentRecord]] | None = None,
     ) -> None:
         self.layout = layout
+        # Open incidents of an environment (from the history store); None: not kept here.
+        self.incidents = incidents
         self.reader = reader
         # Without recorded history, a digest still shows what is broken, but no changes.
         self.digests = digests or DigestComposer(layout, reader, None)
@@ -95,6 +105,8 @@ class CommandRunner:
                     if environment is None:
                         return ErrorAnswer("Name an environment.", tuple(self.layout.names))
                     return DigestAnswer(self.digests.compose(environment))
+                case IncidentsCommand():
+                    return self._incidents(command, context)
                 case EnvsCommand():
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
@@ -103,6 +115,21 @@ class CommandRunner:
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
             return rejected.answer
+
+    def _incidents(self, command: IncidentsCommand, context: CommandContext) -> IncidentsAnswer:
+        chosen = command.environment or context.default_environment
+        if chosen is not None and self.layout.environment(chosen) is None:
+            raise _Rejected(
+                ErrorAnswer(f"Unknown environment {chosen!r}.", tuple(self.layout.names))
+            )
+        environments = (chosen,) if chosen else tuple(self.layout.names)
+        if self.incidents is None:
+            return IncidentsAnswer(
+                environments, (), "Incidents are raised by `fluxbot serve` with a configuration."
+            )
+        found = [r for env in environments for r in self.incidents(env)]
+        found.sort(key=lambda r: r.failing_since)
+        return IncidentsAnswer(environments, tuple(found))
 
     def _status(self, command: StatusCommand, context: CommandContext) -> StatusAnswer:
         environment = self._environment(command.environment, context)

@@ -13,12 +13,14 @@ from bot.commands.answers import (
     EnvsAnswer,
     ErrorAnswer,
     HelpAnswer,
+    IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
     StatusAnswer,
 )
 from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, Freshness
 from bot.domain.status import FluxObject, Health
+from bot.incidents.planner import title as incident_title
 from bot.render.digest_text import counts_line, render_digest
 
 MARKS = {
@@ -39,6 +41,8 @@ def render(answer: Answer) -> str:
             return render_object(answer)
         case DigestAnswer():
             return render_digest(answer.digest)
+        case IncidentsAnswer():
+            return _render_incidents(answer)
         case EnvsAnswer():
             return _render_envs(answer)
         case HelpAnswer():
@@ -47,6 +51,16 @@ def render(answer: Answer) -> str:
             if not answer.choices:
                 return answer.message
             return f"{answer.message} Valid names: {', '.join(answer.choices)}"
+
+
+def _render_incidents(answer: IncidentsAnswer) -> str:
+    if answer.unavailable or not answer.incidents:
+        return answer.unavailable or f"No open incidents in {', '.join(answer.environments)}."
+    return "\n".join(
+        f"{incident_title(r)}: failing since {r.failing_since:%Y-%m-%d %H:%M} UTC"
+        + (f" {r.permalink}" if r.permalink else "")
+        for r in answer.incidents
+    )
 
 
 def render_status(answer: StatusAnswer) -> str:
