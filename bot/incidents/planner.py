@@ -40,6 +40,9 @@ from bot.domain.status import FluxObject, Health, ObjectRef
 # An action's own report replaces the clicked message for a moment; the incident's fresh
 # state is published after it, not under it.
 ACTION_SETTLE: Final = dt.timedelta(seconds=2)
+# An action recorded this soon after its incident resolved is taken to be what resolved it:
+# the action is recorded when its outcome is known, after the recovery itself.
+RESOLUTION_ACTION: Final = dt.timedelta(seconds=60)
 
 # "Failing for" moves through these steps (minutes), so the message is not edited every minute.
 _AGE_STEPS: Final = (0, 1, 2, 5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440)
@@ -162,6 +165,8 @@ class IncidentPlanner:
         self._last_action: dict[str, tuple[dt.datetime, str]] = {}
         self._published: dict[str, tuple[object, ...]] = {}
         self._settings: dict[str, IncidentSettings] = {}
+        # Environments evaluated since this planner took over.
+        self._seen: set[str] = set()
 
     # -- state --
 
@@ -178,6 +183,7 @@ class IncidentPlanner:
         self._live.clear()
         self._last_action.clear()
         self._published.clear()
+        self._seen.clear()
 
     def record(self, incident: str) -> IncidentRecord | None:
         """The incident's record, if it is known."""
@@ -292,7 +298,11 @@ class IncidentPlanner:
                 continue
             pending = self._pending.get(key)
             if pending is None:
-                since = candidate.since if candidate.since and candidate.since < now else now
+                # The recorded start counts only for what was failing before this planner
+                # looked (a restart, a new leader). Later, an object that becomes a root (its
+                # cause recovered first, say) starts its own wait now.
+                known = candidate.since if environment not in self._seen else None
+                since = known if known and known < now else now
                 pending = self._pending[key] = _Pending(since)
             elif pending.recovered_at is not None:
                 pending.flaps += 1
@@ -331,6 +341,12 @@ class IncidentPlanner:
             if record.environment != environment or key in candidates:
                 continue
             if record.state is not IncidentState.OPEN:
+                late = self._late_action(record, observed, now)
+                if late and late != record.outcome and record.message_ts:
+                    # The action that fixed it is recorded once its outcome is known, which
+                    # is after the watch cache saw the recovery.
+                    save(dataclasses.replace(record, outcome=late))
+                    effects.append(Publish(key))
                 if (
                     record.state is IncidentState.RESOLVED
                     and record.resolved_at
@@ -375,6 +391,7 @@ class IncidentPlanner:
                 Note(key, f"Resolved after {describe_age(now - record.failing_since)}{by}.")
             )
 
+        self._seen.add(environment)
         self._note_actions(environment, observed, now)
         for key, record in self._records.items():
             if record.environment != environment or not record.message_ts:
@@ -474,21 +491,41 @@ class IncidentPlanner:
         root = objects.get((record.cluster, ObjectRef(record.kind, record.namespace, record.name)))
         if root is not None and root.health is Health.FAILING:
             return "joining another root cause"
+        found = self._action_outcome(record, observed, record.resolved_at)
+        if found:
+            return found
+        if root is None:
+            return "its removal"
+        if root.full_revision and root.full_revision != record.revision:
+            return f"revision {root.revision or root.full_revision}"
+        return ""
+
+    def _action_outcome(
+        self, record: IncidentRecord, observed: Observation, until: dt.datetime | None
+    ) -> str:
+        """ "alice's reconcile": the latest successful action on the incident's objects."""
         members = self._members(record)
         since = record.posted_at or record.failing_since
         for action in reversed(observed.actions):
             if (
                 action.ok
                 and action.at >= since
+                and (until is None or action.at <= until + RESOLUTION_ACTION)
                 and action.cluster == record.cluster
                 and (action.kind, action.namespace, action.name) in members
             ):
                 return f"{action.user}'s {action.action}"
-        if root is None:
-            return "its removal"
-        if root.full_revision and root.full_revision != record.revision:
-            return f"revision {root.revision or root.full_revision}"
         return ""
+
+    def _late_action(self, record: IncidentRecord, observed: Observation, now: dt.datetime) -> str:
+        if (
+            record.state is not IncidentState.RESOLVED
+            or record.resolved_at is None
+            or record.is_cluster
+            or now - record.resolved_at > RESOLUTION_ACTION
+        ):
+            return ""
+        return self._action_outcome(record, observed, record.resolved_at)
 
     def _note_actions(self, environment: str, observed: Observation, now: dt.datetime) -> None:
         """Remember each open incident's latest action, once its own report has landed."""
