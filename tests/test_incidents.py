@@ -144,9 +144,11 @@ class World:
             self.set(server, "Kustomization", name, NO_ARTIFACT)
 
     def heal(self, server: FakeKubeApiServer) -> None:
-        self.set(server, "GitRepository", "flux-system", _ready_source())
+        # Dependents first: with the source healed first they would fail on their own for a
+        # moment, which (with waits compressed to a second) could be a root cause of its own.
         for name in APPS:
             self.set(server, "Kustomization", name, APPLIED)
+        self.set(server, "GitRepository", "flux-system", _ready_source())
 
     def incidents(self, channel: str = PROD) -> list[dict[str, Any]]:
         """Top-level messages in the channel (incident messages)."""

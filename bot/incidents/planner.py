@@ -40,6 +40,9 @@ from bot.domain.status import FluxObject, Health, ObjectRef
 # An action's own report replaces the clicked message for a moment; the incident's fresh
 # state is published after it, not under it.
 ACTION_SETTLE: Final = dt.timedelta(seconds=2)
+# A message is refreshed (dependents, error, "failing for") at most this often, so a burst of
+# dependents joining costs a few chat.update calls, not one each.
+REFRESH_INTERVAL: Final = dt.timedelta(seconds=5)
 # An action recorded this soon after its incident resolved is taken to be what resolved it:
 # the action is recorded when its outcome is known, after the recovery itself.
 RESOLUTION_ACTION: Final = dt.timedelta(seconds=60)
@@ -92,9 +95,14 @@ class IncidentView:
 
 @dataclass(frozen=True, slots=True)
 class Publish:
-    """Post the incident's message if it has none yet, else update it in place."""
+    """Post the incident's message if it has none yet, else update it in place.
+
+    `urgent`: the incident opened, resolved, reopened or was snoozed; a mere refresh (a
+    dependent joined, the error changed) is not, and waits behind urgent ones.
+    """
 
     incident: str
+    urgent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +172,7 @@ class IncidentPlanner:
         self._live: dict[str, _Candidate] = {}
         self._last_action: dict[str, tuple[dt.datetime, str]] = {}
         self._published: dict[str, tuple[object, ...]] = {}
+        self._published_at: dict[str, dt.datetime] = {}
         self._settings: dict[str, IncidentSettings] = {}
         # Environments evaluated since this planner took over.
         self._seen: set[str] = set()
@@ -183,6 +192,7 @@ class IncidentPlanner:
         self._live.clear()
         self._last_action.clear()
         self._published.clear()
+        self._published_at.clear()
         self._seen.clear()
 
     def record(self, incident: str) -> IncidentRecord | None:
@@ -198,6 +208,15 @@ class IncidentPlanner:
     def pending(self) -> int:
         """Root causes inside their wait."""
         return len(self._pending)
+
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest wait ends (a root cause still failing then gets its message)."""
+        due = [
+            p.since + self._settings[key.split("/", 1)[0]].wait
+            for key, p in self._pending.items()
+            if p.recovered_at is None and key.split("/", 1)[0] in self._settings
+        ]
+        return min(due, default=None)
 
     def posted(
         self, incident: str, message_ts: str, permalink: str, now: dt.datetime
@@ -239,6 +258,7 @@ class IncidentPlanner:
         view = self.view(incident, now)
         if view is not None:
             self._published[incident] = _signature(view)
+            self._published_at[incident] = now
 
     # -- deciding --
 
@@ -399,8 +419,13 @@ class IncidentPlanner:
             if any(isinstance(e, Publish) and e.incident == key for e in effects):
                 continue
             view = self.view(key, now)
-            if view is not None and self._published.get(key) != _signature(view):
-                effects.append(Publish(key))
+            published_at = self._published_at.get(key)
+            if (
+                view is not None
+                and self._published.get(key) != _signature(view)
+                and (published_at is None or now - published_at >= REFRESH_INTERVAL)
+            ):
+                effects.append(Publish(key, urgent=False))
         return effects, list(changed.values())
 
     # -- helpers --

@@ -102,7 +102,10 @@ class _ChannelWorker:
         with self._cond:
             if isinstance(effect, Publish):
                 key = (effect.incident, -1)
-                if key in self._queue:
+                queued = self._queue.get(key)
+                if queued is not None:
+                    if effect.urgent:
+                        self._queue[key] = effect  # a refresh queued earlier becomes urgent
                     return
             else:
                 self._seq += 1
@@ -129,8 +132,15 @@ class _ChannelWorker:
                     self._cond.wait(wait if wait is not None else 1.0)
                 if stop.is_set():
                     return
-                key, effect = next(iter(self._queue.items()))
-                del self._queue[key]
+                # Top-level messages first: what the channel shows must not wait behind
+                # thread replies, which are paced at a message a second.
+                key = next(
+                    (k for k, e in self._queue.items() if isinstance(e, Publish) and e.urgent),
+                    None,
+                ) or next((k for k, e in self._queue.items() if isinstance(e, Publish)), None)
+                if key is None:
+                    key = next(iter(self._queue))
+                effect = self._queue.pop(key)
             try:
                 self._service.carry_out(effect)
             except RetryLater as err:
@@ -211,7 +221,13 @@ class IncidentService:
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
-            self._wake.wait(self._tick)
+            timeout = self._tick
+            with self._lock:
+                due = self._planner.next_due()
+            if due is not None:
+                # A wait that ends between ticks is acted on when it ends, not at the tick.
+                timeout = min(timeout, max(0.01, (due - self._clock()).total_seconds()))
+            self._wake.wait(timeout)
             self._wake.clear()
             if self.stopping.is_set():
                 return

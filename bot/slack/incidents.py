@@ -38,12 +38,13 @@ from bot.slack.render import ButtonSource, SlackMessage, clip, escape
 
 log = logging.getLogger(__name__)
 
-POST_RATE: Final = 1.0
-"""chat.postMessage: messages per second per channel, as Slack documents."""
+POST_RATE: Final = 0.9
+"""chat.postMessage: about one message per second per channel, as Slack documents; a little
+under, since calls arrive at Slack with jittered latency."""
 POST_BURST: Final = 3.0
 UPDATE_RATE: Final = 50 / 60
 """chat.update is Tier 3: about 50 calls a minute."""
-UPDATE_BURST: Final = 5.0
+UPDATE_BURST: Final = 10.0
 MAX_DEPENDENTS: Final = 10
 MAX_BUTTONS: Final = 24  # an actions block holds 25 elements
 BLOCK_PREFIX: Final = "incident:"
