@@ -42,7 +42,7 @@ from bot.domain.status import FluxObject, Health, ObjectRef
 ACTION_SETTLE: Final = dt.timedelta(seconds=2)
 # A message is refreshed (dependents, error, "failing for") at most this often, so a burst of
 # dependents joining costs a few chat.update calls, not one each.
-REFRESH_INTERVAL: Final = dt.timedelta(seconds=5)
+REFRESH_INTERVAL: Final = dt.timedelta(seconds=10)
 # An action recorded this soon after its incident resolved is taken to be what resolved it:
 # the action is recorded when its outcome is known, after the recovery itself.
 RESOLUTION_ACTION: Final = dt.timedelta(seconds=60)

@@ -53,6 +53,10 @@ def render_digest(digest: Digest) -> str:
         lines += ["", "Needs attention:"]
         for item in digest.attention:
             root = item.root
+            if item.incident:
+                where = f"{root.kind} {root.namespace}/{root.name} on {item.cluster}"
+                lines.append(f"  - {where}: open incident {item.incident}")
+                continue
             dependents = f" -> {len(item.dependents)} dependents" if item.dependents else ""
             lines.append(
                 f"  - {root.kind} {root.namespace}/{root.name} on {item.cluster}: "

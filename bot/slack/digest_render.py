@@ -94,6 +94,14 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
         blocks += [DividerBlock(), _section(f"*Needs attention* ({len(digest.attention)})")]
         for item in digest.attention[:MAX_ITEMS]:
             root = item.root
+            if item.incident:
+                blocks.append(
+                    _section(
+                        f":rotating_light: {object_title(root)} on *{escape(item.cluster)}*: "
+                        f"<{item.incident}|open incident>"
+                    )
+                )
+                continue
             deps = ""
             if item.dependents:
                 names = ", ".join(f"{d.kind} `{escape(d.name)}`" for d in item.dependents[:5])

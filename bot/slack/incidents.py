@@ -44,7 +44,7 @@ under, since calls arrive at Slack with jittered latency."""
 POST_BURST: Final = 3.0
 UPDATE_RATE: Final = 50 / 60
 """chat.update is Tier 3: about 50 calls a minute."""
-UPDATE_BURST: Final = 10.0
+UPDATE_BURST: Final = 20.0
 MAX_DEPENDENTS: Final = 10
 MAX_BUTTONS: Final = 24  # an actions block holds 25 elements
 BLOCK_PREFIX: Final = "incident:"
