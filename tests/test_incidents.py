@@ -224,7 +224,7 @@ def test_a_root_cause_is_one_message_and_late_dependents_update_it(world: World)
     _check_blocks(first)
 
     world.break_source(world.prod, "apps", "infra", "web")
-    updated = world.one_incident(lambda t: "3 failing because of it" in t)
+    updated = world.one_incident(lambda t: "3 failing because of it" in t, timeout=25)
     assert updated["ts"] == first["ts"]
     assert world.slack.calls("chat.update")
     _check_blocks(updated)
