@@ -8,6 +8,7 @@ tests/test_incidents.py; here time is an argument.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from bot.digests.composer import DigestComposer
 from bot.domain.fleet import (
@@ -23,7 +24,9 @@ from bot.domain.incidents import IncidentState
 from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject, parse_flux_object
 from bot.incidents.planner import IncidentPlanner, IncidentSettings, Note, Observation, Publish
+from bot.slack.digest_render import details_message
 from bot.state.sqlite import SqliteHistory
+from tests.fakes.slack_api import validate_blocks
 from tests.flux_objects import condition, flux_object
 
 T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
@@ -156,4 +159,9 @@ def test_a_digest_links_to_an_open_incident_instead_of_repeating_it(tmp_path: ob
         digest = DigestComposer(layout, Reader(), history).compose("production")  # type: ignore[arg-type]
     (item,) = digest.attention
     assert item.incident == "https://x/p1"
+    message = details_message(digest, None)
+    assert validate_blocks(message.blocks) == []
+    text = json.dumps(message.blocks)
+    assert "<https://x/p1|open incident>" in text
+    assert "authentication required" not in text  # the incident has the details
     assert ClusterTarget("production", "prod-1") in layout.targets("production")

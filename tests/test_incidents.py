@@ -341,3 +341,44 @@ def test_an_unreadable_cluster_is_one_incident_not_one_per_object(world: World) 
         what="the cluster incident resolved",
     )
     assert len(world.incidents()) == 2
+
+
+def _click(bot: Bot, button: dict[str, Any], message: dict[str, Any] | None) -> Any:
+    action = {
+        "type": "button",
+        "action_id": button["action_id"],
+        "block_id": button.get("block_id") or "b",
+        "value": button["value"],
+    }
+    return bot.client.block_action(
+        action, user_id=OPS, channel_id=PROD, message=message, is_ephemeral=message is None
+    )
+
+
+def test_a_snooze_from_the_incident_closes_it_and_is_recorded_in_its_thread(world: World) -> None:
+    bot = world.start(wait=1)
+    time.sleep(1.0)
+    world.break_source(world.prod, "apps")
+    incident = world.one_incident(lambda t: "1 failing because of it" in t)
+    choices = bot.answer(_click(bot, buttons(incident)["Snooze…"], incident))
+    done = bot.answer(_click(bot, buttons(choices)["1 day"], None))
+    assert "hidden from digests until" in texts(done)
+
+    snoozed = world.one_incident(lambda t: "snoozed by alice until" in t)
+    assert snoozed["ts"] == incident["ts"]
+    assert buttons(snoozed) == {}
+    replies = _until(lambda: [r for r in world.thread(incident["ts"]) if "Snoozed by alice" in r])
+    assert "no more reminders" in replies[0]
+
+
+def test_a_rate_limited_update_is_retried_after_retry_after(world: World) -> None:
+    world.start(wait=1)
+    time.sleep(1.0)
+    world.break_source(world.prod, "apps")
+    first = world.one_incident(lambda t: "1 failing because of it" in t)
+    world.slack.rate_limit("chat.update", times=4, retry_after=1)
+    world.heal(world.prod)
+    resolved = world.one_incident(lambda t: "Resolved after" in t, timeout=20)
+    assert resolved["ts"] == first["ts"]
+    limited = [c for c in world.slack.calls("chat.update") if c.status == 429]
+    assert len(limited) == 4

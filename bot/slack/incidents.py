@@ -139,12 +139,17 @@ def render_incident(view: IncidentView, buttons: IncidentButtons | None) -> Slac
     stamp = int(record.failing_since.timestamp())
     fallback_date = f"{record.failing_since:%Y-%m-%d %H:%M} UTC"
     since = f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback_date}>"
-    blocks.append(
-        ContextBlock(
-            elements=[MarkdownTextObject(text=f"Incident · failing since {since}")]
-        ).to_dict()
-    )
-    return SlackMessage(clip(_plain(headline), 3000), blocks)
+    context = f"Incident · failing since {since}"
+    if record.state is IncidentState.RESOLVED and record.resolved_at is not None:
+        end = record.resolved_at
+        until = f"<!date^{int(end.timestamp())}^{{time}}|{end:%Y-%m-%d %H:%M} UTC>"
+        context = f"Incident · failed from {since} to {until}"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]).to_dict())
+    text = _plain(headline)
+    if record.state is IncidentState.OPEN and view.mention:
+        # Slack notifies from the top-level text: the group is pinged through it.
+        text += f" <!subteam^{view.mention}>"
+    return SlackMessage(clip(text, 3000), blocks)
 
 
 def _plain(text: str) -> str:
