@@ -471,9 +471,13 @@ def _serve(
                 is_leader=lambda: runtime.is_leader,
             ).start()
             runtime.on_stop(scheduler.stop)
-            start_incidents(
+            incidents = start_incidents(
                 runtime, SlackIncidentPublisher(client, remediation.mint if remediation else None)
             )
+            if remediation is not None:
+                remediation.incident_thread = lambda target, ref: incidents.thread_of(
+                    target.environment, target.cluster, ref.kind, ref.namespace, ref.name
+                )
         bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
         try:
             app = build_app(bot, http=args.http)

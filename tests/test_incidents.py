@@ -382,3 +382,22 @@ def test_a_rate_limited_update_is_retried_after_retry_after(world: World) -> Non
     assert resolved["ts"] == first["ts"]
     limited = [c for c in world.slack.calls("chat.update") if c.status == 429]
     assert len(limited) == 4
+
+
+def test_a_typed_action_on_an_incident_object_reports_in_the_incident_thread(
+    world: World,
+) -> None:
+    bot = world.start(wait=1)
+    time.sleep(1.0)
+    world.break_source(world.prod, "apps")
+    incident = world.one_incident(lambda t: "1 failing because of it" in t)
+    with FakeFluxController(world.prod):
+        world.prod.clear_requests()
+        reply = bot.command("reconcile ks apps", PROD, user=OPS)
+        assert reply.status == 200
+        replies = _until(
+            lambda: [r for r in world.thread(incident["ts"]) if "Reconciled" in r], timeout=20
+        )
+    assert f"<@{OPS}>" in replies[0]
+    assert "Kustomization flux-system/apps" in replies[0]
+    assert len(world.incidents()) == 1

@@ -173,6 +173,9 @@ class IncidentPlanner:
         self._last_action: dict[str, tuple[dt.datetime, str]] = {}
         self._published: dict[str, tuple[object, ...]] = {}
         self._published_at: dict[str, dt.datetime] = {}
+        # Every dependent each incident has had (an action on one that recovered since still
+        # belongs to the incident).
+        self._ever: dict[str, set[tuple[str, str, str]]] = {}
         self._settings: dict[str, IncidentSettings] = {}
         # Environments evaluated since this planner took over.
         self._seen: set[str] = set()
@@ -193,6 +196,7 @@ class IncidentPlanner:
         self._last_action.clear()
         self._published.clear()
         self._published_at.clear()
+        self._ever.clear()
         self._seen.clear()
 
     def record(self, incident: str) -> IncidentRecord | None:
@@ -208,6 +212,20 @@ class IncidentPlanner:
     def pending(self) -> int:
         """Root causes inside their wait."""
         return len(self._pending)
+
+    def incident_of(
+        self, environment: str, cluster: str, key: tuple[str, str, str]
+    ) -> IncidentRecord | None:
+        """The open incident whose root or a dependent `key` (kind, namespace, name) is."""
+        for record in self._records.values():
+            if (
+                record.open
+                and record.environment == environment
+                and record.cluster == cluster
+                and key in self._members(record)
+            ):
+                return record
+        return None
 
     def next_due(self) -> dt.datetime | None:
         """When the earliest wait ends (a root cause still failing then gets its message)."""
@@ -282,6 +300,7 @@ class IncidentPlanner:
 
         for key, candidate in candidates.items():
             self._live[key] = candidate
+            self._ever.setdefault(key, set()).update(o.key for o in candidate.dependents)
             record = self._records.get(key)
             if record is not None and record.open:
                 if not record.message_ts:
@@ -356,6 +375,9 @@ class IncidentPlanner:
                 pending.recovered_at = now
             if now - pending.recovered_at >= settings.wait:
                 del self._pending[key]
+                if key not in self._records:
+                    self._live.pop(key, None)
+                    self._ever.pop(key, None)
 
         for key, record in list(self._records.items()):
             if record.environment != environment or key in candidates:
@@ -375,6 +397,7 @@ class IncidentPlanner:
                     # Kept in the store (for a while) but no longer worth memory here.
                     self._records.pop(key, None)
                     self._live.pop(key, None)
+                    self._ever.pop(key, None)
                 continue
             if not record.is_cluster and record.cluster not in judged:
                 continue  # the cluster cannot be read: its stale data decides nothing
@@ -498,11 +521,8 @@ class IncidentPlanner:
         return record.resolved_at is not None and now - record.resolved_at <= settings.reopen
 
     def _members(self, record: IncidentRecord) -> set[tuple[str, str, str]]:
-        members = {(record.kind, record.namespace, record.name)}
-        live = self._live.get(record.id)
-        if live is not None:
-            members |= {o.key for o in live.dependents}
-        return members
+        """The root and every object that failed because of it while the incident lived."""
+        return {(record.kind, record.namespace, record.name)} | self._ever.get(record.id, set())
 
     def _outcome(
         self,

@@ -298,9 +298,13 @@ class IncidentService:
                 with self._lock:
                     record = self._planner.posted(effect.incident, posted.ts, posted.permalink, now)
                     self._planner.mark_published(effect.incident, now)
-                if record is not None:
-                    self._history.save_incident(record)
+                    # Under the lock, so a later change decided meanwhile is saved after this.
+                    if record is not None:
+                        self._history.save_incident(record)
                 log.info("incidents: posted %s", effect.incident)
+                if record is not None and not record.open:
+                    # It recovered while being posted: show that at once.
+                    self.carry_out(Publish(effect.incident))
             else:
                 self._publisher.update(view)
                 with self._lock:
@@ -309,6 +313,28 @@ class IncidentService:
             self._publisher.note(view, effect.text, effect.mention)
 
     # -- reading --
+
+    def thread_of(
+        self, environment: str, cluster: str, kind: str, namespace: str, name: str
+    ) -> tuple[str, str] | None:
+        """(channel, ts) of the open incident an object is the root or a dependent of."""
+        with self._lock:
+            found = self._planner.incident_of(environment, cluster, (kind, namespace, name))
+        if found is None:
+            # Not the leader (or not known yet): the stored incidents name their roots.
+            found = next(
+                (
+                    r
+                    for r in self._history.incidents(environment)
+                    if r.open
+                    and r.cluster == cluster
+                    and (r.kind, r.namespace, r.name) == (kind, namespace, name)
+                ),
+                None,
+            )
+        if found is None or not found.message_ts:
+            return None
+        return found.channel, found.message_ts
 
     def open_incidents(self, environment: str) -> list[IncidentRecord]:
         """Open incidents of `environment` that have a message, from the history store."""

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Final
@@ -147,6 +147,10 @@ class SlackRemediation:
         self._inflight: dict[Future[None], tuple[ActionRequest, Origin]] = {}
         self._inflight_lock = threading.Lock()
         self._closing = False
+        # (channel, ts) of the open incident about an object, set when incidents are raised.
+        self.incident_thread: (
+            Callable[[ClusterTarget, ObjectRef], tuple[str, str] | None] | None
+        ) = None
 
     def shutdown(self, timeout: float) -> None:
         """Take no new actions; let running ones finish for `timeout` s, then say which were
@@ -457,7 +461,15 @@ class SlackRemediation:
         self._replace(origin, text, offer_resume=result.offer_resume, request=request)
         audit = f"{who}: {result.headline}"
         try:
-            if origin.ephemeral or not origin.message_ts:
+            thread = (
+                self.incident_thread(request.target, request.ref) if self.incident_thread else None
+            )
+            if (origin.ephemeral or not origin.message_ts) and thread is not None:
+                # An action on an object with an open incident reports in the incident's thread.
+                self.client.chat_postMessage(
+                    channel=thread[0], thread_ts=thread[1], text=clip(audit, 3000)
+                )
+            elif origin.ephemeral or not origin.message_ts:
                 channel = self._environment_channel(request.target.environment) or origin.channel_id
                 self.client.chat_postMessage(channel=channel, text=clip(audit, 3000))
             else:
