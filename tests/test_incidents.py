@@ -401,3 +401,30 @@ def test_a_typed_action_on_an_incident_object_reports_in_the_incident_thread(
     assert f"<@{OPS}>" in replies[0]
     assert "Kustomization flux-system/apps" in replies[0]
     assert len(world.incidents()) == 1
+
+
+def test_an_incident_whose_message_was_deleted_is_posted_again(world: World) -> None:
+    from slack_sdk import WebClient
+
+    world.start(wait=1)
+    time.sleep(1.0)
+    world.break_source(world.prod, "apps")
+    first = world.one_incident(lambda t: "1 failing because of it" in t)
+    WebClient(world.slack.bot_token, base_url=world.slack.api_url).chat_delete(
+        channel=PROD, ts=first["ts"]
+    )
+    world.break_source(world.prod, "apps", "infra")  # a change to show: the update fails
+    again = world.one_incident(lambda t: "2 failing because of it" in t, timeout=25)
+    assert again["ts"] != first["ts"]
+
+
+def test_a_channel_slack_refuses_is_retried_now_and_then_not_hammered(world: World) -> None:
+    world.slack.add_channel(PROD, "prod", is_archived=True)
+    world.start(wait=0)
+    time.sleep(1.0)
+    world.break_source(world.prod, "apps")
+    _until(lambda: world.slack.calls("chat.postMessage"), what="a first attempt")
+    time.sleep(5.0)
+    refused = world.slack.calls("chat.postMessage")
+    assert len(refused) == 1
+    assert refused[0].response["error"] == "is_archived"

@@ -253,6 +253,16 @@ class IncidentPlanner:
         self._records[incident] = record
         return record
 
+    def message_gone(self, incident: str) -> IncidentRecord | None:
+        """Its message was deleted: forget it, so an open incident is posted again."""
+        record = self._records.get(incident)
+        if record is None:
+            return None
+        record = dataclasses.replace(record, message_ts="", permalink="", posted_at=None)
+        self._records[incident] = record
+        self._published.pop(incident, None)
+        return record
+
     def view(self, incident: str, now: dt.datetime) -> IncidentView | None:
         """What the incident's message should show now."""
         record = self._records.get(incident)

@@ -46,6 +46,10 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
+class MessageGone(Exception):
+    """The incident's message no longer exists (someone deleted it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     """Where a new incident message landed."""
@@ -62,7 +66,8 @@ class IncidentPublisher(Protocol):
         ...
 
     def update(self, view: IncidentView) -> None:
-        """Edit the incident's message in place; RetryLater when it could not now."""
+        """Edit the incident's message in place; RetryLater when it could not now,
+        MessageGone when it was deleted."""
         ...
 
     def note(self, view: IncidentView, text: str, mention: bool) -> None:
@@ -306,7 +311,18 @@ class IncidentService:
                     # It recovered while being posted: show that at once.
                     self.carry_out(Publish(effect.incident))
             else:
-                self._publisher.update(view)
+                try:
+                    self._publisher.update(view)
+                except MessageGone:
+                    with self._lock:
+                        record = self._planner.message_gone(effect.incident)
+                        if record is not None:
+                            self._history.save_incident(record)
+                    if record is not None and record.open:
+                        log.warning("incidents: the message of %s was deleted; posting it again",
+                                    effect.incident)  # fmt: skip
+                        self.carry_out(Publish(effect.incident))
+                    return
                 with self._lock:
                     self._planner.mark_published(effect.incident, now)
         elif view.record.message_ts:

@@ -33,7 +33,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.incidents import IncidentState
 from bot.domain.status import FluxObject
 from bot.incidents.planner import IncidentView, describe_age, title
-from bot.incidents.service import Posted, RetryLater
+from bot.incidents.service import MessageGone, Posted, RetryLater
 from bot.slack.render import ButtonSource, SlackMessage, clip, escape
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ POST_BURST: Final = 3.0
 UPDATE_RATE: Final = 50 / 60
 """chat.update is Tier 3: about 50 calls a minute."""
 UPDATE_BURST: Final = 20.0
+REFUSED_RETRY: Final = 60.0
+"""Seconds before trying again a call Slack refused (not rate limited)."""
 MAX_DEPENDENTS: Final = 10
 MAX_BUTTONS: Final = 24  # an actions block holds 25 elements
 BLOCK_PREFIX: Final = "incident:"
@@ -238,6 +240,11 @@ class SlackIncidentPublisher:
                 raise RetryLater(after, f"{method} rate limited") from err
             if status >= 500:
                 raise RetryLater(5.0, f"{method} failed with HTTP {status}") from err
-            raise
+            error = str(err.response.get("error") or "")
+            if method == "chat.update" and error == "message_not_found":
+                raise MessageGone(error) from err
+            # channel_not_found, not_in_channel, invalid_auth…: an operator has to act; try
+            # again now and then rather than at every tick.
+            raise RetryLater(REFUSED_RETRY, f"{method} refused: {error}") from err
         except OSError as err:
             raise RetryLater(5.0, f"{method}: {err}") from err
