@@ -194,13 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     to_message = [watcher.posted[r] - (failed_at[r] + args.wait) for r in failed_at]
     to_resolved = [watcher.resolved[r] - recovered_at[r] for r in recovered_at]
-    minutes = (finished - started) / 60
-    posts = sum(1 for c in calls if c.method == "chat.postMessage" and c.status == 200)
-    updates = sum(1 for c in calls if c.method == "chat.update" and c.status == 200)
     limited = sum(1 for c in calls if c.status == 429)
-    # The run is shorter than a minute of wall time at most in parts: report the busiest
-    # minute as the whole run's calls when it is under a minute, else the average.
-    per_minute = 1 / max(minutes, 1.0)
+    posts = _busiest_minute([c.at for c in calls if c.method == "chat.postMessage"])
+    updates = _busiest_minute([c.at for c in calls if c.method == "chat.update"])
     figures = {
         "objects": ROOTS * (1 + args.dependents),
         "wait_s": args.wait,
@@ -208,8 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "top_level_messages": len(top_level),
         "end_of_wait_to_message_p95_s": round(percentile(to_message, 95), 2),
         "end_of_wait_to_message_max_s": round(max(to_message), 2),
-        "posts_per_minute": round(posts * per_minute, 1),
-        "updates_per_minute": round(updates * per_minute, 1),
+        "posts_per_minute": posts,
+        "updates_per_minute": updates,
         "rate_limited_429": limited,
         "recovery_to_resolved_p95_s": round(percentile(to_resolved, 95), 2),
         "recovery_to_resolved_max_s": round(max(to_resolved), 2),
@@ -227,9 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("end of wait to message, p95 (s)", figures["end_of_wait_to_message_p95_s"],
          f"< {POST_TO_MESSAGE_TARGET_S:g}",
          figures["end_of_wait_to_message_p95_s"] < POST_TO_MESSAGE_TARGET_S),
-        ("chat.postMessage per minute, channel", figures["posts_per_minute"],
+        ("chat.postMessage, busiest minute", figures["posts_per_minute"],
          f"<= {POSTS_PER_MINUTE_LIMIT}", figures["posts_per_minute"] <= POSTS_PER_MINUTE_LIMIT),
-        ("chat.update per minute", figures["updates_per_minute"],
+        ("chat.update, busiest minute", figures["updates_per_minute"],
          f"<= {UPDATES_PER_MINUTE_LIMIT}",
          figures["updates_per_minute"] <= UPDATES_PER_MINUTE_LIMIT),
         ("429 rate-limited answers", figures["rate_limited_429"], "", True),
@@ -278,6 +274,18 @@ def _recover(server: FakeKubeApiServer, args: argparse.Namespace) -> dict[str, f
         server.set_status(GIT, "GitRepository", "flux-system", f"src-{r}", _source_status(True))
         recovered_at[f"src-{r}"] = time.monotonic()
     return recovered_at
+
+
+def _busiest_minute(times: list[float]) -> int:
+    """The most calls in any 60 s window (every call, when the run is shorter)."""
+    times.sort()
+    best = 0
+    start = 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 60:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def _until(predicate: Any, timeout: float, what: str) -> None:
