@@ -165,3 +165,37 @@ def test_a_digest_links_to_an_open_incident_instead_of_repeating_it(tmp_path: ob
     assert "<https://x/p1|open incident>" in text
     assert "authentication required" not in text  # the incident has the details
     assert ClusterTarget("production", "prod-1") in layout.targets("production")
+
+
+def test_a_root_whose_own_cause_starts_failing_is_folded_into_that_incident() -> None:
+    apps = parse_flux_object(
+        flux_object(
+            "Kustomization",
+            "apps",
+            conditions=[condition("Ready", "False", "BuildFailed", "kustomize build failed")],
+        )
+    )
+
+    def observe(source_failing: bool) -> Observation:
+        objects = (_source(source_failing), apps)
+        live = Freshness(CacheState.LIVE, T0)
+        return Observation(
+            clusters=(ClusterStatus("production", "prod-1", objects, freshness=live),)
+        )
+
+    planner = IncidentPlanner()
+    apps_key = "production/prod-1/Kustomization/flux-system/apps"
+    planner.evaluate("production", SETTINGS, observe(False), T0)
+    planner.evaluate("production", SETTINGS, observe(False), T0 + dt.timedelta(minutes=3))
+    planner.posted(apps_key, "1700000000.000100", "", T0 + dt.timedelta(minutes=3))
+    effects, _ = planner.evaluate(
+        "production", SETTINGS, observe(True), T0 + dt.timedelta(minutes=4)
+    )
+    record = planner.record(apps_key)
+    assert record is not None
+    assert record.state is IncidentState.RESOLVED
+    assert record.outcome == (
+        "being folded into the incident about GitRepository flux-system/flux-system"
+    )
+    assert Publish(apps_key) in effects
+    assert planner.record(KEY) is None  # the source waits its own turn

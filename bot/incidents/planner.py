@@ -431,7 +431,7 @@ class IncidentPlanner:
                     )
                 )
                 continue
-            outcome = self._outcome(record, observed, objects)
+            outcome = self._outcome(record, observed, objects, candidates)
             resolved = dataclasses.replace(
                 record, state=IncidentState.RESOLVED, resolved_at=now, outcome=outcome
             )
@@ -539,13 +539,26 @@ class IncidentPlanner:
         record: IncidentRecord,
         observed: Observation,
         objects: Mapping[tuple[str, ObjectRef], FluxObject],
+        candidates: Mapping[str, _Candidate],
     ) -> str:
-        """What ended it: someone's action, a new revision, or (for a cluster) nothing to say."""
+        """What ended it: someone's action, a new revision, another root cause taking it in."""
         if record.is_cluster:
             return "the cluster answering again"
         root = objects.get((record.cluster, ObjectRef(record.kind, record.namespace, record.name)))
         if root is not None and root.health is Health.FAILING:
-            return "joining another root cause"
+            # Still failing, but now because of something else, which has its own incident.
+            cause = next(
+                (
+                    c.root
+                    for c in candidates.values()
+                    if c.root is not None
+                    and c.cluster == record.cluster
+                    and root.key in {d.key for d in c.dependents}
+                ),
+                None,
+            )
+            where = f" about {cause.kind} {cause.namespace}/{cause.name}" if cause else ""
+            return f"being folded into the incident{where}"
         found = self._action_outcome(record, observed, record.resolved_at)
         if found:
             return found
