@@ -136,6 +136,7 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 "message": i.root.message,
                 "since": i.since.isoformat() if i.since else None,
                 "dependents": [f"{d.kind}/{d.namespace}/{d.name}" for d in i.dependents],
+                "incident": i.incident or None,
             }
             for i in digest.attention
         ],
