@@ -13,10 +13,12 @@ reads no clock, so every rule below is tested by feeding it moments.
   does not restart the clock when the object fails again within another `wait` (it counts a
   flap), so a flapping object is announced once, with its count; an object that recovers and
   stays recovered for the wait is forgotten, never announced.
-- A posted incident is updated in place when what it shows changes (dependents, error, state,
-  a coarse "failing for"), re-announced in its thread every `repeat`, and resolved in place
-  when its root recovers, saying by what ("alice's reconcile", "revision X"). A root failing
-  again within `reopen` of resolving reopens the same message.
+- A posted incident is updated in place when what it shows changes: at once for a change of
+  state (resolved, reopened, snoozed), at most every REFRESH_INTERVAL for its content
+  (dependents, error, last action, a coarse "failing for"). It is re-announced in its thread
+  every `repeat`, and resolved in place when its root recovers, saying by what ("alice's
+  reconcile", "revision X"). A root failing again within `reopen` of resolving reopens the
+  same message.
 - A snoozed root raises nothing; snoozing the root of an open incident closes it in place and
   says who snoozed it, in its thread.
 """
