@@ -122,11 +122,9 @@ class CommandRunner:
             return rejected.answer
 
     def _incidents(self, command: IncidentsCommand, context: CommandContext) -> IncidentsAnswer:
-        chosen = command.environment or context.default_environment
-        if chosen is not None and self.layout.environment(chosen) is None:
-            raise _Rejected(
-                ErrorAnswer(f"Unknown environment {chosen!r}.", tuple(self.layout.names))
-            )
+        named = command.environment or context.default_environment
+        # No environment named, nor one of this channel: every environment's incidents.
+        chosen = self._environment(named, context) if named else None
         environments = (chosen,) if chosen else tuple(self.layout.names)
         if self.incidents is None:
             return IncidentsAnswer(
