@@ -495,9 +495,10 @@ def _serve(
                 runtime, SlackIncidentPublisher(client, remediation.mint if remediation else None)
             )
             if remediation is not None:
-                remediation.incident_thread = lambda target, ref: incidents.thread_of(
-                    target.environment, target.cluster, ref.kind, ref.namespace, ref.name
-                )
+                remediation.output.incident_thread = lambda request: incidents.thread_of(
+                    request.target.environment, request.target.cluster, request.ref.kind,
+                    request.ref.namespace, request.ref.name,
+                )  # fmt: skip
         bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
         try:
             app = build_app(bot, http=args.http)

@@ -438,9 +438,10 @@ class IncidentPlanner:
                 record, state=IncidentState.RESOLVED, resolved_at=now, outcome=outcome
             )
             save(resolved)
-            if not record.message_ts:
-                continue  # never posted (Slack refused it): nothing to resolve in place
-            effects.append(Publish(key))
+            # Without a ts it is being posted right now (the poster shows the resolution when
+            # it is done) or Slack refused it (the note is then dropped, as it has no thread).
+            if record.message_ts:
+                effects.append(Publish(key))
             by = f" by {outcome}" if outcome else ""
             effects.append(
                 Note(key, f"Resolved after {describe_age(now - record.failing_since)}{by}.")

@@ -299,6 +299,8 @@ class IncidentService:
             return
         if isinstance(effect, Publish):
             if not view.record.message_ts:
+                if not view.record.open:
+                    return  # never shown, and over: nothing to announce
                 posted = self._publisher.post(view)
                 with self._lock:
                     record = self._planner.posted(effect.incident, posted.ts, posted.permalink, now)

@@ -5,7 +5,7 @@ error condensed, what fails because of it, the last action, and the remediation 
 apply (the same signed buttons as status answers, from the same `ButtonSource`). Resolved or
 snoozed, it says so in place and its buttons go. Thread replies carry re-announcements, snoozes
 and resolutions; actions taken from its buttons report in the same thread (see
-`SlackRemediation`'s audit reply).
+`SlackPresenter`'s audit reply).
 
 Pacing follows Slack's published limits: chat.postMessage about one message per second per
 channel (short bursts allowed), chat.update Tier 3 (about 50 a minute). A 429 that outlasts
