@@ -187,8 +187,8 @@ class SlackPresenter:
         self.replace(text, extra)
         audit = self.audit_line(event)
         origin = self.origin
-        incident = self.out.incident_thread(event.request) if self.out.incident_thread else None
         try:
+            incident = self.out.incident_thread(event.request) if self.out.incident_thread else None
             if (origin.ephemeral or not origin.message_ts) and incident is not None:
                 self.out.client.chat_postMessage(
                     channel=incident[0], thread_ts=incident[1], text=audit
