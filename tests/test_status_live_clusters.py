@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.domain.kinds import FLUX_GROUPS
 from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
 from tests.flux_objects import GIT_SHA, condition, flux_object, snapshot
 
@@ -126,11 +127,7 @@ def test_each_broken_cluster_is_reported_while_the_healthy_one_answers(
     fleet = FakeFleet(["healthy", "down", "expired", "forbidden", "no-flux", "slow"])
     fleet.servers["no-flux"] = FakeKubeApiServer(
         "no-flux",
-        omit_groups=(
-            "source.toolkit.fluxcd.io",
-            "kustomize.toolkit.fluxcd.io",
-            "helm.toolkit.fluxcd.io",
-        ),
+        omit_groups=FLUX_GROUPS,
     )
     with fleet:
         for name in ("healthy", "forbidden", "slow"):

@@ -24,6 +24,7 @@ from bot.domain.fleet import (
     FleetLayout,
     ProblemKind,
 )
+from bot.domain.kinds import FLUX_GROUPS
 from bot.domain.transitions import Change, Transition
 from bot.kube.cache import FleetCache
 from bot.render.text import render
@@ -370,11 +371,7 @@ def test_a_cluster_without_flux_is_watched_once_flux_is_installed(
         "bare",
         token=token,
         port=port,
-        omit_groups=(
-            "source.toolkit.fluxcd.io",
-            "kustomize.toolkit.fluxcd.io",
-            "helm.toolkit.fluxcd.io",
-        ),
+        omit_groups=FLUX_GROUPS,
     ).start()
     fleet_cache = _cache(fleet, tmp_path)
     fleet_cache.start()

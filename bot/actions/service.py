@@ -26,6 +26,7 @@ from bot.domain.remediation import (
     ReconcileOptions,
     Refused,
     RollbackPlan,
+    check_offered,
     check_reconcilable,
     index_objects,
     material_state,
@@ -260,6 +261,7 @@ class ActionService:
         return Preparation(Verdict.OK, "", obj, confirmation, needs_approval, plan)
 
     def _check(self, request: ActionRequest, obj: FluxObject) -> RollbackPlan | None:
+        check_offered(obj, request.action.value, request.variant)
         match request.action:
             case Action.RECONCILE:
                 check_reconcilable(obj)

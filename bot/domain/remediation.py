@@ -69,6 +69,16 @@ def reconcile_patch(token: str, obj: FluxObject, options: ReconcileOptions) -> d
     return {"metadata": {"annotations": annotations}}
 
 
+def check_offered(obj: FluxObject, action: str, variant: str = "") -> None:
+    """Refuse what the Flux CLI does not offer for the kind (no `flux reconcile alert`, no
+    `flux suspend source external`, `--with-source` only where flux has it)."""
+    kind = obj.flux_kind
+    if action in ("reconcile", "suspend", "resume") and action not in kind.actions:
+        raise Refused(f"Flux offers no {action} for {kind.kind} objects")
+    if variant == "with-source" and not kind.with_source:
+        raise Refused(f"{kind.kind} objects have no source to reconcile first")
+
+
 def check_reconcilable(obj: FluxObject) -> None:
     """The Flux CLI refuses to reconcile a suspended object; so do we."""
     if obj.suspended:
@@ -219,11 +229,14 @@ def material_state(obj: FluxObject) -> str:
 
 def applicable_actions(obj: FluxObject, rollback_available: bool) -> list[tuple[Action, str]]:
     """The buttons an object deserves: (action, variant) pairs, most useful first."""
+    offered = obj.flux_kind.actions
     if obj.suspended:
-        return [(Action.RESUME, "")]
-    actions: list[tuple[Action, str]] = [(Action.RECONCILE, "")]
-    if obj.source_ref is not None:
-        actions.append((Action.RECONCILE, "with-source"))
+        return [(Action.RESUME, "")] if "resume" in offered else []
+    actions: list[tuple[Action, str]] = []
+    if "reconcile" in offered:
+        actions.append((Action.RECONCILE, ""))
+        if obj.source_ref is not None and obj.flux_kind.with_source:
+            actions.append((Action.RECONCILE, "with-source"))
     if obj.kind == HELM_RELEASE.kind:
         actions.append((Action.RECONCILE, "force"))
         if obj.stalled or (obj.helm is not None and obj.helm.failures):
@@ -234,7 +247,8 @@ def applicable_actions(obj: FluxObject, rollback_available: bool) -> list[tuple[
                 actions.append((Action.ROLLBACK, ""))
             except Refused:
                 pass
-    actions.append((Action.SUSPEND, ""))
+    if "suspend" in offered:
+        actions.append((Action.SUSPEND, ""))
     return actions
 
 

@@ -104,7 +104,8 @@ def _row(obj: FluxObject) -> tuple[str, ...]:
         obj.namespace,
         obj.name,
         obj.revision,
-        str(obj.suspended),
+        # Kinds whose `flux get` has no SUSPENDED column (ImagePolicy, Provider, ...).
+        str(obj.suspended) if obj.flux_kind.suspended_column else "-",
         obj.ready,
         _one_line(obj.message),
     )
@@ -139,7 +140,9 @@ def _render_match(match: ObjectMatch) -> str:
     lines = [
         f"{MARKS[obj.health]} {obj.kind} {obj.namespace}/{obj.name} "
         f"({match.environment} / {match.cluster}): {obj.health}",
-        f"  Ready:      {obj.ready}" + (f" ({obj.reason})" if obj.reason else ""),
+        f"  Ready:      {obj.ready}"
+        + (f" ({obj.reason})" if obj.reason else "")
+        + (", drift detected (Drifted=True)" if obj.drifted else ""),
         f"  Message:    {_one_line(obj.message)}",
         f"  Revision:   {obj.full_revision or '-'}",
         f"  Suspended:  {obj.suspended}",
