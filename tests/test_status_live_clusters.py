@@ -187,13 +187,29 @@ def test_clusters_on_older_flux_are_read_through_the_versions_they_serve(tmp_pat
             "source.toolkit.fluxcd.io": ["v1beta2"],
             "kustomize.toolkit.fluxcd.io": ["v1beta2"],
             "helm.toolkit.fluxcd.io": ["v2beta2", "v2beta1"],
+            # image-reflector-controller < 1.0 and notification-controller < 1.1.
+            "image.toolkit.fluxcd.io": ["v1beta2"],
+            "notification.toolkit.fluxcd.io": ["v1beta2"],
         },
     )
     fleet = FakeFleet()
     fleet.servers["legacy"] = legacy
-    old_versions = {"source": "v1beta2", "kustomize": "v1beta2", "helm": "v2beta2"}
+    old_versions = {
+        "source": "v1beta2",
+        "kustomize": "v1beta2",
+        "helm": "v2beta2",
+        "image": "v1beta2",
+        "notification": "v1beta2",
+    }
+    broken_image = flux_object(
+        "ImageRepository",
+        "payments-api",
+        conditions=[
+            condition("Ready", "False", "ReadOperationFailed", "scan failed: UNAUTHORIZED")
+        ],
+    )
     with fleet:
-        for obj in [*HEALTHY, BROKEN_SOURCE]:
+        for obj in [*HEALTHY, BROKEN_SOURCE, broken_image, flux_object("Receiver", "github")]:
             group = obj["apiVersion"].split("/")[0]
             legacy.apply({**obj, "apiVersion": f"{group}/{old_versions[group.split('.')[0]]}"})
         config = _write_config(
@@ -206,9 +222,12 @@ def test_clusters_on_older_flux_are_read_through_the_versions_they_serve(tmp_pat
 
     assert result.returncode == 0, result.stderr
     assert [(r["kind"], r["name"]) for r in json.loads(result.stdout)] == [
-        ("GitRepository", "platform")
+        ("GitRepository", "platform"),
+        ("ImageRepository", "payments-api"),
     ]
     assert "/apis/helm.toolkit.fluxcd.io/v2beta2/helmreleases" in listed
+    assert "/apis/image.toolkit.fluxcd.io/v1beta2/imagerepositories" in listed
+    assert "/apis/notification.toolkit.fluxcd.io/v1beta2/receivers" in listed
     assert "/apis/source.toolkit.fluxcd.io/v1beta2/gitrepositories" in listed
 
 
