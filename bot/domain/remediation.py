@@ -205,6 +205,9 @@ def reconcile_outcome(obj: FluxObject, token: str) -> Outcome | None:
     Reconciling=True is still in progress, Stalled is failed, Ready True succeeded; a failed
     attempt (Ready False, retrying) is reported at once rather than after five minutes.
     """
+    if obj.flux_kind.always_ready:
+        # Alerts and Providers have no status to hand a token back in: resumed is done.
+        return None if obj.suspended else Outcome(OutcomeState.SUCCEEDED, obj.message)
     if obj.last_handled_reconcile_at != token:
         return None
     if obj.generation_lag:

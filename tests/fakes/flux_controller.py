@@ -17,6 +17,9 @@ from typing import Any
 from tests.fakes.kube_api import FakeKubeApiServer
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+# notification-controller internal/controller/alert_controller.go, provider_controller.go:
+# v1beta3 Alerts and Providers are static; nothing reconciles them or writes a status.
+STATIC_KINDS = frozenset({"Alert", "Provider"})
 NOW = "2026-11-26T11:00:00Z"
 
 
@@ -56,6 +59,8 @@ class FakeFluxController:
                 token = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
                 status = obj.get("status") or {}
                 if not token or status.get("lastHandledReconcileAt") == token:
+                    continue
+                if obj["kind"] in STATIC_KINDS:
                     continue
                 if obj.get("spec", {}).get("suspend") and not self.handle_suspended:
                     continue
