@@ -286,6 +286,31 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
             "source": {"component": "helm-controller"},
         }
     )
+    # And what source-controller records on the release's HelmChart: `get` shows the
+    # object's and its sources' Events, as `flux events --for HelmRelease/podinfo` does.
+    fleet["prod-us-1"].apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": "flux-apps-podinfo.1",
+                "namespace": "flux-system",
+                "annotations": {"source.toolkit.fluxcd.io/revision": "6.7.1"},
+            },
+            "involvedObject": {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmChart",
+                "name": "flux-apps-podinfo",
+                "namespace": "flux-system",
+            },
+            "type": "Normal",
+            "reason": "ChartPullSucceeded",
+            "message": "pulled 'podinfo' chart with version '6.7.1'",
+            "lastTimestamp": "2026-11-26T07:59:00Z",
+            "count": 1,
+            "source": {"component": "source-controller"},
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell", "--config", str(config)],
         input="status production\nget hr podinfo -n flux-apps --cluster prod-us-1\nenvs\n",
@@ -300,9 +325,12 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
     assert "HelmRelease flux-apps/podinfo (production / prod-us-1): ready" in result.stdout
     assert "prod-eu-1 (live), prod-us-1 (live)" in result.stdout
     assert "Recent events:" in result.stdout
-    assert "UpgradeSucceeded  1      Helm upgrade succeeded for release flux-apps/podinfo.v3" in (
-        result.stdout
-    )
+    events = result.stdout.split("Recent events:")[1].splitlines()
+    assert [line.split()[3:6] for line in events[2:4]] == [
+        ["UpgradeSucceeded", "HelmRelease/podinfo", "6.7.1"],
+        ["ChartPullSucceeded", "HelmChart/flux-system/flux-apps-podinfo", "6.7.1"],
+    ]
+    assert "Helm upgrade succeeded for release flux-apps/podinfo.v3" in events[2]
     # Listed once per kind and then watched, never listed again per command.
     lists = [
         r

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from bot.commands.answers import (
@@ -29,7 +29,7 @@ from bot.commands.grammar import (
     parse,
 )
 from bot.digests.composer import DigestComposer
-from bot.domain.events import FluxEvent
+from bot.domain.events import FluxEvent, event_sources, newest_first
 from bot.domain.fleet import (
     ClusterTarget,
     EventReader,
@@ -41,10 +41,12 @@ from bot.domain.fleet import (
     sort_objects,
 )
 from bot.domain.kinds import KINDS, resolve_kind
-from bot.domain.status import FluxObject
+from bot.domain.status import FluxObject, ObjectRef
 
 # Reading Events is a request per object; a `get` matching many clusters reads only a few.
 EVENT_MATCH_LIMIT: Final = 5
+# The object's and its sources' Events together, newest first.
+EVENT_LIMIT: Final = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,8 @@ class CommandRunner:
             for obj in status.objects:
                 if flt.matches(obj):
                     target = ClusterTarget(status.environment, status.cluster)
-                    events, note = self._events(target, obj, len(matches))
+                    related = event_sources(obj, {o.key: o for o in status.objects})
+                    events, note = self._events(target, obj, related, len(matches))
                     matches.append(
                         ObjectMatch(
                             status.environment,
@@ -177,16 +180,25 @@ class CommandRunner:
         )
 
     def _events(
-        self, target: ClusterTarget, obj: FluxObject, index: int
+        self, target: ClusterTarget, obj: FluxObject, related: list[ObjectRef], index: int
     ) -> tuple[tuple[FluxEvent, ...], str]:
+        """The object's Events and its sources', as `flux events --for KIND/NAME` shows them."""
         if not isinstance(self.reader, EventReader):
             return (), ""
         if index >= EVENT_MATCH_LIMIT:
             return (), "events shown for the first matches only; narrow with --cluster"
         try:
-            return tuple(self.reader.events(target, obj.ref)), ""
+            own = self.reader.events(target, obj.ref)
         except EventsUnavailable as err:
             return (), f"events could not be read: {err}"
+        found = [_about(e, obj.ref) for e in own]
+        notes = []
+        for ref in related:
+            try:
+                found += [_about(e, ref) for e in self.reader.events(target, ref)]
+            except EventsUnavailable as err:
+                notes.append(f"events of {ref} could not be read: {err}")
+        return tuple(newest_first(found, EVENT_LIMIT)), "; ".join(notes)
 
     def _environment(self, name: str | None, context: CommandContext) -> str | None:
         chosen = name or context.default_environment
@@ -232,6 +244,11 @@ class CommandRunner:
                 )
             )
         return frozenset({kind.kind})
+
+
+def _about(event: FluxEvent, ref: ObjectRef) -> FluxEvent:
+    # Readers select by kind and name; the event is about `ref` whatever it recorded.
+    return event if event.involved == ref else replace(event, involved=ref)
 
 
 def dependents_of(target: FluxObject, objects: tuple[FluxObject, ...]) -> tuple[FluxObject, ...]:

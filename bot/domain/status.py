@@ -166,6 +166,8 @@ class HelmReleaseStatus:
     upgrade_failures: int
     # Where the chart comes from: the HelmChart templated from `spec.chart`, or `spec.chartRef`.
     chart_source: ObjectRef | None
+    # The template's `spec.chart.spec.sourceRef` (the HelmChart's own source), if templated.
+    chart_repository: ObjectRef | None = None
 
     @property
     def release_name(self) -> str:
@@ -469,6 +471,7 @@ def _helm_status(
     chart_ref = _map(spec.get("chartRef"))
     template = _map(_map(spec.get("chart")).get("spec"))
     chart_source: ObjectRef | None
+    chart_repository = _ref(template.get("sourceRef"), namespace) if template else None
     if chart_ref:
         chart_source = _ref(chart_ref, namespace)
     elif template:
@@ -486,6 +489,7 @@ def _helm_status(
         install_failures=_int(status.get("installFailures")) or 0,
         upgrade_failures=_int(status.get("upgradeFailures")) or 0,
         chart_source=chart_source,
+        chart_repository=chart_repository,
     )
 
 

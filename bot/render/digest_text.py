@@ -31,6 +31,8 @@ def headline(digest: Digest) -> str:
     parts = [f"{len(digest.attention)} need attention"]
     if digest.suspended:
         parts.append(f"{len(digest.suspended)} suspended")
+    if digest.drifted:
+        parts.append(f"{len(digest.drifted)} drifted")
     parts.append(f"{digest.changes.count} changes")
     if digest.unreadable:
         parts.append(f"{len(digest.unreadable)} cluster(s) not read")
@@ -56,7 +58,8 @@ def render_digest(digest: Digest) -> str:
             dependents = f" -> {len(item.dependents)} dependents" if item.dependents else ""
             lines.append(
                 f"  - {root.kind} {root.namespace}/{root.name} on {item.cluster}: "
-                f"{' '.join(root.message.split())}{dependents} (failing since {_when(item.since)})"
+                f"{' '.join(root.message.split())}{dependents} "
+                f"({root.health} since {_when(item.since)})"
             )
             lines += [f"      {d.kind} {d.namespace}/{d.name}" for d in item.dependents]
     if digest.suspended:
@@ -73,6 +76,13 @@ def render_digest(digest: Digest) -> str:
             lines.append(
                 f"  - {s.obj.kind} {s.obj.namespace}/{s.obj.name} on {s.cluster}{who}{overdue}"
             )
+    if digest.drifted:
+        # Ready, but helm-controller found the cluster drifted from the release (warn mode).
+        lines += ["", "Drifted from their Helm release:"]
+        lines += [
+            f"  - {d.obj.kind} {d.obj.namespace}/{d.obj.name} on {d.cluster}"
+            for d in digest.drifted
+        ]
     changes = digest.changes
     if not changes.empty:
         lines += ["", f"Changes since {_when(digest.since)}:"]
@@ -146,6 +156,10 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 "overdue": s.overdue,
             }
             for s in digest.suspended
+        ],
+        "drifted": [
+            {"cluster": d.cluster, "namespace": d.obj.namespace, "name": d.obj.name}
+            for d in digest.drifted
         ],
         "changes": {
             "revisions": [

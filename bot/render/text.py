@@ -17,6 +17,7 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
+from bot.domain.events import event_object
 from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, Freshness
 from bot.domain.status import FluxObject, Health
 from bot.render.digest_text import counts_line, render_digest
@@ -191,13 +192,21 @@ def _render_match(match: ObjectMatch) -> str:
         ]
         lines += ["    " + line for line in table(rows)]
     if match.events:
+        # As `flux events --for KIND/NAME`: the object's Events and its sources'.
         lines.append("  Recent events:")
-        rows = [("LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE")]
-        rows += [
-            (_when(e.last_seen), e.type, e.reason, str(e.count), _one_line(e.message))
+        event_rows = [("LAST SEEN", "TYPE", "REASON", "OBJECT", "REVISION", "MESSAGE")]
+        event_rows += [
+            (
+                _when(e.last_seen) + (f" (x{e.count})" if e.count > 1 else ""),
+                e.type,
+                e.reason,
+                event_object(e, obj),
+                e.revision or "-",
+                _one_line(e.message),
+            )
             for e in match.events
         ]
-        lines += ["    " + line for line in table(rows)]
+        lines += ["    " + line for line in table(event_rows)]
     if match.events_note:
         lines.append(f"  ({match.events_note})")
     return "\n".join(lines)

@@ -104,7 +104,7 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
             text = (
                 f":red_circle: {object_title(root)} on *{escape(item.cluster)}*: "
                 f"{escape(clip(' '.join(root.message.split()), 300))}{deps}\n"
-                f"_failing since {_when(item.since)}_"
+                f"_{root.health} since {_when(item.since)}_"
             )
             blocks.append(_section(text))
             if buttons is not None:
@@ -137,6 +137,15 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
             if s.overdue:
                 line += "\n      :alarm_clock: *its suspension has ended: resume it or extend it*"
             lines.append(line)
+        blocks += [DividerBlock(), _section("\n".join(lines))]
+
+    if digest.drifted:
+        # Ready, but helm-controller found the cluster drifted from the release (warn mode).
+        lines = [f"*Drifted from their Helm release* ({len(digest.drifted)})"]
+        lines += [
+            f":warning: {object_title(d.obj)} on {escape(d.cluster)}"
+            for d in digest.drifted[:MAX_LINES]
+        ]
         blocks += [DividerBlock(), _section("\n".join(lines))]
 
     changes = digest.changes

@@ -38,6 +38,7 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
+from bot.domain.events import event_object
 from bot.domain.fleet import CacheState, ClusterTarget, Freshness, HealthCounts
 from bot.domain.status import FluxObject, Health
 
@@ -421,8 +422,10 @@ def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Bloc
         lines = ["*Recent events*"]
         lines += [
             f"{':warning:' if e.is_warning else ':information_source:'} {_when(e.last_seen)} "
-            f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}: "
-            f"{escape(clip(' '.join(e.message.split()), 200))}"
+            f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}"
+            + (f" `{escape(event_object(e, obj))}`" if e.involved not in (None, obj.ref) else "")
+            + (f" `{escape(e.revision)}`" if e.revision else "")
+            + f": {escape(clip(' '.join(e.message.split()), 200))}"
             for e in match.events
         ]
         blocks += _sections(lines)
