@@ -9,6 +9,7 @@ from bot.domain.digest import Digest
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import ClusterStatus, ClusterTarget, FleetLayout, Freshness, HealthCounts
 from bot.domain.status import FluxObject
+from bot.domain.tree import TreeNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,27 @@ class ObjectAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeMatch:
+    """One Kustomization or HelmRelease found by `tree`, with what it manages."""
+
+    environment: str
+    cluster: str
+    tree: TreeNode
+    freshness: Freshness | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeAnswer:
+    """Answer to `tree`: the tree under every match, and clusters that could not be searched."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    matches: tuple[TreeMatch, ...]
+    unreadable: tuple[ClusterStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DigestAnswer:
     """Answer to `digest`: a preview of the environment's digest."""
 
@@ -126,4 +148,6 @@ class ErrorAnswer:
     choices: tuple[str, ...] = ()
 
 
-Answer = StatusAnswer | ObjectAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer
+Answer = (
+    StatusAnswer | ObjectAnswer | TreeAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer
+)

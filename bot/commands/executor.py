@@ -16,6 +16,8 @@ from bot.commands.answers import (
     ObjectAnswer,
     ObjectMatch,
     StatusAnswer,
+    TreeAnswer,
+    TreeMatch,
 )
 from bot.commands.grammar import (
     ActionCommand,
@@ -25,6 +27,7 @@ from bot.commands.grammar import (
     GetCommand,
     HelpCommand,
     StatusCommand,
+    TreeCommand,
     help_text,
     parse,
 )
@@ -40,8 +43,9 @@ from bot.domain.fleet import (
     ObjectFilter,
     sort_objects,
 )
-from bot.domain.kinds import KINDS, resolve_kind
+from bot.domain.kinds import HELM_RELEASE, KINDS, KUSTOMIZATION, resolve_kind
 from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.tree import build_tree
 
 # Reading Events is a request per object; a `get` matching many clusters reads only a few.
 EVENT_MATCH_LIMIT: Final = 5
@@ -87,6 +91,8 @@ class CommandRunner:
                     return self._status(command, context)
                 case GetCommand():
                     return self._get(command, context)
+                case TreeCommand():
+                    return self._tree(command, context)
                 case ActionCommand():
                     return ErrorAnswer(
                         f"{command.action} changes the cluster, so it runs in Slack, where fluxbot "
@@ -153,6 +159,25 @@ class CommandRunner:
         unreadable = tuple(s for s in statuses if s.unreadable is not None)
         (kind_name,) = kind
         return ObjectAnswer(kind_name, command.name, command.namespace, tuple(matches), unreadable)
+
+    def _tree(self, command: TreeCommand, context: CommandContext) -> TreeAnswer | ErrorAnswer:
+        kind = self._kinds(command.kind)
+        if kind.isdisjoint({KUSTOMIZATION.kind, HELM_RELEASE.kind}):
+            return ErrorAnswer(
+                "tree shows what a Kustomization or HelmRelease manages.", ("ks", "hr")
+            )
+        environment = self._environment(command.environment, context)
+        statuses = self.reader.read(self._targets(environment, command.cluster))
+        flt = ObjectFilter(kinds=kind, namespace=command.namespace, name=command.name)
+        matches = tuple(
+            TreeMatch(s.environment, s.cluster, build_tree(o, s.objects), s.freshness)
+            for s in statuses
+            for o in s.objects
+            if flt.matches(o)
+        )
+        unreadable = tuple(s for s in statuses if s.unreadable is not None)
+        (kind_name,) = kind
+        return TreeAnswer(kind_name, command.name, command.namespace, matches, unreadable)
 
     def locate(self, command: ActionCommand, context: CommandContext) -> ObjectMatch | ErrorAnswer:
         """The one object an action command names, or why there is not exactly one."""

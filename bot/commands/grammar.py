@@ -103,6 +103,16 @@ SPECS: Final = (
         examples=("get hr podinfo -n flux-apps", "get gitrepo platform --cluster prod-eu-1"),
     ),
     CommandSpec(
+        name="tree",
+        summary="What a Kustomization or HelmRelease manages, nested, with each one's health",
+        positionals=(
+            Positional("KIND", "ks or hr", required=True),
+            Positional("NAME", "object name", required=True),
+        ),
+        options=_LOCATE,
+        examples=("tree ks apps", "tree hr podinfo -n flux-apps --cluster prod-eu-1"),
+    ),
+    CommandSpec(
         name="reconcile",
         summary="Ask Flux to reconcile an object now, and report how it went",
         positionals=_OBJECT,
@@ -185,6 +195,17 @@ class GetCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeCommand:
+    """`tree KIND NAME [-n NAMESPACE] [--cluster C] [--env ENV]`."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    cluster: str | None = None
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ActionCommand:
     """`reconcile|suspend|resume|rollback KIND NAME [-n NS] [--cluster C] [--env ENV] ...`."""
 
@@ -219,7 +240,15 @@ class HelpCommand:
     problem: str | None = None
 
 
-Command = StatusCommand | GetCommand | ActionCommand | DigestCommand | EnvsCommand | HelpCommand
+Command = (
+    StatusCommand
+    | GetCommand
+    | TreeCommand
+    | ActionCommand
+    | DigestCommand
+    | EnvsCommand
+    | HelpCommand
+)
 
 
 @dataclass
@@ -324,6 +353,10 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
                 cluster=text("cluster"),
                 environment=text("environment"),
                 share=opts.get("share") is True,
+            )
+        case "tree":
+            return TreeCommand(
+                pos[0], pos[1], text("namespace"), text("cluster"), text("environment")
             )
         case "envs":
             return EnvsCommand()

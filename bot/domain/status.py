@@ -224,6 +224,8 @@ class FluxObject:
     reconcile_disabled: bool = False
     # What a Kustomization or HelmRelease (Flux 2.8+) applied, from `status.inventory`.
     inventory: tuple[InventoryEntry, ...] | None = None
+    # A Kustomization or HelmRelease with `spec.kubeConfig` applies to another cluster.
+    remote_cluster: bool = False
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -377,6 +379,7 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         suspension=suspension,
         reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
         inventory=_inventory(status) if flux_kind in (KUSTOMIZATION, HELM_RELEASE) else None,
+        remote_cluster=bool(_map(spec.get("kubeConfig"))),
     )
 
 

@@ -16,10 +16,13 @@ from bot.commands.answers import (
     ObjectAnswer,
     ObjectMatch,
     StatusAnswer,
+    TreeAnswer,
+    TreeMatch,
 )
 from bot.domain.events import event_object
 from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, Freshness
 from bot.domain.status import FluxObject, Health
+from bot.domain.tree import TreeNode
 from bot.render.digest_text import counts_line, render_digest
 
 MARKS = {
@@ -38,6 +41,8 @@ def render(answer: Answer) -> str:
             return render_status(answer)
         case ObjectAnswer():
             return render_object(answer)
+        case TreeAnswer():
+            return render_tree(answer)
         case DigestAnswer():
             return render_digest(answer.digest)
         case EnvsAnswer():
@@ -89,13 +94,7 @@ def _render_cluster(report: ClusterReport) -> list[str]:
 
 def freshness_note(cluster: ClusterStatus) -> str:
     """Empty for live data; otherwise says the data is syncing or stale, since when and why."""
-    fresh = cluster.freshness
-    if fresh is None or fresh.state is CacheState.LIVE:
-        return ""
-    if fresh.state is CacheState.SYNCING:
-        return " (still syncing)"
-    since = f" since {_when(fresh.since)}" if fresh.since else ""
-    return f" (STALE{since}: {fresh.error}; showing the last known state)"
+    return freshness_note_of(cluster.freshness)
 
 
 def _row(obj: FluxObject) -> tuple[str, ...]:
@@ -210,6 +209,64 @@ def _render_match(match: ObjectMatch) -> str:
     if match.events_note:
         lines.append(f"  ({match.events_note})")
     return "\n".join(lines)
+
+
+def render_tree(answer: TreeAnswer) -> str:
+    """Each match's tree as `flux tree` draws it, Flux objects marked with their health."""
+    where = f" in namespace {answer.namespace}" if answer.namespace else ""
+    parts = []
+    if not answer.matches:
+        parts.append(f"No {answer.kind} named {answer.name!r}{where} was found.")
+    parts += [_render_tree_match(m) for m in answer.matches]
+    for cluster in answer.unreadable:
+        assert cluster.unreadable is not None
+        parts.append(f"{cluster.cluster}: not searched: {cluster.unreadable.message}")
+    return "\n\n".join(parts)
+
+
+def _render_tree_match(match: TreeMatch) -> str:
+    root = match.tree
+    assert root.obj is not None
+    counts = root.counts()
+    summary = ", ".join(f"{counts[h]} {h}" for h in Health if counts[h])
+    lines = [
+        f"{MARKS[root.obj.health]} {root.label} ({match.environment} / {match.cluster}): "
+        f"{root.obj.health}; manages {root.size} objects"
+        + (f" ({summary} Flux objects)" if summary else "")
+        + freshness_note_of(match.freshness)
+    ]
+    if root.note:
+        lines.append(f"  ({root.note})")
+    lines += _tree_lines(root, "")
+    return "\n".join(lines)
+
+
+def _tree_lines(node: TreeNode, prefix: str) -> list[str]:
+    lines = []
+    for index, child in enumerate(node.children):
+        last = index == len(node.children) - 1
+        text = child.label
+        if child.obj is not None:
+            text = f"{MARKS[child.obj.health]} {text}"
+            if child.obj.health in (Health.FAILING, Health.PROGRESSING):
+                text += f": {_one_line(child.obj.message)}"
+        elif child.is_flux:
+            text += " (not found in the cluster)"
+        if child.note:
+            text += f" ({child.note})"
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
+        lines += _tree_lines(child, prefix + ("    " if last else "│   "))
+    return lines
+
+
+def freshness_note_of(fresh: Freshness | None) -> str:
+    """Empty for live data; otherwise says the data is syncing or stale, since when and why."""
+    if fresh is None or fresh.state is CacheState.LIVE:
+        return ""
+    if fresh.state is CacheState.SYNCING:
+        return " (still syncing)"
+    since = f" since {_when(fresh.since)}" if fresh.since else ""
+    return f" (STALE{since}: {fresh.error}; showing the last known state)"
 
 
 def _render_envs(answer: EnvsAnswer) -> str:
