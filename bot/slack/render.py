@@ -372,7 +372,9 @@ def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Bloc
         f"({escape(match.environment)}): *{obj.health}*{freshness_text(match.freshness)}"
     )
     facts = [
-        f"*Ready* {obj.ready}" + (f" ({escape(obj.reason)})" if obj.reason else ""),
+        f"*Ready* {obj.ready}"
+        + (f" ({escape(obj.reason)})" if obj.reason else "")
+        + (" :warning: *drift detected* (`Drifted=True`)" if obj.drifted else ""),
         f"*Revision* `{escape(obj.full_revision)}`" if obj.full_revision else "*Revision* –",
         f"*Suspended* {obj.suspended}",
     ]
