@@ -196,6 +196,43 @@ def test_suspend_and_resume_are_transitions(
     _until(lambda: recorder.of(Change.RESUMED))
 
 
+def test_the_new_kinds_are_watched_and_their_changes_are_transitions(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    automation = flux_object("ImageUpdateAutomation", "flux-system", conditions=[condition()])
+    generator = flux_object("ArtifactGenerator", "apps", conditions=[condition()])
+    fleet["prod-eu-1"].apply_many([automation, generator])
+    _until(lambda: len(recorder.of(Change.ADDED)) == 2)
+    # image-automation-controller cannot push: Ready=False GitOperationFailed.
+    fleet["prod-eu-1"].apply(
+        flux_object(
+            "ImageUpdateAutomation",
+            "flux-system",
+            conditions=[
+                condition(
+                    "Ready", "False", "GitOperationFailed", "failed to update source: push failed"
+                )
+            ],
+        )
+    )
+    (failing,) = _until(lambda: recorder.of(Change.FAILING))
+    assert (failing.kind, failing.name) == ("ImageUpdateAutomation", "flux-system")
+    # An ArtifactGenerator is suspended through its annotation, not spec.suspend.
+    fleet["prod-eu-1"].apply(
+        flux_object(
+            "ArtifactGenerator",
+            "apps",
+            annotations={"source.extensions.fluxcd.io/reconcile": "disabled"},
+            conditions=[condition()],
+        )
+    )
+    (suspended,) = _until(lambda: recorder.of(Change.SUSPENDED))
+    assert (suspended.kind, suspended.name) == ("ArtifactGenerator", "apps")
+    kinds = {o.kind for o in _status(fleet_cache).objects}
+    assert {"ImageUpdateAutomation", "ArtifactGenerator"} <= kinds
+
+
 @pytest.mark.parametrize("abort", [False, True], ids=["closed", "cut"])
 def test_a_dropped_watch_resumes_without_losing_a_change(
     fleet: FakeFleet, cache: tuple[FleetCache, Recorder], abort: bool
