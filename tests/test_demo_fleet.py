@@ -785,3 +785,37 @@ def test_staging_eu_1_external_artifact_comes_from_its_generator() -> None:
     assert revision == f"latest@{generated['digest']}"
     # source-watcher writes the ExternalArtifact itself: it carries no kustomize owner labels.
     assert "labels" not in artifact["metadata"]
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_inventories_list_what_each_kustomization_applied(path: Path) -> None:
+    """kustomize-controller labels what it applies and records it in status.inventory; so
+    does helm-controller (Flux 2.8+) for a HelmRelease's manifests. `tree` reads these."""
+    objects = index(path)
+
+    def entry_id(obj: Obj) -> str:
+        kind, ns, name = key(obj)
+        return f"{ns}_{name}_{obj['apiVersion'].split('/')[0]}_{kind}"
+
+    inventories = {
+        k: [e["id"] for e in status(o)["inventory"]["entries"]]
+        for k, o in objects.items()
+        if "inventory" in status(o) and k[0] in ("Kustomization", "HelmRelease")
+    }
+    for ids in inventories.values():
+        assert ids == sorted(ids), "the controllers keep entries sorted by id"
+    for obj in objects.values():
+        labels = obj["metadata"].get("labels") or {}
+        if owner := labels.get("kustomize.toolkit.fluxcd.io/name"):
+            owner_key = ("Kustomization", labels["kustomize.toolkit.fluxcd.io/namespace"], owner)
+            assert entry_id(obj) in inventories[owner_key], label(obj)
+    flux_ids = {entry_id(o) for o in objects.values()}
+    for ids in inventories.values():
+        for entry in ids:
+            if ".fluxcd.io_" in entry:
+                assert entry in flux_ids, entry
+    for (kind, _, _), obj in objects.items():
+        if kind == "HelmRelease" and any(
+            s["status"] in ("deployed", "superseded") for s in status(obj).get("history", [])
+        ):
+            assert status(obj)["inventory"]["entries"], label(obj)
