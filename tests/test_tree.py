@@ -183,3 +183,39 @@ def test_a_huge_tree_with_hostile_names_stays_within_block_kit_limits() -> None:
     assert "&lt;!channel&gt;" in text
     assert text.count(":red_circle: `Kustomization/flux-system/app-") == 10
     assert "more lines (ready or not Flux objects); `flux tree` shows them all" in text
+
+
+def test_slash_flux_tree_answers_from_the_watch_cache_in_slack(tmp_path: Path) -> None:
+    """The real `fluxbot serve --http`, a fake cluster and fake Slack: `/flux tree ks apps`."""
+    from tests.bot_process import SECRET, start_bot, texts
+    from tests.fakes.kube_api import FakeFleet
+    from tests.fakes.slack_api import FakeSlack
+
+    fleet = FakeFleet(["prod-eu-1"])
+    with FakeSlack(signing_secret=SECRET) as slack, fleet:
+        fleet["prod-eu-1"].apply_many(_fleet_objects())
+        config = tmp_path / "fluxbot.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "kubernetes": {"kubeconfig": str(fleet.write_kubeconfig(tmp_path / "kc"))},
+                    "history": {"path": str(tmp_path / "history.db")},
+                    "environments": {
+                        "production": {
+                            "channel": "C0PROD",
+                            "clusters": [{"context": "prod-eu-1"}],
+                            "digest": {"enabled": False},
+                        }
+                    },
+                }
+            )
+        )
+        bot = start_bot(["--config", str(config)], slack, tmp_path)
+        try:
+            payload = bot.answer(bot.command("tree ks apps", "C0PROD"))
+        finally:
+            bot.stop()
+    assert validate_blocks(payload["blocks"]) == []
+    text = texts(payload)
+    assert "*Kustomization* `flux-system/apps` on *prod-eu-1* (production): *failing*" in text
+    assert ":red_circle: `HelmRelease/flux-apps/podinfo` Helm upgrade failed: timed out" in text
