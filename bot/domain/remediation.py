@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from bot.domain.kinds import HELM_CHART, HELM_RELEASE
+from bot.domain.kinds import HELM_CHART, HELM_RELEASE, is_flux_kind, kind_named
 from bot.domain.policy import Action
 from bot.domain.status import (
     RECONCILE_ANNOTATION,
@@ -75,8 +75,22 @@ def check_offered(obj: FluxObject, action: str, variant: str = "") -> None:
     kind = obj.flux_kind
     if action in ("reconcile", "suspend", "resume") and action not in kind.actions:
         raise Refused(f"Flux offers no {action} for {kind.kind} objects")
-    if variant == "with-source" and not kind.with_source:
-        raise Refused(f"{kind.kind} objects have no source to reconcile first")
+    if variant != "with-source":
+        return
+    if not kind.with_source or obj.source_ref is None:
+        raise Refused(f"{kind.kind} {obj.namespace}/{obj.name} has no source to reconcile first")
+    if not _source_reconcilable(obj):
+        # flux2 cmd/flux/reconcile_with_source.go refuses the same way.
+        raise Refused(f"cannot reconcile source of kind {obj.source_ref.kind}")
+
+
+def _source_reconcilable(obj: FluxObject) -> bool:
+    source = obj.source_ref
+    return (
+        source is not None
+        and is_flux_kind(source.kind)
+        and "reconcile" in kind_named(source.kind).actions
+    )
 
 
 def check_reconcilable(obj: FluxObject) -> None:
@@ -238,7 +252,7 @@ def applicable_actions(obj: FluxObject, rollback_available: bool) -> list[tuple[
     actions: list[tuple[Action, str]] = []
     if "reconcile" in offered:
         actions.append((Action.RECONCILE, ""))
-        if obj.source_ref is not None and obj.flux_kind.with_source:
+        if obj.flux_kind.with_source and _source_reconcilable(obj):
             actions.append((Action.RECONCILE, "with-source"))
     if obj.kind == HELM_RELEASE.kind:
         actions.append((Action.RECONCILE, "force"))
