@@ -120,6 +120,13 @@ def test_kind_accepts_the_flux_cli_names_and_short_forms(
     assert {r["kind"] for r in records} == {kind}
 
 
+def test_a_kind_scoped_status_names_the_kind_in_plural(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["status", "--kind", "imagepolicy", "--from-file", str(DUMP)]) == 0
+    assert "5 ImagePolicies: 2 failing" in capsys.readouterr().out
+
+
 def test_every_kind_name_selects_one_kind() -> None:
     owners: dict[str, set[str]] = {}
     for kind in KINDS:

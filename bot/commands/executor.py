@@ -43,7 +43,7 @@ from bot.domain.fleet import (
     ObjectFilter,
     sort_objects,
 )
-from bot.domain.kinds import HELM_RELEASE, KINDS, KUSTOMIZATION, resolve_kind
+from bot.domain.kinds import HELM_RELEASE, KINDS, KUSTOMIZATION, kind_named, resolve_kind
 from bot.domain.status import FluxObject, ObjectRef
 from bot.domain.tree import build_tree
 
@@ -128,7 +128,7 @@ class CommandRunner:
             EnvironmentReport(env, tuple(c for c in clusters if c.environment == env))
             for env in dict.fromkeys(t.environment for t in targets)
         )
-        scope_words = f"{next(iter(kinds))}s" if kinds else "Flux objects"
+        scope_words = kind_named(next(iter(kinds))).title_plural if kinds else "Flux objects"
         return StatusAnswer(reports, scope_words, command.failing)
 
     def _get(self, command: GetCommand, context: CommandContext) -> ObjectAnswer:

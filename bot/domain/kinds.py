@@ -70,6 +70,11 @@ class FluxKind:
         return min(self.aliases, key=len)
 
     @property
+    def title_plural(self) -> str:
+        """`ImagePolicies`, `HelmReleases`: the kind in a sentence about several."""
+        return f"{self.kind[:-1]}ies" if self.kind.endswith("y") else f"{self.kind}s"
+
+    @property
     def suspended_column(self) -> bool:
         """Whether `flux get` prints a SUSPENDED column for this kind."""
         return self.suspend in (Suspend.SPEC, Suspend.ANNOTATION)
