@@ -206,3 +206,26 @@ def test_image_policies_are_grouped_under_their_failing_image_repository() -> No
     assert _groups(_parse(repository, policy)) == [
         ("ImageRepository/podinfo", ["ImagePolicy/podinfo"])
     ]
+
+
+def test_an_image_policy_waiting_on_a_scanning_repository_is_attached_to_it() -> None:
+    repository = flux_object(
+        "ImageRepository",
+        "podinfo",
+        conditions=[
+            condition("Reconciling", "True", "Progressing", "scanning: empty database"),
+            condition("Ready", "Unknown", "Progressing", "scanning: empty database"),
+        ],
+    )
+    policy = flux_object(
+        "ImagePolicy",
+        "podinfo",
+        conditions=[
+            condition(
+                "Ready", "False", "DependencyNotReady", "retrying in 30s error: no tags in database"
+            )
+        ],
+    )
+    assert _groups(_parse(repository, policy)) == [
+        ("ImageRepository/podinfo", ["ImagePolicy/podinfo"])
+    ]

@@ -100,7 +100,8 @@ def group_failures(objects: Iterable[FluxObject]) -> list[CauseGroup]:
         if obj.health is not Health.FAILING:
             return None
         if obj.reason == DEPENDENCY_NOT_READY:
-            for ref in obj.depends_on:
+            # An ImagePolicy waits on its ImageRepository the same way.
+            for ref in (*obj.depends_on, *upstream(obj)):
                 if is_progressing(ref):
                     return by_ref[ref]
         for child in children:
