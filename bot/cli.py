@@ -17,18 +17,21 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.actions.flow import ActionFlow
+from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
-from bot.demo.live import DemoHelm, LiveDemo, demo_config
+from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
-from bot.domain.fleet import EnvironmentLayout, FleetLayout
+from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout
 from bot.domain.history import HistoryStore, RunState
+from bot.domain.readout import age, is_stuck
 from bot.domain.status import FluxObject
 from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
@@ -259,11 +262,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def status_records(answer: StatusAnswer) -> list[dict[str, Any]]:
     """One JSON record per object, failures first, with the `flux get` columns."""
-    return [
-        object_record(cluster.environment, cluster.cluster, obj)
-        for cluster in answer.clusters
-        for obj in cluster.shown
-    ]
+    records = []
+    for cluster in answer.clusters:
+        fresh = cluster.status.freshness
+        stale_since = (
+            fresh.since.isoformat()
+            if fresh is not None and fresh.state is CacheState.STALE and fresh.since
+            else None
+        )
+        for obj in cluster.shown:
+            record = object_record(cluster.environment, cluster.cluster, obj)
+            elapsed = age(obj, answer.now)
+            root = cluster.root_cause(obj)
+            record.update(
+                stale_since=stale_since,
+                age_seconds=int(elapsed.total_seconds()) if elapsed is not None else None,
+                stuck=is_stuck(obj, answer.now),
+                root_cause=str(root) if root else None,
+            )
+            records.append(record)
+    return records
 
 
 def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, Any]:
@@ -448,14 +466,16 @@ def _serve(
         remediation = None
         if runtime is not None:
             live = _remediation(
-                runtime.config, runtime.cache, KubeWriter(runtime.cache), _helm(runtime.config),
+                runtime.config, runtime.cache,
+                KubeWriter(runtime.cache, runtime.config.actions.events_address),
+                _helm(runtime.config),
                 runtime.runner, runtime.history, client, credentials, settings,
             )  # fmt: skip
             runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))
             remediation = live
         elif use_demo:
             remediation = _remediation(
-                demo_config(), demo, demo, DemoHelm(), demo_runner, demo_history,
+                demo_config(), demo, demo, None, demo_runner, demo_history,
                 client, credentials, settings,
             )  # fmt: skip
         if runtime is not None:
@@ -523,17 +543,17 @@ def _remediation(
 ) -> SlackRemediation:
     """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
     service = ActionService(config, objects, writer, helm, on_action=history.record_action)
+    workers = ActionRunner(service.run, claim_ttl=float(config.actions.button_ttl_seconds))
     key = credentials.button_key_bytes()
     return SlackRemediation(
-        service=service,
+        flow=ActionFlow(service, workers, history),
         runner=runner,
         directory=SlackDirectory(client, config.actions.group_refresh_seconds),
         client=client,
-        mint=ButtonMint(config, key, rollback_available=helm is not None),
+        mint=ButtonMint(config, key, rollback_method=service.rollback_method),
         key=key,
         retries=settings.api_retries,
         command=settings.command,
-        history=history,
     )
 
 

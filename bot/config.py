@@ -190,6 +190,10 @@ class EnvironmentConfig(_Strict):
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
     """The clusters of this environment, reconciled by Flux."""
 
+    aliases: list[Annotated[str, Field(pattern=_NAME_PATTERN)]] = []
+    """Other names commands accept for this environment, e.g. `[prod]` for `production`
+    (`/flux status prod`). Each must be unique across environment names and aliases."""
+
     actions: EnvironmentActions = EnvironmentActions()
     """Remediation rights in this environment. Default: nobody may act (deny by default)."""
 
@@ -278,16 +282,34 @@ class HistorySettings(_Strict):
 class ActionSettings(_Strict):
     """How remediation actions run."""
 
+    rollback: Literal["flux", "helm"] = "flux"
+    """How an emergency rollback is done. `flux` (default): in the cluster, the Flux way: the
+    HelmRelease is kept from its parent Kustomization and pinned to the previous chart version,
+    and helm-controller performs a tracked upgrade (no Helm client, no access to Helm's
+    release Secrets). `helm`: `helm rollback` with the client at `helm_path`, which also
+    restores the previous values but is refused where it cannot be done right (see the
+    README)."""
+
     helm_path: Path | None = None
-    """Helm 4 client used for emergency rollbacks. Default: none, so rollback is not offered.
-    The container image ships one at /usr/local/bin/helm."""
+    """Helm 4 client used when `rollback: helm`. Default: none. The container image ships one
+    at /usr/local/bin/helm."""
 
     helm_timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
-    """How long `helm rollback --wait` may take. Default 300."""
+    """How long `helm rollback --wait` may take when the HelmRelease sets no
+    `spec.rollback.timeout` or `spec.timeout`. Default 300."""
 
-    follow_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    """How long fluxbot follows a reconcile before reporting "still progressing". Default 300,
-    as `flux reconcile` waits five minutes."""
+    follow_timeout_seconds: Annotated[float, Field(gt=0, le=6 * 3600)] = 3600.0
+    """The longest fluxbot follows an action before reporting "still progressing" (never a
+    success). It follows for the object's own `spec.timeout` (a Kustomization's interval, a
+    HelmRelease's 5 minutes or a source's 60 seconds when unset; a with-source chain's
+    timeouts added up), at most this long. Default 3600."""
+
+    events_address: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    """Also POST each action's audit event to this notification-controller events address
+    (as Flux's controllers do with `--events-addr`), so Flux Alerts can forward it:
+    e.g. `http://notification-controller.flux-system.svc.cluster.local./`. Kubernetes Events
+    alone never reach Alerts (notification-controller does not watch them). Flux's default
+    NetworkPolicy admits only flux-system pods: see deploy/README.md. Default: none."""
 
     button_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 86400
     """How long a button stays valid after the message was rendered. Default one day."""
@@ -361,6 +383,16 @@ class FluxbotConfig(_Strict):
                             f"environments.{env_name}.actions.{action}: unknown role {role!r} "
                             f"(roles: {known})"
                         )
+            for alias in env.aliases:
+                owner = next(
+                    (n for n, e in self.environments.items() if alias == n or alias in e.aliases),
+                    env_name,
+                )
+                if owner != env_name or alias == env_name:
+                    raise ValueError(
+                        f"environments.{env_name}.aliases: {alias!r} already names "
+                        f"{'this environment' if owner == env_name else repr(owner)}"
+                    )
             for cluster in env.clusters:
                 other = clusters.setdefault(cluster.display_name, env_name)
                 if other != env_name:
@@ -426,6 +458,7 @@ class FluxbotConfig(_Strict):
                     tier=self.tier_of(name).value,
                     channel=env.channel,
                     clusters=tuple(c.display_name for c in env.clusters),
+                    aliases=tuple(env.aliases),
                 )
                 for name, env in self.environments.items()
             )

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.policy import Action
-from bot.domain.remediation import Refused, applicable_actions, check_offered
+from bot.domain.remediation import (
+    Refused,
+    applicable_actions,
+    check_offered,
+    index_objects,
+    with_source_plan,
+)
 from bot.domain.status import parse_flux_object
 from tests.flux_objects import condition, flux_object
 
@@ -28,13 +34,13 @@ def test_failing_objects_get_the_actions_flux_has_for_their_kind(
     kind: str, offered: list[str]
 ) -> None:
     obj = parse_flux_object(flux_object(kind, "x", conditions=FAILING))
-    assert [a.value for a, _ in applicable_actions(obj, rollback_available=True)] == offered
+    assert [a.value for a, _ in applicable_actions(obj, None)] == offered
 
 
 def test_a_suspended_alert_or_provider_can_be_resumed_but_not_reconciled() -> None:
     for kind in ("Alert", "Provider"):
         obj = parse_flux_object(flux_object(kind, "x", suspend=True))
-        assert applicable_actions(obj, rollback_available=True) == [(Action.RESUME, "")]
+        assert applicable_actions(obj, None) == [(Action.RESUME, "")]
         with pytest.raises(Refused, match=f"Flux offers no reconcile for {kind} objects"):
             check_offered(obj, "reconcile")
 
@@ -48,9 +54,12 @@ def test_with_source_is_refused_for_an_external_artifact_source_as_flux_does() -
             conditions=FAILING,
         )
     )
-    assert (Action.RECONCILE, "with-source") not in applicable_actions(ks, True)
+    assert (Action.RECONCILE, "with-source") not in applicable_actions(ks, None)
+    artifact = parse_flux_object(flux_object("ExternalArtifact", "frontend"))
     with pytest.raises(Refused, match="cannot reconcile source of kind ExternalArtifact"):
-        check_offered(ks, "reconcile", "with-source")
-    policy = parse_flux_object(flux_object("ImagePolicy", "podinfo", conditions=FAILING))
+        with_source_plan(ks, index_objects([ks, artifact]))
+    automation = parse_flux_object(flux_object("ImageUpdateAutomation", "apps", conditions=FAILING))
+    # `flux reconcile image update` has no --with-source, though its GitRepository could be.
+    assert (Action.RECONCILE, "with-source") not in applicable_actions(automation, None)
     with pytest.raises(Refused, match="has no source to reconcile first"):
-        check_offered(policy, "reconcile", "with-source")
+        check_offered(automation, "reconcile", "with-source")

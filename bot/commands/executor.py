@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -32,6 +34,7 @@ from bot.commands.grammar import (
     parse,
 )
 from bot.digests.composer import DigestComposer
+from bot.domain.causes import group_failures
 from bot.domain.events import FluxEvent, event_sources, newest_first
 from bot.domain.fleet import (
     ClusterTarget,
@@ -45,6 +48,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.kinds import HELM_RELEASE, KINDS, KUSTOMIZATION, kind_named, resolve_kind
 from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.suggest import closest
 from bot.domain.tree import build_tree
 
 # Reading Events is a request per object; a `get` matching many clusters reads only a few.
@@ -72,10 +76,15 @@ class CommandRunner:
     """Answers commands for one fleet (layout + reader); chat-agnostic."""
 
     def __init__(
-        self, layout: FleetLayout, reader: FleetReader, digests: DigestComposer | None = None
+        self,
+        layout: FleetLayout,
+        reader: FleetReader,
+        digests: DigestComposer | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.layout = layout
         self.reader = reader
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Without recorded history, a digest still shows what is broken, but no changes.
         self.digests = digests or DigestComposer(layout, reader, None)
 
@@ -106,7 +115,7 @@ class CommandRunner:
                 case EnvsCommand():
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
-                    return EnvsAnswer(self.layout, freshness)
+                    return EnvsAnswer(self.layout, freshness, self.clock())
                 case HelpCommand():
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
@@ -120,7 +129,9 @@ class CommandRunner:
         shown = ObjectFilter(kinds=kinds, failing_only=command.failing)
         clusters = [
             ClusterReport(
-                status, tuple(sort_objects(o for o in status.objects if shown.matches(o)))
+                status,
+                tuple(sort_objects(o for o in status.objects if shown.matches(o))),
+                tuple(group_failures(status.objects)),
             )
             for status in (scope.apply(s) for s in self.reader.read(targets, kinds))
         ]
@@ -129,7 +140,7 @@ class CommandRunner:
             for env in dict.fromkeys(t.environment for t in targets)
         )
         scope_words = kind_named(next(iter(kinds))).title_plural if kinds else "Flux objects"
-        return StatusAnswer(reports, scope_words, command.failing)
+        return StatusAnswer(reports, scope_words, command.failing, self.clock())
 
     def _get(self, command: GetCommand, context: CommandContext) -> ObjectAnswer:
         kind = self._kinds(command.kind)
@@ -154,11 +165,28 @@ class CommandRunner:
                             events,
                             note,
                             status.freshness,
+                            blocked_by(obj, status.objects),
                         )
                     )
         unreadable = tuple(s for s in statuses if s.unreadable is not None)
         (kind_name,) = kind
-        return ObjectAnswer(kind_name, command.name, command.namespace, tuple(matches), unreadable)
+        suggestions: tuple[str, ...] = ()
+        if not matches:
+            suggestions = closest(
+                command.name,
+                (o.name for s in statuses for o in s.objects if o.kind == kind_name),
+            )
+        # Worst first: what needs attention leads, whatever cluster it is in.
+        ordered = worst_first(matches)
+        return ObjectAnswer(
+            kind_name,
+            command.name,
+            command.namespace,
+            tuple(ordered),
+            unreadable,
+            self.clock(),
+            suggestions,
+        )
 
     def _tree(self, command: TreeCommand, context: CommandContext) -> TreeAnswer | ErrorAnswer:
         kind = self._kinds(command.kind)
@@ -198,7 +226,10 @@ class CommandRunner:
             return found.matches[0]
         if not found.matches:
             where = f" in namespace {command.namespace}" if command.namespace else ""
-            return ErrorAnswer(f"No {found.kind} named {command.name!r}{where} was found.")
+            return ErrorAnswer(
+                f"No {found.kind} named {command.name!r}{where} was found.",
+                suggestions=found.suggestions,
+            )
         return ErrorAnswer(
             f"{len(found.matches)} objects match; say which with -n and --cluster.",
             tuple(f"{m.object.namespace}/{m.object.name} on {m.cluster}" for m in found.matches),
@@ -236,11 +267,17 @@ class CommandRunner:
                     )
                 )
             return None
-        if self.layout.environment(chosen) is None:
+        found = self.layout.resolve(chosen)
+        if found is None:
+            known = [*self.layout.names, *(a for e in self.layout.environments for a in e.aliases)]
             raise _Rejected(
-                ErrorAnswer(f"Unknown environment {chosen!r}.", tuple(self.layout.names))
+                ErrorAnswer(
+                    f"Unknown environment {chosen!r}.",
+                    tuple(self.layout.names),
+                    _suggest(chosen, known, self.layout),
+                )
             )
-        return chosen
+        return found.name
 
     def _targets(self, environment: str | None, cluster: str | None) -> list[ClusterTarget]:
         targets = self.layout.targets(environment)
@@ -249,11 +286,14 @@ class CommandRunner:
         chosen = [t for t in targets if t.cluster == cluster]
         if not chosen:
             where = f" in {environment}" if environment else ""
-            raise _Rejected(
-                ErrorAnswer(
-                    f"Unknown cluster {cluster!r}{where}.", tuple(t.cluster for t in targets)
+            names = [t.cluster for t in targets]
+            elsewhere = [t for t in self.layout.targets() if t.cluster == cluster]
+            message = f"Unknown cluster {cluster!r}{where}."
+            if elsewhere:
+                message = (
+                    f"Cluster {cluster!r} is in {elsewhere[0].environment}, not {environment}."
                 )
-            )
+            raise _Rejected(ErrorAnswer(message, tuple(names), closest(cluster, names)))
         return chosen
 
     @staticmethod
@@ -262,10 +302,13 @@ class CommandRunner:
             return frozenset()
         kind = resolve_kind(name)
         if kind is None:
+            spellings = {a: k.kind for k in KINDS for a in (k.kind, *k.aliases)}
+            suggested = tuple(dict.fromkeys(spellings[s] for s in closest(name, spellings)))
             raise _Rejected(
                 ErrorAnswer(
                     f"Unknown kind {name!r}.",
                     tuple(f"{k.kind} ({', '.join(k.aliases)})" for k in KINDS),
+                    suggested,
                 )
             )
         return frozenset({kind.kind})
@@ -274,6 +317,27 @@ class CommandRunner:
 def _about(event: FluxEvent, ref: ObjectRef) -> FluxEvent:
     # Readers select by kind and name; the event is about `ref` whatever it recorded.
     return event if event.involved == ref else replace(event, involved=ref)
+
+
+def _suggest(word: str, known: Iterable[str], layout: FleetLayout) -> tuple[str, ...]:
+    """Close environment names or aliases, each given as the environment it stands for."""
+    out = []
+    for name in closest(word, known):
+        env = layout.resolve(name)
+        if env is not None:
+            out.append(env.name if env.name == name else f"{name} ({env.name})")
+    return tuple(dict.fromkeys(out))
+
+
+def worst_first(matches: Iterable[ObjectMatch]) -> list[ObjectMatch]:
+    """Failing, then progressing, suspended, ready."""
+    return sorted(matches, key=lambda m: m.object.health.rank)
+
+
+def blocked_by(root: FluxObject, objects: Iterable[FluxObject]) -> tuple[FluxObject, ...]:
+    """The failing objects whose root cause is `root` (empty unless `root` is one)."""
+    group = next((g for g in group_failures(objects) if g.root.ref == root.ref), None)
+    return group.dependents if group else ()
 
 
 def dependents_of(target: FluxObject, objects: tuple[FluxObject, ...]) -> tuple[FluxObject, ...]:

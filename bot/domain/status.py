@@ -39,6 +39,12 @@ SUSPENDED_BY: Final = "fluxbot.io/suspended-by"
 SUSPENDED_AT: Final = "fluxbot.io/suspended-at"
 SUSPEND_REASON: Final = "fluxbot.io/suspend-reason"
 SUSPENDED_UNTIL: Final = "fluxbot.io/suspended-until"
+# The Flux Operator's record of who suspended an object (its web UI and CLI write it).
+OPERATOR_SUSPENDED_BY: Final = "fluxcd.controlplane.io/suspendedBy"
+# fluxbot's record of an emergency rollback, kept until Resume.
+ROLLED_BACK_BY: Final = "fluxbot.io/rolled-back-by"
+ROLLED_BACK_FROM: Final = "fluxbot.io/rolled-back-from"
+ROLLED_BACK_TO: Final = "fluxbot.io/rolled-back-to"
 # Set on an object to keep its parent Kustomization from re-applying it.
 RECONCILE_ANNOTATION: Final = "kustomize.toolkit.fluxcd.io/reconcile"
 REQUESTED_AT: Final = "reconcile.fluxcd.io/requestedAt"
@@ -151,6 +157,9 @@ class ReleaseSnapshot:
     first_deployed: dt.datetime | None
     last_deployed: dt.datetime | None
     action: str
+    config_digest: str = ""
+    # A test hook of this release ended in phase Failed.
+    tests_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +177,14 @@ class HelmReleaseStatus:
     chart_source: ObjectRef | None
     # The template's `spec.chart.spec.sourceRef` (the HelmChart's own source), if templated.
     chart_repository: ObjectRef | None = None
+    # What a rollback needs from the spec: `spec.chart.spec.version` (templated charts), a
+    # remote cluster (`spec.kubeConfig`), the account helm-controller impersonates, and
+    # `spec.rollback` (timeout, disableHooks, force, recreate, cleanupOnFail, disableWait).
+    chart_version: str = ""
+    chart_ref: bool = False  # the chart comes from `spec.chartRef`, not a templated HelmChart
+    kube_config: bool = False
+    service_account: str = ""
+    rollback_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def release_name(self) -> str:
@@ -226,6 +243,16 @@ class FluxObject:
     inventory: tuple[InventoryEntry, ...] | None = None
     # A Kustomization or HelmRelease with `spec.kubeConfig` applies to another cluster.
     remote_cluster: bool = False
+    # How long the controller's current operation may take before it gives up, as each kind's
+    # API defines it (see `operation_timeout`); None for kinds without a timeout.
+    timeout: dt.timedelta | None = None
+    created_at: dt.datetime | None = None
+    # spec.interval (a Go duration), when set.
+    interval: dt.timedelta | None = None
+    # An OCI HelmRepository: source-controller never reconciles it (no token, no status).
+    static: bool = False
+    # The chart version an emergency rollback went back from (fluxbot.io/rolled-back-from).
+    rolled_back_from: str = ""
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -342,7 +369,9 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         else None
     )
     annotations = _map(metadata.get("annotations"))
-    suspended_by = _str(annotations.get(SUSPENDED_BY))
+    suspended_by = _str(annotations.get(SUSPENDED_BY)) or _str(
+        annotations.get(OPERATOR_SUSPENDED_BY)
+    )
     suspension = (
         Suspension(
             by=suspended_by,
@@ -380,6 +409,11 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
         inventory=_inventory(status) if flux_kind in (KUSTOMIZATION, HELM_RELEASE) else None,
         remote_cluster=bool(_map(spec.get("kubeConfig"))),
+        timeout=operation_timeout(flux_kind, spec, helm),
+        created_at=parse_time(metadata.get("creationTimestamp")),
+        interval=parse_go_duration(spec.get("interval")),
+        static=flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci",
+        rolled_back_from=_str(annotations.get(ROLLED_BACK_FROM)),
     )
 
 
@@ -399,6 +433,71 @@ def _inventory(status: Mapping[str, Any]) -> tuple[InventoryEntry, ...] | None:
         return None
     entries = (parse_inventory_id(_str(_map(e).get("id"))) for e in _list(raw.get("entries")))
     return tuple(e for e in entries if e is not None)
+
+
+# Source kinds whose `spec.timeout` defaults to 60s (the CRD default; HelmRepository's
+# GetTimeout() returns one minute when unset). HelmChart has no timeout of its own.
+_SOURCE_TIMEOUT_KINDS: Final = frozenset(
+    {"GitRepository", "OCIRepository", "Bucket", HELM_REPOSITORY.kind}
+)
+_HELM_DEFAULT_TIMEOUT: Final = dt.timedelta(minutes=5)
+_KUSTOMIZATION_MIN_TIMEOUT: Final = dt.timedelta(seconds=30)
+
+
+def operation_timeout(
+    flux_kind: FluxKind, spec: Mapping[str, Any], helm: HelmReleaseStatus | None
+) -> dt.timedelta | None:
+    """How long one reconcile may run, as the kind's controller computes it.
+
+    Kustomization (kustomize-controller api/v1 `GetTimeout`): `spec.timeout`, else
+    `spec.interval` minus 30s, never under 30s. HelmRelease (helm-controller api/v2
+    `GetTimeout`, `Install/Upgrade.GetTimeout`): the timeout of the action it runs
+    (`spec.install.timeout` or `spec.upgrade.timeout`), else `spec.timeout`, else 5m.
+    GitRepository, OCIRepository, Bucket, HelmRepository (source-controller api/v1):
+    `spec.timeout`, default 60s. Other kinds: None.
+    """
+    own = parse_go_duration(spec.get("timeout"))
+    if helm is not None:
+        action = helm.last_attempted_release_action.lower()
+        if action in ("install", "upgrade"):
+            for_action = parse_go_duration(_map(spec.get(action)).get("timeout"))
+            if for_action is not None:
+                return for_action
+        return own or _HELM_DEFAULT_TIMEOUT
+    if flux_kind is KUSTOMIZATION:
+        if own is None:
+            interval = parse_go_duration(spec.get("interval"))
+            if interval is None:
+                return None
+            own = interval - dt.timedelta(seconds=30)
+        return max(own, _KUSTOMIZATION_MIN_TIMEOUT)
+    if flux_kind.kind in _SOURCE_TIMEOUT_KINDS:
+        return own or dt.timedelta(seconds=60)
+    return None
+
+
+_GO_DURATION: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS: Final = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+
+
+def parse_go_duration(value: object) -> dt.timedelta | None:
+    """A Go duration string (`5m0s`, `1h30m`, `1.5h`, `500ms`) as a timedelta; None if not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text == "0":
+        return dt.timedelta(0)
+    position, seconds = 0, 0.0
+    for match in _GO_DURATION.finditer(text):
+        if match.start() != position:
+            return None
+        seconds += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or position == 0:
+        return None
+    return dt.timedelta(seconds=seconds)
 
 
 def _revision(
@@ -493,6 +592,13 @@ def _helm_status(
         upgrade_failures=_int(status.get("upgradeFailures")) or 0,
         chart_source=chart_source,
         chart_repository=chart_repository,
+        chart_version=_str(template.get("version")),
+        chart_ref=bool(chart_ref),
+        kube_config=bool(_map(spec.get("kubeConfig"))),
+        service_account=_str(spec.get("serviceAccountName")),
+        rollback_options=tuple(
+            sorted((str(k), str(v)) for k, v in _map(spec.get("rollback")).items())
+        ),
     )
 
 
@@ -508,6 +614,11 @@ def _snapshot(item: Mapping[str, Any]) -> ReleaseSnapshot:
         first_deployed=parse_time(item.get("firstDeployed")),
         last_deployed=parse_time(item.get("lastDeployed")),
         action=_str(item.get("action")),
+        config_digest=_str(item.get("configDigest")),
+        tests_failed=any(
+            _str(_map(hook).get("phase")) == "Failed"
+            for hook in _map(item.get("testHooks")).values()
+        ),
     )
 
 

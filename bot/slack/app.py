@@ -17,7 +17,7 @@ from bot.commands.executor import CommandRunner
 from bot.config import SlackSettings
 from bot.observability import metrics
 from bot.slack.credentials import SlackCredentials
-from bot.slack.listeners import actions, commands, remediation
+from bot.slack.listeners import actions, commands, mentions, remediation
 from bot.slack.listeners.commands import RECEIVED_AT
 from bot.slack.remediation import SlackRemediation
 from bot.slack.render import ButtonSource, SlackMessage
@@ -71,6 +71,7 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
         logger=logging.getLogger("fluxbot.slack"),
     )
     commands.register(app, bot)
+    mentions.register(app, bot)
     actions.register(app, bot)
     remediation.register(app, bot)
 
