@@ -37,6 +37,15 @@ class ClusterReport:
     shown: tuple[FluxObject, ...]
     # The failing objects grouped by root cause: each root with what fails because of it.
     causes: tuple[CauseGroup, ...] = ()
+    # Each dependent's root, by (kind, namespace, name): asked for every listed row.
+    _roots: dict[tuple[str, str, str], ObjectRef] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for group in self.causes:
+            for dependent in group.dependents:
+                self._roots.setdefault(dependent.key, group.root.ref)
 
     @property
     def trouble(self) -> ClusterTrouble | None:
@@ -44,11 +53,8 @@ class ClusterReport:
         return cluster_trouble(self.status)
 
     def root_cause(self, obj: FluxObject) -> ObjectRef | None:
-        """The failing object `obj` fails because of, when it is not its own root."""
-        for group in self.causes:
-            if any(d.ref == obj.ref for d in group.dependents):
-                return group.root.ref
-        return None
+        """The object `obj` fails because of, when it is not its own root."""
+        return self._roots.get(obj.key)
 
     @property
     def environment(self) -> str:

@@ -112,13 +112,14 @@ def _render_cluster(report: ClusterReport, now: dt.datetime) -> list[str]:
 
 def _cause_order(report: ClusterReport) -> list[FluxObject]:
     """Failing roots, each followed by what fails because of it; then everything else."""
-    shown = {o.ref for o in report.shown}
-    ordered: list[FluxObject] = []
+    shown = {o.key for o in report.shown}
+    ordered: dict[tuple[str, str, str], FluxObject] = {}
     for group in report.causes:
         for obj in (group.root, *group.dependents):
-            if obj.ref in shown and obj not in ordered:
-                ordered.append(obj)
-    return ordered + [o for o in report.shown if o not in ordered]
+            if obj.key in shown:
+                ordered.setdefault(obj.key, obj)
+    # Keys, not objects: comparing whole objects row by row made this quadratic.
+    return [*ordered.values(), *(o for o in report.shown if o.key not in ordered)]
 
 
 def _trouble_words(trouble: ClusterTrouble, now: dt.datetime) -> str:
