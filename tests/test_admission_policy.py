@@ -157,5 +157,25 @@ def test_changes_fluxbot_never_makes_are_denied(
     assert any(message in p for p in problems), problems
 
 
+def test_the_policy_covers_every_kind_fluxbot_may_patch() -> None:
+    """Every resource rbac/remediation lets fluxbot patch is bounded by the policy."""
+    role = yaml.safe_load_all((POLICY_FILE.parent / "clusterrole.yaml").read_text())
+    (cluster_role,) = [d for d in role if d["kind"] == "ClusterRole"]
+    patched = {
+        (group, resource)
+        for rule in cluster_role["rules"]
+        if "patch" in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    covered = {
+        (group, resource)
+        for rule in POLICY["spec"]["matchConstraints"]["resourceRules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert patched <= covered
+
+
 def test_other_users_are_not_restricted_by_this_policy() -> None:
     assert denied(GIT, {"spec": {"url": "https://example.com/r"}}, user="alice") == []

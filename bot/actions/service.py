@@ -27,6 +27,7 @@ from bot.domain.remediation import (
     OutcomeState,
     ReconcileOptions,
     Refused,
+    check_offered,
     check_reconcilable,
     follow_budget,
     index_objects,
@@ -292,6 +293,7 @@ class ActionService:
         return [*written, (request.ref, request.action)]
 
     def _check(self, request: ActionRequest, obj: FluxObject) -> RollbackPlan | None:
+        check_offered(obj, request.action.value, request.variant)
         match request.action:
             case Action.RECONCILE:
                 check_reconcilable(obj)
