@@ -539,6 +539,7 @@ class _Fault:
     retry_after: int | None
     times: int | None
     hits: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
 
     def matches(self, method: str) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -1080,13 +1081,15 @@ class FakeSlack:
         error: str = "internal_error",
         status: int = 500,
         times: int | None = 1,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Answer the next `times` calls of `method` (None: any; times None: every) with error.
 
         With `status=200` this is a business error as Slack reports it (`ok: false`).
+        `headers` go with the answer: e.g. a 302 with a `Location` plays a hijacked endpoint.
         """
         with self._lock:
-            self._faults.append(_Fault(method, status, error, None, times))
+            self._faults.append(_Fault(method, status, error, None, times, 0, dict(headers or {})))
 
     def latency(self, method: str | None, seconds: float) -> None:
         """Delay every answer of `method` (None: every method) by `seconds`; 0 removes it."""
@@ -1246,7 +1249,7 @@ class FakeSlack:
         for fault in self._faults:
             if fault.matches(method):
                 fault.hits += 1
-                headers = {}
+                headers = dict(fault.headers)
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 raise _SlackError(fault.error, status=fault.status, headers=headers)
