@@ -67,3 +67,15 @@ def test_the_demo_offers_every_action_and_still_refuses_guests(bot: Bot) -> None
     assert {"Reconcile", "Force", "Reset retries", "Rollback…", "Suspend…"} <= set(offered)
     refused = _click(bot, PRODUCTION, offered["Reconcile"], user="U0GUEST")
     assert "guest accounts cannot act" in refused
+
+
+def test_every_demo_message_says_it_is_the_demo(bot: Bot) -> None:
+    answer = bot.answer(bot.command("status production", PRODUCTION, user="U0ALICE"))
+    assert answer["text"].startswith("[demo] ")
+    assert "Demo fleet: made-up clusters" in answer["blocks"][0]["elements"][0]["text"]
+    # Messages posted through the Web API too: the audit reply of an action.
+    detail = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
+    _click(bot, STAGING, buttons(detail)["Reconcile"])
+    posted = bot.slack.wait_for(lambda: bot.slack.messages(STAGING), timeout=15)
+    for message in posted:
+        assert str(message.get("text") or "").startswith("[demo] "), message
