@@ -548,7 +548,9 @@ def _remediation(
     return SlackRemediation(
         service=service,
         runner=runner,
-        directory=SlackDirectory(client, config.actions.group_refresh_seconds),
+        directory=SlackDirectory(
+            client, config.actions.group_refresh_seconds, config.actions.group_max_stale_seconds
+        ),
         client=client,
         mint=ButtonMint(config, key, rollback_available=helm is not None),
         key=key,

@@ -298,6 +298,11 @@ class ActionSettings(_Strict):
     group_refresh_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
     """How long Slack user group membership is cached. Default 5 minutes."""
 
+    group_max_stale_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
+    """While Slack cannot be asked (usergroups.list fails), membership older than this is
+    dropped, and with it every role granted through a user group, until Slack answers again.
+    At least `group_refresh_seconds`. Default 15 minutes."""
+
 
 class SlackSettings(_Strict):
     """How fluxbot appears in Slack (tokens come from the environment, not from here)."""

@@ -74,9 +74,7 @@ def _serve_and_check(slack: FakeSlack, tmp_path: Path, config: Path, expected: s
         reply = bot.command("status", CHANNEL)
         assert reply.status == 200
         assert "production" in texts(bot.answer(reply))
-        _, body = slack.wait_for(
-            lambda: r if (r := _readyz(port))[0] == 200 else None, timeout=15
-        )
+        _, body = slack.wait_for(lambda: r if (r := _readyz(port))[0] == 200 else None, timeout=15)
         assert body.startswith("ok\n")
         assert expected in body
         log = bot.log.read_text()

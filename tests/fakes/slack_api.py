@@ -755,12 +755,18 @@ class FakeSlack:
         is_owner: bool = False,
         is_bot: bool = False,
         real_name: str | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        """Register (or replace) a user as `users.info` returns it."""
+        """Register (or replace) a user as `users.info` returns it.
+
+        `team_id` other than the workspace's makes a Slack Connect user from another
+        organisation: users.info then reports their own team, as Slack does.
+        """
         real = real_name or name
+        team = team_id or self.team_id
         user: dict[str, Any] = {
             "id": id,
-            "team_id": self.team_id,
+            "team_id": team,
             "name": name,
             "real_name": real,
             "deleted": deleted,
@@ -774,7 +780,7 @@ class FakeSlack:
             "tz": "Etc/UTC",
             "tz_offset": 0,
             "updated": self._ts_base,
-            "profile": {"real_name": real, "display_name": name, "team": self.team_id},
+            "profile": {"real_name": real, "display_name": name, "team": team},
         }
         if is_bot:
             user["profile"]["bot_id"] = self.bot_id
