@@ -16,12 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot import safe_yaml
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
 from bot.domain.policy import Action, ConfirmationMode, EnvironmentPolicy, Role
 from bot.domain.schedule import cron_trigger
 
 _NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SECRET_WORDS: Final = ("token", "secret", "password", "signing")
+# A configuration for hundreds of clusters is a few hundred KiB.
+MAX_CONFIG_BYTES: Final = 4 * 1024 * 1024
 _PATTERN_HINTS: Final = {
     "channel": "must be a Slack channel ID such as C0123ABCDEF (not a #name)",
     "name": "must be lower-case letters, digits and dashes, starting and ending alphanumeric",
@@ -464,20 +467,25 @@ class ConfigError(Exception):
 def load_config(path: Path) -> FluxbotConfig:
     """Read and validate a configuration file; ConfigError lists every problem found."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [f"{size} bytes is more than a configuration should be"])
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(str(path), [f"cannot read the file: {err.strerror or err}"]) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(str(path), [f"not a text file ({err.reason})"]) from err
     return parse_config(text, source=str(path))
 
 
 def parse_config(text: str, source: str = "<config>") -> FluxbotConfig:
     """Validate configuration YAML; ConfigError lists every problem with its field path."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(err, "problem", None) or str(err)
+        reason = " ".join(str(getattr(err, "problem", None) or err).split())
         raise ConfigError(source, [f"{where}not valid YAML: {reason}"]) from err
     if not isinstance(data, dict):
         raise ConfigError(source, ["the file must be a YAML mapping with `environments:`"])

@@ -290,7 +290,7 @@ class SlackRemediation:
             delta = parse_duration(command.duration)
             if delta is None:
                 self._ephemeral(
-                    origin, f"Cannot read --for {command.duration!r}: use 30m, 4h, 2d or 1w."
+                    origin, f"Cannot read --for {command.duration[:20]!r}: use 30m, 4h, 2d or 1w."
                 )
                 return
             until = dt.datetime.now(dt.UTC) + delta
