@@ -21,7 +21,6 @@ from bot.domain.fleet import CacheState
 from bot.domain.status import FluxObject
 from bot.render.digest_text import headline
 from bot.slack.render import (
-    FALLBACK_LIMIT,
     MAX_BLOCKS,
     SECTION_LIMIT,
     SlackMessage,
@@ -29,6 +28,7 @@ from bot.slack.render import (
     clip,
     counts_text,
     escape,
+    fallback_text,
     object_title,
 )
 
@@ -67,7 +67,7 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
                 elements=[MarkdownTextObject(text="Details in the thread :thread:")]
             ).to_dict()
         )
-    return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), blocks)
+    return SlackMessage(fallback_text(headline(digest)), blocks)
 
 
 def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessage:
@@ -181,4 +181,4 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
             )
         )
     dicts = [b.to_dict() for b in blocks[:MAX_BLOCKS]]
-    return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), dicts)
+    return SlackMessage(fallback_text(headline(digest)), dicts)

@@ -160,8 +160,8 @@ class SlackRemediation:
             log.warning("abandoning %s at shutdown", request.describe())
             self._ephemeral(
                 origin,
-                f":warning: fluxbot is restarting: {request.describe()} was started, but its "
-                f"outcome is no longer being followed. Check it with `{self.command} get "
+                f":warning: fluxbot is restarting: {escape(request.describe())} was started, "
+                f"but its outcome is no longer being followed. Check it with `{self.command} get "
                 f"{request.ref.kind} {request.ref.name} -n {request.ref.namespace}`.",
             )
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -258,7 +258,7 @@ class SlackRemediation:
         prepared = self.service.prepare(approver, request)
         if prepared.verdict is Verdict.DENIED and approver.id != payload.q:
             self._ephemeral(
-                origin, f"Only someone who may roll back can decide. {prepared.message}"
+                origin, f"Only someone who may roll back can decide. {escape(prepared.message)}"
             )
             return
         if not approve:
@@ -290,7 +290,9 @@ class SlackRemediation:
             delta = parse_duration(command.duration)
             if delta is None:
                 self._ephemeral(
-                    origin, f"Cannot read --for {command.duration[:20]!r}: use 30m, 4h, 2d or 1w."
+                    origin,
+                    f"Cannot read --for {escape(repr(command.duration[:20]))}: "
+                    "use 30m, 4h, 2d or 1w.",
                 )
                 return
             until = dt.datetime.now(dt.UTC) + delta
@@ -329,7 +331,7 @@ class SlackRemediation:
             self.service.config.role_map(),
         )
         if not decision.allowed:
-            self._ephemeral(origin, f":no_entry: Not allowed to snooze: {decision.reason}.")
+            self._ephemeral(origin, f":no_entry: Not allowed to snooze: {escape(decision.reason)}.")
             return
         obj = self.service.objects.object(request.target, request.ref)
         if obj is None:
@@ -381,7 +383,7 @@ class SlackRemediation:
             return verify(str(action.get("value") or ""), self.key, time.time())
         except InvalidButton as err:
             log.warning("refused a button click from %s: %s", origin.user_id, err)
-            self._ephemeral(origin, f":no_entry: {err}")
+            self._ephemeral(origin, f":no_entry: {escape(str(err))}")
             return None
 
     def _usable(self, origin: Origin, request: ActionRequest, prepared: Preparation) -> bool:
@@ -391,7 +393,7 @@ class SlackRemediation:
             self._show_object(origin, request.target, request.ref, note=prepared.message)
         else:
             icon = ":no_entry:" if prepared.verdict is Verdict.DENIED else ":warning:"
-            self._ephemeral(origin, f"{icon} {prepared.message}")
+            self._ephemeral(origin, f"{icon} {escape(prepared.message)}")
         return False
 
     def _start(
@@ -446,16 +448,16 @@ class SlackRemediation:
         lines = [f"{icon} {escape(result.headline)}"]
         lines += [escape(d) for d in result.details]
         if result.changed and not result.ok:
-            lines.append("Changed: " + "; ".join(result.changed))
+            lines.append("Changed: " + escape("; ".join(result.changed)))
         if result.not_changed:
-            lines.append("Not changed: " + "; ".join(result.not_changed))
+            lines.append("Not changed: " + escape("; ".join(result.not_changed)))
         if result.warning:
             lines.append(f":warning: *{escape(result.warning)}*")
         who = f"<@{actor.id}>" + (f", approved by <@{approved_by}>" if approved_by else "")
         lines.append(f"_{request.action.value} by {who}_")
         text = clip("\n".join(lines), 2900)
         self._replace(origin, text, offer_resume=result.offer_resume, request=request)
-        audit = f"{who}: {result.headline}"
+        audit = f"{who}: {escape(result.headline)}"
         try:
             if origin.ephemeral or not origin.message_ts:
                 channel = self._environment_channel(request.target.environment) or origin.channel_id

@@ -73,6 +73,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def fallback_text(text: str) -> str:
+    """A message's fallback `text` from plain words: escaped (Slack reads it as mrkdwn, so
+    `<!channel>` in a controller message would notify everyone) and clipped."""
+    return clip(escape(text), FALLBACK_LIMIT)
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, marked with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -229,9 +235,7 @@ def _status(answer: StatusAnswer, buttons: ButtonSource | None) -> SlackMessage:
         fallback.append(_status_fallback(env))
     if not answer.environments:
         blocks.add(_section("No environments are configured."))
-    return SlackMessage(
-        clip(" ".join(fallback) or "No environments.", FALLBACK_LIMIT), blocks.dicts()
-    )
+    return SlackMessage(fallback_text(" ".join(fallback) or "No environments."), blocks.dicts())
 
 
 def _environment_blocks(
@@ -355,7 +359,7 @@ def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
         )
     else:
         fallback = f"No {answer.kind} named {answer.name} was found."
-    return SlackMessage(clip(fallback, FALLBACK_LIMIT), blocks.dicts())
+    return SlackMessage(fallback_text(fallback), blocks.dicts())
 
 
 def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Block]:
@@ -445,7 +449,7 @@ def _envs(answer: EnvsAnswer) -> SlackMessage:
     for section in _sections(lines):
         blocks.add(section)
     fallback = "; ".join(f"{e.name}: {', '.join(e.clusters)}" for e in answer.layout.environments)
-    return SlackMessage(clip(f"Environments: {fallback}", FALLBACK_LIMIT), blocks.dicts())
+    return SlackMessage(fallback_text(f"Environments: {fallback}"), blocks.dicts())
 
 
 def _cluster_with_freshness(cluster: str, fresh: Freshness | None) -> str:
@@ -468,7 +472,7 @@ def _help(answer: HelpAnswer, command: str) -> SlackMessage:
     blocks.append(_section(f"```{escape(text)}```"))
     fallback = f"{answer.problem}. " if answer.problem else ""
     return SlackMessage(
-        clip(fallback + f"Usage: {command} help", FALLBACK_LIMIT), [b.to_dict() for b in blocks]
+        fallback_text(fallback + f"Usage: {command} help"), [b.to_dict() for b in blocks]
     )
 
 
@@ -479,7 +483,7 @@ def _error(answer: ErrorAnswer) -> SlackMessage:
     message = answer.message
     if answer.choices:
         message += " Valid names: " + ", ".join(answer.choices)
-    return SlackMessage(clip(message, FALLBACK_LIMIT), [_section(text).to_dict()])
+    return SlackMessage(fallback_text(message), [_section(text).to_dict()])
 
 
 def _with_share_button(message: SlackMessage, value: str) -> SlackMessage:
