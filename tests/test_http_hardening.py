@@ -311,3 +311,38 @@ def test_a_secret_given_twice_or_unreadable_is_refused_in_words(tmp_path: Path) 
         assert done.returncode == 2, done.stderr
         assert words in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_readiness_probes_the_http_listener_itself(slack: FakeSlack, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        health = int(probe.getsockname()[1])
+    with FakeFleet(["prod-eu-1"]) as fleet:
+        running = start_bot(
+            ["--config", str(_config(tmp_path, fleet)), "--health-port", str(health)],
+            slack,
+            tmp_path,
+        )
+        try:
+            readyz = f"http://127.0.0.1:{health}/readyz"
+            assert _get(readyz) == (200, "ok\n")
+            # Every connection the listener accepts taken (1000): it can answer no one.
+            held = [_slow_client(running) for _ in range(1010)]
+            try:
+                status, body = _get(readyz)
+                assert status == 503
+                assert "Slack: the HTTP listener does not answer" in body
+            finally:
+                for sock in held:
+                    sock.close()
+            slack.wait_for(lambda: _get(readyz)[0] == 200, timeout=15, what="readiness")
+        finally:
+            running.stop()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
