@@ -308,7 +308,8 @@ class ActionSettings(_Strict):
 
 
 class SlackSettings(_Strict):
-    """How fluxbot appears in Slack (tokens come from the environment, not from here)."""
+    """How fluxbot appears in Slack (tokens come from files named by `*_FILE` variables, or from
+    the environment, never from here)."""
 
     command: Annotated[str, Field(pattern=r"^/[a-z0-9_-]{1,31}$")] = "/flux"
     """The slash command, as created in the Slack app. Default `/flux`."""
@@ -502,9 +503,9 @@ def _describe(err: ValidationError) -> Iterator[str]:
             key = str(problem["loc"][-1]).lower()
             if any(word in key for word in _SECRET_WORDS):
                 yield (
-                    f"{path}: secrets do not belong in the config file; set them as "
-                    "environment variables (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, "
-                    "SLACK_SIGNING_SECRET)"
+                    f"{path}: secrets do not belong in the config file; mount them as files "
+                    "named by SLACK_BOT_TOKEN_FILE, SLACK_APP_TOKEN_FILE, "
+                    "SLACK_SIGNING_SECRET_FILE (or set those variables without _FILE)"
                 )
             else:
                 yield f"{path}: unknown field"
