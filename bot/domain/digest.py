@@ -14,11 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from bot.domain.causes import group_failures
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
 from bot.domain.kinds import HELM_RELEASE, kind_order
 from bot.domain.remediation import material_state
-from bot.domain.status import FluxObject, Health, ObjectRef
+from bot.domain.status import FluxObject
 from bot.domain.transitions import Change, Transition
 
 # An object that failed this many times in one digest window is flapping, not news each time.
@@ -200,53 +201,17 @@ def _attention(
     snoozed: Mapping[ObjectKey, Snooze],
     failing_since: Mapping[ObjectKey, dt.datetime],
 ) -> tuple[list[AttentionItem], int]:
-    by_ref = {o.ref: o for o in status.objects}
-    failing = [o for o in status.objects if o.health is Health.FAILING]
-    failing_refs = {o.ref for o in failing}
-
-    def cause(obj: FluxObject) -> FluxObject | None:
-        """The failing object this one fails because of, if any."""
-        candidates: list[ObjectRef] = []
-        if obj.source_ref is not None:
-            candidates.append(obj.source_ref)
-        candidates += obj.depends_on
-        for ref in candidates:
-            if ref in failing_refs:
-                return by_ref[ref]
-        # A HelmRelease's chart may be fine while the chart's own source fails.
-        if obj.source_ref is not None and obj.source_ref in by_ref:
-            chart = by_ref[obj.source_ref]
-            if chart.source_ref is not None and chart.source_ref in failing_refs:
-                return by_ref[chart.source_ref]
-        return None
-
-    def root_of(obj: FluxObject) -> FluxObject:
-        seen = {obj.ref}
-        current = obj
-        while (parent := cause(current)) is not None and parent.ref not in seen:
-            seen.add(parent.ref)
-            current = parent
-        return current
-
-    groups: dict[ObjectRef, list[FluxObject]] = defaultdict(list)
-    for obj in failing:
-        root = root_of(obj)
-        if root.ref != obj.ref:
-            groups[root.ref].append(obj)
-        else:
-            groups.setdefault(root.ref, [])
     items = []
     hidden = 0
-    for ref, dependents in groups.items():
-        root = by_ref[ref]
+    for group in group_failures(status.objects):
+        root = group.root
         key = (status.cluster, root.kind, root.namespace, root.name)
         snooze = snoozed.get(key)
         if snooze is not None and snooze.state == material_state(root):
-            hidden += 1 + len(dependents)
+            hidden += 1 + len(group.dependents)
             continue
         since = failing_since.get(key) or root.ready_since
-        dependents.sort(key=lambda o: (kind_order(o.kind), o.namespace, o.name))
-        items.append(AttentionItem(status.cluster, root, tuple(dependents), since))
+        items.append(AttentionItem(status.cluster, root, group.dependents, since))
     return items, hidden
 
 
