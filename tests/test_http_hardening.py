@@ -346,3 +346,16 @@ def _get(url: str) -> tuple[int, str]:
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+def test_commands_are_acked_at_once_while_every_response_url_hangs(bot: Bot) -> None:
+    # Slack holds every answer past fluxbot's 10 s timeout; more commands arrive than fluxbot
+    # has threads (16): each must still be acknowledged within Slack's 3 s.
+    bot.slack.latency(RESPONSE_URL, 30)
+    replies = bot.client.slash_commands(
+        [{"command": "/flux", "text": "status", "channel_id": CHANNEL} for _ in range(40)],
+        workers=40,
+    )
+    assert [r.status for r in replies] == [200] * 40
+    slowest = max(r.elapsed for r in replies)
+    assert slowest < 3, f"the slowest ack took {slowest:.1f} s"
