@@ -79,3 +79,14 @@ def test_every_demo_message_says_it_is_the_demo(bot: Bot) -> None:
     posted = bot.slack.wait_for(lambda: bot.slack.messages(STAGING), timeout=15)
     for message in posted:
         assert str(message.get("text") or "").startswith("[demo] "), message
+    # And forms: the suspend form opened by a button.
+    detail = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
+    suspend = buttons(detail)["Suspend…"]
+    bot.client.block_action(
+        {"type": "button", "action_id": suspend["action_id"], "value": suspend["value"]},
+        user_id="U0ALICE",
+        channel_id=STAGING,
+        is_ephemeral=True,
+    )
+    (view,) = bot.slack.wait_for(bot.slack.views, timeout=15)
+    assert "Demo fleet: made-up clusters" in view["blocks"][0]["elements"][0]["text"]

@@ -17,7 +17,7 @@ from bot.commands.executor import CommandRunner
 from bot.config import SlackSettings
 from bot.observability import metrics
 from bot.slack.credentials import DEFAULT_API_URL, SlackCredentials
-from bot.slack.labels import labelled
+from bot.slack.labels import labelled, labelled_view
 from bot.slack.listeners import actions, commands, remediation
 from bot.slack.listeners.commands import RECEIVED_AT
 from bot.slack.remediation import SlackRemediation
@@ -52,10 +52,13 @@ class _LabellingClient(WebClient):
     ) -> Any:
         if json is not None and api_method in _MESSAGE_METHODS:
             json = labelled(json)
+        elif json is not None and api_method in _VIEW_METHODS:
+            json = labelled_view(json)
         return super().api_call(api_method, json=json, **kwargs)
 
 
 _MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
+_VIEW_METHODS = frozenset({"views.open", "views.push", "views.update"})
 
 
 def make_client(credentials: SlackCredentials, settings: SlackSettings) -> WebClient:

@@ -1,8 +1,8 @@
-"""A label on every message fluxbot posts, when what it shows is not real (`serve --demo`).
+"""A label on every message and modal fluxbot posts when what it shows is not real (--demo).
 
 Set once at start-up; both the Web API client (chat.postMessage, chat.postEphemeral,
-chat.update) and response_url posts apply it, so no message of a demo escapes unlabelled
-whichever listener produced it.
+chat.update, views.open/push/update) and response_url posts apply it, so nothing a demo
+posts escapes unlabelled, whichever listener produced it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any, Final
 
 DEMO_LABEL: Final = "Demo fleet: made-up clusters; nothing here is a real cluster"
 DEMO_PREFIX: Final = "[demo]"
-# Slack's limit on blocks per message.
+# Slack's limits on blocks per message and per modal.
 _MESSAGE_BLOCKS: Final = 50
+_MODAL_BLOCKS: Final = 100
 
 _lock = threading.Lock()
 _label: tuple[str, str] | None = None
@@ -37,9 +38,27 @@ def labelled(body: dict[str, Any]) -> dict[str, Any]:
     text = str(out.get("text") or "")
     if not text.startswith(prefix):
         out["text"] = f"{prefix} {text}".strip()
-    blocks = out.get("blocks")
-    if isinstance(blocks, list) and blocks:
-        note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f":test_tube: {words}"}]}
-        if len(blocks) < _MESSAGE_BLOCKS and blocks[0] != note:
-            out["blocks"] = [note, *blocks]
+    out["blocks"] = _with_note(out.get("blocks"), words, _MESSAGE_BLOCKS)
     return out
+
+
+def labelled_view(body: dict[str, Any]) -> dict[str, Any]:
+    """A views.open/push/update call's fields with the label as the modal's first block."""
+    with _lock:
+        label = _label
+    view = body.get("view")
+    if label is None or not isinstance(view, dict):
+        return body
+    return {
+        **body,
+        "view": {**view, "blocks": _with_note(view.get("blocks"), label[0], _MODAL_BLOCKS)},
+    }
+
+
+def _with_note(blocks: Any, words: str, limit: int) -> Any:
+    if not isinstance(blocks, list) or not blocks:
+        return blocks
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f":test_tube: {words}"}]}
+    if len(blocks) >= limit or blocks[0] == note:
+        return blocks
+    return [note, *blocks]
