@@ -27,8 +27,9 @@ from bot.demo.live import DemoHelm, LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
-from bot.domain.fleet import EnvironmentLayout, FleetLayout
+from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout
 from bot.domain.history import HistoryStore, RunState
+from bot.domain.readout import age, is_stuck
 from bot.domain.status import FluxObject
 from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
@@ -260,11 +261,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def status_records(answer: StatusAnswer) -> list[dict[str, Any]]:
     """One JSON record per object, failures first, with the `flux get` columns."""
-    return [
-        object_record(cluster.environment, cluster.cluster, obj)
-        for cluster in answer.clusters
-        for obj in cluster.shown
-    ]
+    records = []
+    for cluster in answer.clusters:
+        fresh = cluster.status.freshness
+        stale_since = (
+            fresh.since.isoformat()
+            if fresh is not None and fresh.state is CacheState.STALE and fresh.since
+            else None
+        )
+        for obj in cluster.shown:
+            record = object_record(cluster.environment, cluster.cluster, obj)
+            elapsed = age(obj, answer.now)
+            root = cluster.root_cause(obj)
+            record.update(
+                stale_since=stale_since,
+                age_seconds=int(elapsed.total_seconds()) if elapsed is not None else None,
+                stuck=is_stuck(obj, answer.now),
+                root_cause=str(root) if root else None,
+            )
+            records.append(record)
+    return records
 
 
 def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, Any]:

@@ -193,6 +193,10 @@ class EnvironmentConfig(_Strict):
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
     """The clusters of this environment, reconciled by Flux."""
 
+    aliases: list[Annotated[str, Field(pattern=_NAME_PATTERN)]] = []
+    """Other names commands accept for this environment, e.g. `[prod]` for `production`
+    (`/flux status prod`). Each must be unique across environment names and aliases."""
+
     actions: EnvironmentActions = EnvironmentActions()
     """Remediation rights in this environment. Default: nobody may act (deny by default)."""
 
@@ -370,6 +374,16 @@ class FluxbotConfig(_Strict):
                             f"environments.{env_name}.actions.{action}: unknown role {role!r} "
                             f"(roles: {known})"
                         )
+            for alias in env.aliases:
+                owner = next(
+                    (n for n, e in self.environments.items() if alias == n or alias in e.aliases),
+                    env_name,
+                )
+                if owner != env_name or alias == env_name:
+                    raise ValueError(
+                        f"environments.{env_name}.aliases: {alias!r} already names "
+                        f"{'this environment' if owner == env_name else repr(owner)}"
+                    )
             for cluster in env.clusters:
                 other = clusters.setdefault(cluster.display_name, env_name)
                 if other != env_name:
@@ -435,6 +449,7 @@ class FluxbotConfig(_Strict):
                     tier=self.tier_of(name).value,
                     channel=env.channel,
                     clusters=tuple(c.display_name for c in env.clusters),
+                    aliases=tuple(env.aliases),
                 )
                 for name, env in self.environments.items()
             )

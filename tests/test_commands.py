@@ -16,6 +16,7 @@ from bot.commands.answers import (
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import (
     SPECS,
+    ActionCommand,
     EnvsCommand,
     GetCommand,
     HelpCommand,
@@ -213,3 +214,29 @@ def test_any_text_gets_an_answer_or_usage_help_never_an_exception(text: str) -> 
     answer = _runner().handle(text, CommandContext(default_environment="production"))
     assert isinstance(answer, StatusAnswer | ObjectAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer)
     assert render(answer)
+
+
+def test_an_environment_alias_answers_as_its_environment_and_typos_get_did_you_mean() -> None:
+    base = _runner()
+    layout = FleetLayout(
+        tuple(
+            EnvironmentLayout(e.name, e.tier, e.channel, e.clusters, aliases=("prod",))
+            if e.name == "production"
+            else e
+            for e in base.layout.environments
+        )
+    )
+    runner = CommandRunner(layout, base.reader)
+    answer = runner.handle("status prod")
+    assert isinstance(answer, StatusAnswer)
+    assert [env.name for env in answer.environments] == ["production"]
+    typo = runner.handle("status prd")
+    assert isinstance(typo, ErrorAnswer)
+    assert typo.suggestions == ("prod (production)",)
+
+
+def test_an_action_on_a_mistyped_name_suggests_the_object_meant() -> None:
+    located = _runner().locate(ActionCommand("reconcile", "hr", "podnfo"), CommandContext())
+    assert isinstance(located, ErrorAnswer)
+    assert located.suggestions == ("podinfo",)
+    assert "Did you mean podinfo?" in render(located)

@@ -120,6 +120,18 @@ def test_secrets_in_the_file_are_refused_with_where_they_belong() -> None:
             "    clusters: [{context: a, colour: red}]\n",
             "environments.dev.clusters[0].colour: unknown field",
         ),
+        (
+            "environments:\n"
+            "  dev:\n    channel: C0DEV1\n    clusters: [{context: a}]\n"
+            "  prod:\n    channel: C0PROD2\n    aliases: [dev]\n    clusters: [{context: b}]\n",
+            "environments.prod.aliases: 'dev' already names 'dev'",
+        ),
+        (
+            "environments:\n"
+            "  dev:\n    channel: C0DEV1\n    aliases: [d]\n    clusters: [{context: a}]\n"
+            "  prod:\n    channel: C0PROD2\n    aliases: [d]\n    clusters: [{context: b}]\n",
+            "environments.prod.aliases: 'd' already names 'dev'",
+        ),
     ],
 )
 def test_each_kind_of_mistake_is_explained(yaml_text: str, problem: str) -> None:
@@ -133,3 +145,13 @@ def test_missing_file_is_reported_not_raised(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot read the file: No such file or directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_alias_names_its_environment_in_commands() -> None:
+    config = parse_config(EXAMPLE.read_text())
+    layout = config.layout()
+    production = layout.resolve("prod")
+    assert production is not None
+    assert production.name == "production"
+    assert layout.resolve("PROD") is production
+    assert layout.resolve("prd") is None

@@ -46,7 +46,7 @@ def test_reconciling_a_progressing_demo_object_succeeds_in_place(bot: Bot) -> No
     result = _click(bot, STAGING, buttons(answer)["Reconcile"])
     assert "Reconciled Kustomization flux-system/apps on staging-us-1" in result
     after = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
-    assert "*ready*" in texts(after)
+    assert "*ready for " in texts(after)
     assert "WebAction" in texts(after)  # the audit Event shows in the object's events
 
 

@@ -58,7 +58,7 @@ def test_environment_argument_names_the_offline_environment(
     dump.write_text(_as_kubectl_list(BROKEN_GIT))
     assert main(["status", "production", "--failing", "--from-file", str(dump)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("== production · 1 cluster")
+    assert out.startswith("== production: 1 failing of 1 Flux objects\n   1 cluster ·")
     assert "authentication required" in out
 
 

@@ -225,6 +225,13 @@ def test_an_operator_reconciles_from_the_button_and_sees_the_outcome_in_place(wo
 
     assert "Reconciled Kustomization flux-system/apps on dev-1 in" in result
     assert "applied revision main@sha1:ffff" in result
+    # The ephemeral answer keeps the object's view: the outcome takes its buttons' place.
+    final = world.bot.answer(reply, count=2)  # type: ignore[union-attr]
+    assert final["replace_original"] is True
+    assert "*Kustomization* `flux-system/apps` on *dev-1*" in texts(final)
+    assert "*Conditions*" in result
+    assert final["blocks"][1]["text"]["text"].startswith(":white_check_mark: Reconciled")
+    assert not [b for b in final["blocks"] if b["type"] == "actions"]
     (patch,) = world.writes(world.dev)
     assert patch.method == "PATCH"
     assert patch.content_type == "application/merge-patch+json"
@@ -338,6 +345,8 @@ def test_suspend_asks_why_records_it_and_offers_resume(world: World) -> None:
             r for r in world.slack.responses() if "Suspended Kustomization" in texts(r.payload)
         ]
     )
+    # Until when, as a Slack date each reader sees in their own time zone.
+    assert "until <!date^" in texts(shown[-1].payload)
     resume = buttons(shown[-1].payload)["Resume"]
     result = world.outcome(world.click(OPS, DEV, resume), count=2)
     assert "Resumed Kustomization flux-system/apps on dev-1" in result
@@ -494,7 +503,7 @@ def test_snoozing_hides_an_object_from_digests_and_needs_the_reconcile_role(worl
     offered = buttons(choices)
     assert set(offered) == {"1 hour", "4 hours", "1 day", "3 days", "1 week"}
     done = world.outcome(world.click(OPS, DEV, offered["1 day"]))
-    assert "is hidden from digests until" in done
+    assert "is hidden from digests until <!date^" in done
     history = SqliteHistory(world.tmp_path / "history.db")
     try:
         (saved,) = history.snoozes("development", dt.datetime.now(dt.UTC))
@@ -555,3 +564,38 @@ def test_a_user_group_change_event_refreshes_membership_at_once(world: World) ->
     assert reply.status == 200
     world.view(SRE1, DEV, "reconcile ks paused")
     assert len(world.slack.calls("usergroups.list")) == before + 1
+
+
+def test_an_action_asked_for_by_mention_is_offered_in_the_thread_and_runs_on_click(
+    world: World,
+) -> None:
+    world.start()
+    assert world.bot is not None
+    incident = world.slack.add_message(DEV, "apps looks stuck", user=OPS)
+    world.bot.client.app_mention(
+        "reconcile ks apps", channel_id=DEV, user_id=OPS, thread_ts=incident
+    )
+    offer = world.slack.wait_for_message(
+        DEV, lambda m: m.get("user") == world.slack.bot_user_id and m.get("thread_ts") == incident
+    )
+    # Nothing is written by the mention itself: the object comes with its buttons.
+    assert world.writes(world.dev) == []
+    assert "press the button" in texts(offer)
+    reply = world.click(OPS, DEV, buttons(offer)["Reconcile"], ephemeral=False, message=offer)
+    result = world.outcome(reply, count=2)
+    assert "Reconciled Kustomization flux-system/apps on dev-1 in" in result
+    (patch,) = world.writes(world.dev)
+    assert list(patch.body["metadata"]["annotations"]) == ["reconcile.fluxcd.io/requestedAt"]
+    # Someone without the role is refused on click, as for a command.
+    world.bot.client.app_mention("reconcile ks apps", channel_id=DEV, user_id=NOBODY)
+    denied_offer = world.slack.wait_for_message(
+        DEV,
+        lambda m: (
+            m.get("user") == world.slack.bot_user_id and m.get("thread_ts") not in (None, incident)
+        ),
+    )
+    denied = world.click(
+        NOBODY, DEV, buttons(denied_offer)["Reconcile"], ephemeral=False, message=denied_offer
+    )
+    assert "needs the role" in world.outcome(denied)
+    assert len(world.writes(world.dev)) == 1

@@ -28,12 +28,15 @@ def test_demo_status_puts_each_environments_failures_first() -> None:
     result = _fluxbot("status", "production", "--demo")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("== production · 2 clusters")
+    assert lines[0] == "== production: 6 failing of 42 Flux objects"
+    assert lines[1].startswith("   2 clusters · 42 Flux objects")
     eu = lines.index("prod-eu-1: 5 failing · 0 progressing · 0 suspended · 16 ready")
     first_row = lines[eu + 2]
     assert "GitRepository" in first_row
     assert "platform" in first_row
     assert "authentication required" in first_row
+    # The Kustomizations failing because of it follow their root cause, marked as such.
+    assert lines[eu + 3].split()[1:3] == ["↳", "Kustomization"]
 
 
 def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:
@@ -48,6 +51,15 @@ def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:
         assert isinstance(record["message"], str)
     stalled = next(r for r in records if r["stalled"] and r["kind"] == "HelmRelease")
     assert (stalled["cluster"], stalled["name"]) == ("prod-us-1", "kube-prometheus-stack")
+    # The facts beyond flux get: how long, stuck, the root cause, and whether data is stale.
+    apps = next(r for r in records if (r["cluster"], r["name"]) == ("prod-eu-1", "apps"))
+    assert apps["root_cause"] == "GitRepository/flux-system/platform"
+    assert apps["age_seconds"] > 0
+    assert apps["stale_since"] is None  # one-shot status reads straight from the clusters
+    platform = next(r for r in records if r["name"] == "platform" and r["health"] == "failing")
+    assert platform["root_cause"] is None
+    stuck = {(r["cluster"], r["name"]) for r in records if r["stuck"]}
+    assert ("staging-us-1", "podinfo") in stuck
 
 
 @pytest.mark.parametrize(
@@ -93,7 +105,8 @@ def test_shell_answers_each_command_line_like_slack_would() -> None:
     )
     out = result.stdout
     assert "status [ENV] [--cluster CLUSTER] [--kind KIND] [--failing]" in out
-    assert "== staging · 2 clusters · 39 Flux objects (listing failing only): 0 failing" in out
+    assert "== staging: 2 stuck · nothing failing (39 Flux objects)" in out
+    assert "   2 clusters · 39 Flux objects (listing failing only): 0 failing" in out
     assert "HelmRelease monitoring/kube-prometheus-stack (production / prod-us-1): failing" in out
     assert any(
         line.split()[:3] == ["Stalled", "True", "RetriesExceeded"]

@@ -108,7 +108,10 @@ def test_status_in_an_environment_channel_answers_for_each_of_its_clusters(bot: 
     # The failure, with its message, escaped: cluster text must not become Slack markup.
     assert "`flux-apps/checkout`" in text
     assert "Helm upgrade failed: &lt;timeout&gt; &amp; rollback pending" in text
-    assert payload["text"].startswith("production: 1 failing, 0 progressing, 0 suspended, 4 ready")
+    assert payload["text"].startswith(
+        "production: 1 failing of 5 Flux objects. First: HelmRelease flux-apps/checkout on "
+        "prod-us-1 (failing for "
+    )
     share = payload["blocks"][-1]
     assert share["type"] == "actions"
     assert share["elements"][0]["text"]["text"] == "Post to channel"
@@ -117,7 +120,8 @@ def test_status_in_an_environment_channel_answers_for_each_of_its_clusters(bot: 
 def test_get_shows_one_object_in_detail(bot: Bot) -> None:
     payload = bot.answer(_command(bot, "get hr checkout -n flux-apps"))
     text = texts(payload)
-    assert "*HelmRelease* `flux-apps/checkout` on *prod-us-1* (production): *failing*" in text
+    assert "*HelmRelease* `flux-apps/checkout` on *prod-us-1* (production): *failing for " in text
+    assert "*Chart* 6.7.1 failed, nothing running" in text
     assert "`podinfo@6.7.1`" in text
     assert "*failed*" in text
 
@@ -183,7 +187,9 @@ def test_an_unreachable_cluster_is_reported_while_the_others_answer(
             break
         bot.slack.reset()
     assert "*prod-eu-1*" in text
-    assert "stale since" in text
+    assert text.startswith("production: 1 cluster stale (unreachable for ")
+    assert ":warning: *prod-eu-1*" in text
+    assert "*stale*: unreachable for" in text
     assert "cannot reach the API server" in text
     assert "`flux-apps/checkout`" in text
 
@@ -195,3 +201,46 @@ def test_digest_preview_is_shown_only_to_whoever_asked(bot: Bot) -> None:
     assert "production digest" in text
     assert "`flux-apps/checkout`" in text
     assert "Preview of the digest, only for you." in text
+
+    # Posted for the channel, the digest no longer says it is only for you.
+    button = payload["blocks"][-1]["elements"][0]
+    reply = bot.client.block_action(
+        {"type": "button", "action_id": button["action_id"], "value": button["value"]},
+        channel_id=PROD_CHANNEL,
+        user_id="U0ALICE",
+        is_ephemeral=True,
+    )
+    (shared,) = bot.slack.wait_for_response(1, url=reply.response_url)
+    assert shared.payload["response_type"] == "in_channel"
+    assert "production digest" in texts(shared.payload)
+    assert "only for you" not in texts(shared.payload)
+
+
+def test_a_mention_in_a_thread_is_answered_in_that_thread(bot: Bot, slack: FakeSlack) -> None:
+    incident = slack.add_message(PROD_CHANNEL, "checkout is down, anyone?", user="U0ALICE")
+    reply = bot.client.app_mention(
+        "status --failing", channel_id=PROD_CHANNEL, user_id="U0ALICE", thread_ts=incident
+    )
+    assert reply.status == 200
+    answer = slack.wait_for_message(
+        PROD_CHANNEL, lambda m: m.get("user") == slack.bot_user_id and m.get("thread_ts")
+    )
+    # The same grammar and channel default as /flux: production, failing objects, in the thread.
+    assert answer["thread_ts"] == incident
+    assert answer["text"].startswith("production: 1 failing of 5 Flux objects.")
+    assert "`flux-apps/checkout`" in texts(answer)
+    assert "only for you" not in texts(answer)
+
+
+def test_a_mention_outside_a_thread_starts_one_and_gets_the_same_checks(
+    bot: Bot, slack: FakeSlack
+) -> None:
+    reply = bot.client.app_mention("status prodution", channel_id="C0RANDOM", user_id="U0ALICE")
+    assert reply.status == 200
+    answer = slack.wait_for_message("C0RANDOM", lambda m: m.get("user") == slack.bot_user_id)
+    mention = next(m for m in slack.messages("C0RANDOM") if m.get("user") == "U0ALICE")
+    assert answer["thread_ts"] == mention["ts"]
+    assert "Unknown environment 'prodution'. Did you mean production?" in answer["text"]
+    # Unsigned events are refused like any other request.
+    forged = bot.client.app_mention("status production", channel_id="C0RANDOM", bad_signature=True)
+    assert forged.status == 401

@@ -23,12 +23,17 @@ def test_manifest_declares_the_command_scopes_interactivity_and_socket_mode() ->
         "chat:write.public",
         "usergroups:read",
         "users:read",
+        "app_mentions:read",
     }
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["interactivity"]["request_url"] == command["url"]
     assert manifest["settings"]["socket_mode_enabled"] is True
     # Role checks cache user group membership; this event refreshes it when a group changes.
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["subteam_members_changed"]
+    # Mentions carry commands where slash commands cannot go (threads).
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
+        "subteam_members_changed",
+        "app_mention",
+    ]
 
 
 def test_manifest_usage_hint_names_real_commands() -> None:

@@ -215,6 +215,20 @@ def test_the_share_button_works_over_socket_mode(bot: BotProcess, slack: FakeSla
     assert "Shared by <@U0ALICE>" in _texts(shared.payload)
 
 
+def test_a_mention_over_socket_mode_is_acked_and_answered_in_its_thread(
+    bot: BotProcess, slack: FakeSlack
+) -> None:
+    client = SlackClient.socket_mode(slack, timeout=3)
+    reply = client.app_mention("status production --failing", channel_id="C0ANY", user_id="U0ALICE")
+    assert reply.elapsed < 3
+    mention = reply.sent["event"]["ts"]
+    answer = slack.wait_for_message(
+        "C0ANY", lambda m: m.get("user") == slack.bot_user_id, timeout=10
+    )
+    assert answer["thread_ts"] == mention
+    assert answer["text"].startswith("[demo] production: 6 failing of 42 Flux objects.")
+
+
 def test_after_a_disconnect_the_bot_reconnects_and_still_answers(
     bot: BotProcess, slack: FakeSlack
 ) -> None:

@@ -154,13 +154,18 @@ def test_each_broken_cluster_is_reported_while_the_healthy_one_answers(
 
     assert result.returncode == 1
     out = result.stdout
+    # Unreadable is not healthy: the headline says so first, then names who answered.
+    assert out.startswith(
+        "== production: 5 clusters unreadable (unreachable, 401, no Flux, timed out, "
+        "configuration) · nothing failing in healthy and forbidden\n"
+    )
     assert "healthy: 0 failing · 0 progressing · 0 suspended · 3 ready" in out
     assert (
         f"down: CANNOT READ (unreachable): cannot reach the API server at {fleet['down'].url}: "
         "connection refused" in out
     )
     assert (
-        "expired: CANNOT READ (unauthorized): the cluster rejected fluxbot's credentials "
+        "expired: CANNOT READ (401): the cluster rejected fluxbot's credentials "
         "(401 Unauthorized)" in out
     )
     # A forbidden kind costs only that kind.
@@ -170,14 +175,15 @@ def test_each_broken_cluster_is_reported_while_the_healthy_one_answers(
         "gitrepositories.source.toolkit.fluxcd.io is forbidden: User "
         '"system:serviceaccount:flux-system:fluxbot" cannot list resource "gitrepositories"' in out
     )
-    assert "no-flux: CANNOT READ (flux-missing): Flux is not installed" in out
+    assert "no-flux: CANNOT READ (no Flux): Flux is not installed" in out
     assert (
-        f"slow: CANNOT READ (timeout): the API server at {fleet['slow'].url} did not answer "
+        f"slow: CANNOT READ (timed out): the API server at {fleet['slow'].url} did not answer "
         "within 1 s" in out
     )
     assert (
-        "missing-context: CANNOT READ (config): kubeconfig context 'missing-context' does not "
-        f"exist in {kubeconfig} (available: down, expired, forbidden, healthy, no-flux, slow)"
+        "missing-context: CANNOT READ (configuration): kubeconfig context 'missing-context' "
+        f"does not exist in {kubeconfig} "
+        "(available: down, expired, forbidden, healthy, no-flux, slow)"
     ) in out
     assert "Traceback" not in result.stderr
     assert "cannot read production/down" in result.stderr

@@ -257,7 +257,10 @@ def test_a_cluster_that_goes_away_is_stale_with_its_error_and_recovers_by_itself
         fleet_cache,
     )
     text = render(runner.handle("status production"))
-    assert "prod-eu-1: 0 failing · 0 progressing · 0 suspended · 3 ready (STALE since " in text
+    assert text.startswith("== production: 1 cluster stale (unreachable for ")
+    assert (
+        "prod-eu-1: 0 failing · 0 progressing · 0 suspended · 3 ready (STALE: unreachable " in text
+    )
     assert "cannot reach the API server" in text
     assert "prod-us-1: 0 failing · 0 progressing · 0 suspended · 3 ready\n" in text
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.domain.causes import CauseGroup
 from bot.domain.digest import Digest
 from bot.domain.events import FluxEvent
-from bot.domain.fleet import ClusterStatus, ClusterTarget, FleetLayout, Freshness, HealthCounts
-from bot.domain.status import FluxObject
+from bot.domain.fleet import (
+    ClusterStatus,
+    ClusterTarget,
+    ClusterTrouble,
+    FleetLayout,
+    Freshness,
+    HealthCounts,
+    cluster_trouble,
+    freshness_trouble,
+)
+from bot.domain.status import FluxObject, ObjectRef
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +34,20 @@ class ClusterReport:
     status: ClusterStatus
     # What to list, failures first: the scope, narrowed further by --failing.
     shown: tuple[FluxObject, ...]
+    # The failing objects grouped by root cause: each root with what fails because of it.
+    causes: tuple[CauseGroup, ...] = ()
+
+    @property
+    def trouble(self) -> ClusterTrouble | None:
+        """Whether the cluster is unreadable, stale or syncing."""
+        return cluster_trouble(self.status)
+
+    def root_cause(self, obj: FluxObject) -> ObjectRef | None:
+        """The failing object `obj` fails because of, when it is not its own root."""
+        for group in self.causes:
+            if any(d.ref == obj.ref for d in group.dependents):
+                return group.root.ref
+        return None
 
     @property
     def environment(self) -> str:
@@ -44,6 +73,11 @@ class EnvironmentReport:
     clusters: tuple[ClusterReport, ...]
 
     @property
+    def troubles(self) -> list[ClusterTrouble]:
+        """Clusters that could not be read, are stale or still syncing, in cluster order."""
+        return [t for c in self.clusters if (t := c.trouble) is not None]
+
+    @property
     def counts(self) -> HealthCounts:
         """Objects per health group across the environment."""
         total = HealthCounts()
@@ -61,6 +95,8 @@ class StatusAnswer:
     scope: str
     # Whether only failing objects are listed (counts still cover the whole scope).
     failing_only: bool = False
+    # When the answer was made: ages and "stuck" are measured from here.
+    now: dt.datetime = field(default_factory=_now)
 
     @property
     def clusters(self) -> list[ClusterReport]:
@@ -81,6 +117,15 @@ class ObjectMatch:
     events: tuple[FluxEvent, ...] = ()
     events_note: str = ""
     freshness: Freshness | None = None
+    # Failing objects that fail because of this one (it is their root cause).
+    blocked: tuple[FluxObject, ...] = ()
+
+    @property
+    def trouble(self) -> ClusterTrouble | None:
+        """Whether the match comes from a stale or syncing cluster."""
+        if self.freshness is None:
+            return None
+        return freshness_trouble(ClusterTarget(self.environment, self.cluster), self.freshness)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +135,18 @@ class ObjectAnswer:
     kind: str
     name: str
     namespace: str | None
+    # Worst first: failing, progressing, suspended, ready.
     matches: tuple[ObjectMatch, ...]
     unreadable: tuple[ClusterStatus, ...]
+    now: dt.datetime = field(default_factory=_now)
+    # Close names of that kind, when nothing matched.
+    suggestions: tuple[str, ...] = ()
+
+    @property
+    def troubles(self) -> list[ClusterTrouble]:
+        """Clusters not searched, then matches from stale clusters."""
+        out = [t for s in self.unreadable if (t := cluster_trouble(s)) is not None]
+        return out + [t for m in self.matches if (t := m.trouble) is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +163,17 @@ class EnvsAnswer:
     layout: FleetLayout
     # How current each cluster's data is, where the reader knows (the watch cache does).
     freshness: Mapping[ClusterTarget, Freshness] = field(default_factory=dict)
+    now: dt.datetime = field(default_factory=_now)
+
+    def trouble(self, target: ClusterTarget) -> ClusterTrouble | None:
+        """The cluster's trouble, if its freshness tells of one."""
+        fresh = self.freshness.get(target)
+        return freshness_trouble(target, fresh) if fresh is not None else None
+
+    @property
+    def troubles(self) -> list[ClusterTrouble]:
+        """Every cluster that is stale or syncing, in layout order."""
+        return [t for target in self.layout.targets() if (t := self.trouble(target)) is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +190,8 @@ class ErrorAnswer:
 
     message: str
     choices: tuple[str, ...] = ()
+    # The valid names closest to what was typed ("did you mean").
+    suggestions: tuple[str, ...] = ()
 
 
 Answer = StatusAnswer | ObjectAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer

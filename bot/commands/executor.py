@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,6 +31,7 @@ from bot.commands.grammar import (
     parse,
 )
 from bot.digests.composer import DigestComposer
+from bot.domain.causes import group_failures
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
     ClusterTarget,
@@ -42,6 +45,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.kinds import KINDS, resolve_kind
 from bot.domain.status import FluxObject
+from bot.domain.suggest import closest
 
 # Reading Events is a request per object; a `get` matching many clusters reads only a few.
 EVENT_MATCH_LIMIT: Final = 5
@@ -66,10 +70,15 @@ class CommandRunner:
     """Answers commands for one fleet (layout + reader); chat-agnostic."""
 
     def __init__(
-        self, layout: FleetLayout, reader: FleetReader, digests: DigestComposer | None = None
+        self,
+        layout: FleetLayout,
+        reader: FleetReader,
+        digests: DigestComposer | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.layout = layout
         self.reader = reader
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Without recorded history, a digest still shows what is broken, but no changes.
         self.digests = digests or DigestComposer(layout, reader, None)
 
@@ -98,7 +107,7 @@ class CommandRunner:
                 case EnvsCommand():
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
-                    return EnvsAnswer(self.layout, freshness)
+                    return EnvsAnswer(self.layout, freshness, self.clock())
                 case HelpCommand():
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
@@ -112,7 +121,9 @@ class CommandRunner:
         shown = ObjectFilter(kinds=kinds, failing_only=command.failing)
         clusters = [
             ClusterReport(
-                status, tuple(sort_objects(o for o in status.objects if shown.matches(o)))
+                status,
+                tuple(sort_objects(o for o in status.objects if shown.matches(o))),
+                tuple(group_failures(status.objects)),
             )
             for status in (scope.apply(s) for s in self.reader.read(targets, kinds))
         ]
@@ -121,7 +132,7 @@ class CommandRunner:
             for env in dict.fromkeys(t.environment for t in targets)
         )
         scope_words = f"{next(iter(kinds))}s" if kinds else "Flux objects"
-        return StatusAnswer(reports, scope_words, command.failing)
+        return StatusAnswer(reports, scope_words, command.failing, self.clock())
 
     def _get(self, command: GetCommand, context: CommandContext) -> ObjectAnswer:
         kind = self._kinds(command.kind)
@@ -145,11 +156,28 @@ class CommandRunner:
                             events,
                             note,
                             status.freshness,
+                            blocked_by(obj, status.objects),
                         )
                     )
         unreadable = tuple(s for s in statuses if s.unreadable is not None)
         (kind_name,) = kind
-        return ObjectAnswer(kind_name, command.name, command.namespace, tuple(matches), unreadable)
+        suggestions: tuple[str, ...] = ()
+        if not matches:
+            suggestions = closest(
+                command.name,
+                (o.name for s in statuses for o in s.objects if o.kind == kind_name),
+            )
+        # Worst first: what needs attention leads, whatever cluster it is in.
+        ordered = worst_first(matches)
+        return ObjectAnswer(
+            kind_name,
+            command.name,
+            command.namespace,
+            tuple(ordered),
+            unreadable,
+            self.clock(),
+            suggestions,
+        )
 
     def locate(self, command: ActionCommand, context: CommandContext) -> ObjectMatch | ErrorAnswer:
         """The one object an action command names, or why there is not exactly one."""
@@ -170,7 +198,10 @@ class CommandRunner:
             return found.matches[0]
         if not found.matches:
             where = f" in namespace {command.namespace}" if command.namespace else ""
-            return ErrorAnswer(f"No {found.kind} named {command.name!r}{where} was found.")
+            return ErrorAnswer(
+                f"No {found.kind} named {command.name!r}{where} was found.",
+                suggestions=found.suggestions,
+            )
         return ErrorAnswer(
             f"{len(found.matches)} objects match; say which with -n and --cluster.",
             tuple(f"{m.object.namespace}/{m.object.name} on {m.cluster}" for m in found.matches),
@@ -199,11 +230,17 @@ class CommandRunner:
                     )
                 )
             return None
-        if self.layout.environment(chosen) is None:
+        found = self.layout.resolve(chosen)
+        if found is None:
+            known = [*self.layout.names, *(a for e in self.layout.environments for a in e.aliases)]
             raise _Rejected(
-                ErrorAnswer(f"Unknown environment {chosen!r}.", tuple(self.layout.names))
+                ErrorAnswer(
+                    f"Unknown environment {chosen!r}.",
+                    tuple(self.layout.names),
+                    _suggest(chosen, known, self.layout),
+                )
             )
-        return chosen
+        return found.name
 
     def _targets(self, environment: str | None, cluster: str | None) -> list[ClusterTarget]:
         targets = self.layout.targets(environment)
@@ -212,11 +249,14 @@ class CommandRunner:
         chosen = [t for t in targets if t.cluster == cluster]
         if not chosen:
             where = f" in {environment}" if environment else ""
-            raise _Rejected(
-                ErrorAnswer(
-                    f"Unknown cluster {cluster!r}{where}.", tuple(t.cluster for t in targets)
+            names = [t.cluster for t in targets]
+            elsewhere = [t for t in self.layout.targets() if t.cluster == cluster]
+            message = f"Unknown cluster {cluster!r}{where}."
+            if elsewhere:
+                message = (
+                    f"Cluster {cluster!r} is in {elsewhere[0].environment}, not {environment}."
                 )
-            )
+            raise _Rejected(ErrorAnswer(message, tuple(names), closest(cluster, names)))
         return chosen
 
     @staticmethod
@@ -225,13 +265,37 @@ class CommandRunner:
             return frozenset()
         kind = resolve_kind(name)
         if kind is None:
+            spellings = {a: k.kind for k in KINDS for a in (k.kind, *k.aliases)}
+            suggested = tuple(dict.fromkeys(spellings[s] for s in closest(name, spellings)))
             raise _Rejected(
                 ErrorAnswer(
                     f"Unknown kind {name!r}.",
                     tuple(f"{k.kind} ({', '.join(k.aliases)})" for k in KINDS),
+                    suggested,
                 )
             )
         return frozenset({kind.kind})
+
+
+def _suggest(word: str, known: Iterable[str], layout: FleetLayout) -> tuple[str, ...]:
+    """Close environment names or aliases, each given as the environment it stands for."""
+    out = []
+    for name in closest(word, known):
+        env = layout.resolve(name)
+        if env is not None:
+            out.append(env.name if env.name == name else f"{name} ({env.name})")
+    return tuple(dict.fromkeys(out))
+
+
+def worst_first(matches: Iterable[ObjectMatch]) -> list[ObjectMatch]:
+    """Failing, then progressing, suspended, ready."""
+    return sorted(matches, key=lambda m: m.object.health.rank)
+
+
+def blocked_by(root: FluxObject, objects: Iterable[FluxObject]) -> tuple[FluxObject, ...]:
+    """The failing objects whose root cause is `root` (empty unless `root` is one)."""
+    group = next((g for g in group_failures(objects) if g.root.ref == root.ref), None)
+    return group.dependents if group else ()
 
 
 def dependents_of(target: FluxObject, objects: tuple[FluxObject, ...]) -> tuple[FluxObject, ...]:

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.domain.events import FluxEvent
 from bot.domain.kinds import kind_order
+from bot.domain.readout import duration_words
 from bot.domain.status import FluxObject, Health, ObjectRef
 
 
@@ -57,6 +58,10 @@ class Freshness:
     state: CacheState
     since: dt.datetime | None = None
     error: str = ""
+    # Why the data is stale, when the cache knows (a 401, a timeout, ...).
+    problem: ProblemKind | None = None
+    # False when nothing was ever read from the cluster: there is no last known state.
+    ever_read: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,81 @@ class ClusterStatus:
     def counts(self) -> HealthCounts:
         """Objects per health group."""
         return HealthCounts.of(self.objects)
+
+
+# How each read failure is named where there is room for a word or two.
+PROBLEM_WORDS: dict[ProblemKind, str] = {
+    ProblemKind.CONFIG: "configuration",
+    ProblemKind.UNREACHABLE: "unreachable",
+    ProblemKind.TIMEOUT: "timed out",
+    ProblemKind.UNAUTHORIZED: "401",
+    ProblemKind.FORBIDDEN: "403",
+    ProblemKind.FLUX_MISSING: "no Flux",
+    ProblemKind.API_ERROR: "API error",
+}
+
+
+class TroubleState(StrEnum):
+    """Why a cluster's objects cannot be taken at face value."""
+
+    UNREADABLE = "unreadable"
+    STALE = "stale"
+    SYNCING = "syncing"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTrouble:
+    """A cluster whose answer is missing or not current, with a short cause and since when."""
+
+    environment: str
+    cluster: str
+    state: TroubleState
+    # A word or two: `401`, `unreachable`, `timed out`; the full message for details.
+    cause: str
+    message: str
+    since: dt.datetime | None
+
+    def describe(self, now: dt.datetime) -> str:
+        """`401 for 7 h`, or just the cause when since when is unknown."""
+        if self.since is None:
+            return self.cause
+        return f"{self.cause} for {_age(now - self.since)}"
+
+
+def cluster_trouble(status: ClusterStatus) -> ClusterTrouble | None:
+    """Unreadable (nothing could be read), stale (last known state), still syncing, or None."""
+    fresh = status.freshness
+    whole = status.unreadable
+    since = fresh.since if fresh is not None and fresh.state is CacheState.STALE else None
+    if whole is not None:
+        return ClusterTrouble(
+            status.environment,
+            status.cluster,
+            TroubleState.UNREADABLE,
+            PROBLEM_WORDS[whole.kind],
+            whole.message,
+            since,
+        )
+    if fresh is None or fresh.state is CacheState.LIVE:
+        return None
+    if fresh.state is CacheState.SYNCING:
+        return ClusterTrouble(
+            status.environment, status.cluster, TroubleState.SYNCING, "syncing", "", None
+        )
+    cause = PROBLEM_WORDS[fresh.problem] if fresh.problem else "not updating"
+    state = TroubleState.STALE if fresh.ever_read else TroubleState.UNREADABLE
+    return ClusterTrouble(
+        status.environment, status.cluster, state, cause, fresh.error, fresh.since
+    )
+
+
+def freshness_trouble(target: ClusterTarget, fresh: Freshness) -> ClusterTrouble | None:
+    """The trouble a freshness alone tells of (for answers that list clusters, not objects)."""
+    return cluster_trouble(ClusterStatus(target.environment, target.cluster, (), (), None, fresh))
+
+
+def _age(delta: dt.timedelta) -> str:
+    return duration_words(max(delta, dt.timedelta(0)))
 
 
 def sort_key(obj: FluxObject) -> tuple[int, int, str, str]:
@@ -211,6 +291,8 @@ class EnvironmentLayout:
     tier: str
     channel: str | None
     clusters: tuple[str, ...]
+    # Other names people use for it (`prod` for `production`).
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +309,18 @@ class FleetLayout:
     def environment(self, name: str) -> EnvironmentLayout | None:
         """The environment called `name`, if any."""
         return next((e for e in self.environments if e.name == name), None)
+
+    def resolve(self, name: str) -> EnvironmentLayout | None:
+        """The environment called `name` or known by it as an alias (case-insensitive)."""
+        wanted = name.lower()
+        return next(
+            (
+                e
+                for e in self.environments
+                if e.name.lower() == wanted or wanted in (a.lower() for a in e.aliases)
+            ),
+            None,
+        )
 
     def environment_for_channel(self, channel: str) -> EnvironmentLayout | None:
         """The environment whose Slack channel this is, if any."""

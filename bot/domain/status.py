@@ -180,6 +180,10 @@ class FluxObject:
     requested_at: str = ""
     suspension: Suspension | None = None
     reconcile_disabled: bool = False
+    # How long the controller's current operation may take before it gives up, as each kind's
+    # API defines it (see `operation_timeout`); None for kinds without a timeout.
+    timeout: dt.timedelta | None = None
+    created_at: dt.datetime | None = None
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -318,7 +322,74 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         requested_at=_str(annotations.get(REQUESTED_AT)),
         suspension=suspension,
         reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
+        timeout=operation_timeout(flux_kind, spec, helm),
+        created_at=parse_time(metadata.get("creationTimestamp")),
     )
+
+
+# Source kinds whose `spec.timeout` defaults to 60s (the CRD default; HelmRepository's
+# GetTimeout() returns one minute when unset). HelmChart has no timeout of its own.
+_SOURCE_TIMEOUT_KINDS: Final = frozenset(
+    {"GitRepository", "OCIRepository", "Bucket", HELM_REPOSITORY.kind}
+)
+_HELM_DEFAULT_TIMEOUT: Final = dt.timedelta(minutes=5)
+_KUSTOMIZATION_MIN_TIMEOUT: Final = dt.timedelta(seconds=30)
+
+
+def operation_timeout(
+    flux_kind: FluxKind, spec: Mapping[str, Any], helm: HelmReleaseStatus | None
+) -> dt.timedelta | None:
+    """How long one reconcile may run, as the kind's controller computes it.
+
+    Kustomization (kustomize-controller api/v1 `GetTimeout`): `spec.timeout`, else
+    `spec.interval` minus 30s, never under 30s. HelmRelease (helm-controller api/v2
+    `GetTimeout`, `Install/Upgrade.GetTimeout`): the timeout of the action it runs
+    (`spec.install.timeout` or `spec.upgrade.timeout`), else `spec.timeout`, else 5m.
+    GitRepository, OCIRepository, Bucket, HelmRepository (source-controller api/v1):
+    `spec.timeout`, default 60s. Other kinds: None.
+    """
+    own = parse_go_duration(spec.get("timeout"))
+    if helm is not None:
+        action = helm.last_attempted_release_action.lower()
+        if action in ("install", "upgrade"):
+            for_action = parse_go_duration(_map(spec.get(action)).get("timeout"))
+            if for_action is not None:
+                return for_action
+        return own or _HELM_DEFAULT_TIMEOUT
+    if flux_kind is KUSTOMIZATION:
+        if own is None:
+            interval = parse_go_duration(spec.get("interval"))
+            if interval is None:
+                return None
+            own = interval - dt.timedelta(seconds=30)
+        return max(own, _KUSTOMIZATION_MIN_TIMEOUT)
+    if flux_kind.kind in _SOURCE_TIMEOUT_KINDS:
+        return own or dt.timedelta(seconds=60)
+    return None
+
+
+_GO_DURATION: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS: Final = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+
+
+def parse_go_duration(value: object) -> dt.timedelta | None:
+    """A Go duration string (`5m0s`, `1h30m`, `1.5h`, `500ms`) as a timedelta; None if not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text == "0":
+        return dt.timedelta(0)
+    position, seconds = 0, 0.0
+    for match in _GO_DURATION.finditer(text):
+        if match.start() != position:
+            return None
+        seconds += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or position == 0:
+        return None
+    return dt.timedelta(seconds=seconds)
 
 
 def _revision(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Final
 
 from bot.commands.answers import (
     Answer,
@@ -17,7 +18,10 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
-from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, Freshness
+from bot.commands.headline import environment_headline, plural, trouble_summary
+from bot.domain.condense import condense
+from bot.domain.fleet import ClusterTarget, ClusterTrouble, TroubleState, cluster_trouble
+from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
 from bot.render.digest_text import counts_line, render_digest
 
@@ -27,7 +31,9 @@ MARKS = {
     Health.SUSPENDED: "⏸",
     Health.READY: "✓",
 }
-_HEADER = ("", "KIND", "NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE")
+_HEADER = ("", "KIND", "NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "AGE", "MESSAGE")
+# Room for one message in a table row; `get` prints it whole.
+ROW_MESSAGE: Final = 200
 
 
 def render(answer: Answer) -> str:
@@ -44,69 +50,100 @@ def render(answer: Answer) -> str:
         case HelpAnswer():
             return f"{answer.problem}\n\n{answer.text}" if answer.problem else answer.text
         case ErrorAnswer():
-            if not answer.choices:
-                return answer.message
-            return f"{answer.message} Valid names: {', '.join(answer.choices)}"
+            text = answer.message
+            if answer.suggestions:
+                text += f" Did you mean {' or '.join(answer.suggestions)}?"
+            if answer.choices:
+                text += f" Valid names: {', '.join(answer.choices)}"
+            return text
 
 
 def render_status(answer: StatusAnswer) -> str:
     """Environments, then clusters, then a `flux get`-like table with failures first."""
     scope = answer.scope + (" (listing failing only)" if answer.failing_only else "")
-    blocks = [_render_environment(env, scope) for env in answer.environments]
+    blocks = [_render_environment(env, scope, answer) for env in answer.environments]
     return "\n\n".join(blocks) if blocks else "No environments configured."
 
 
-def _render_environment(env: EnvironmentReport, scope: str) -> str:
-    clusters = len(env.clusters)
+def _render_environment(env: EnvironmentReport, scope: str, answer: StatusAnswer) -> str:
     lines = [
-        f"== {env.name} · {clusters} cluster{'s' if clusters != 1 else ''} · "
-        f"{env.counts.total} {scope}: {counts_line(env.counts)}"
+        f"== {environment_headline(env, answer.scope, answer.now)}",
+        f"   {plural(len(env.clusters), 'cluster')} · {env.counts.total} {scope}: "
+        f"{counts_line(env.counts)}",
     ]
     for cluster in env.clusters:
         lines.append("")
-        lines.extend(_render_cluster(cluster))
+        lines.extend(_render_cluster(cluster, answer.now))
     return "\n".join(lines)
 
 
-def _render_cluster(report: ClusterReport) -> list[str]:
+def _render_cluster(report: ClusterReport, now: dt.datetime) -> list[str]:
     cluster = report.status
-    problem = cluster.unreadable
-    if problem is not None:
-        return [f"{cluster.cluster}: CANNOT READ ({problem.kind}): {problem.message}"]
-    lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}{freshness_note(cluster)}"]
+    trouble = report.trouble
+    if trouble is not None and trouble.state is TroubleState.UNREADABLE:
+        return [
+            f"{cluster.cluster}: CANNOT READ ({_trouble_words(trouble, now)}): {trouble.message}"
+        ]
+    lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}{_stale_note(trouble, now)}"]
     lines += [
         f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
     ]
-    objects = report.shown
+    objects = _cause_order(report)
     if not objects:
         lines.append("  (no matching objects)")
         return lines
-    rows = [_HEADER, *(_row(o) for o in objects)]
+    rows = [_HEADER, *(_row(o, now, report.root_cause(o) is not None) for o in objects)]
     lines += ["  " + line for line in table(rows)]
     return lines
 
 
-def freshness_note(cluster: ClusterStatus) -> str:
-    """Empty for live data; otherwise says the data is syncing or stale, since when and why."""
-    fresh = cluster.freshness
-    if fresh is None or fresh.state is CacheState.LIVE:
+def _cause_order(report: ClusterReport) -> list[FluxObject]:
+    """Failing roots, each followed by what fails because of it; then everything else."""
+    shown = {o.ref for o in report.shown}
+    ordered: list[FluxObject] = []
+    for group in report.causes:
+        for obj in (group.root, *group.dependents):
+            if obj.ref in shown and obj not in ordered:
+                ordered.append(obj)
+    return ordered + [o for o in report.shown if o not in ordered]
+
+
+def _trouble_words(trouble: ClusterTrouble, now: dt.datetime) -> str:
+    since = f" since {_when(trouble.since)}" if trouble.since else ""
+    return f"{trouble.describe(now)}{since}"
+
+
+def _stale_note(trouble: ClusterTrouble | None, now: dt.datetime) -> str:
+    if trouble is None:
         return ""
-    if fresh.state is CacheState.SYNCING:
+    if trouble.state is TroubleState.SYNCING:
         return " (still syncing)"
-    since = f" since {_when(fresh.since)}" if fresh.since else ""
-    return f" (STALE{since}: {fresh.error}; showing the last known state)"
+    return (
+        f" (STALE: {_trouble_words(trouble, now)}: {trouble.message}; showing the last known state)"
+    )
 
 
-def _row(obj: FluxObject) -> tuple[str, ...]:
+def _age_cell(obj: FluxObject, now: dt.datetime) -> str:
+    elapsed = age(obj, now)
+    if elapsed is None:
+        return "-"
+    return duration_words(elapsed) + (" STUCK" if is_stuck(obj, now) else "")
+
+
+def _row(obj: FluxObject, now: dt.datetime, blocked: bool = False) -> tuple[str, ...]:
+    message = condense(obj.message, ROW_MESSAGE)
+    if (versions := release_versions(obj)) is not None:
+        message = f"[{versions}] {message}"
     return (
         MARKS[obj.health],
-        obj.kind,
+        ("↳ " if blocked else "") + obj.kind,
         obj.namespace,
         obj.name,
         obj.revision,
         str(obj.suspended),
         obj.ready,
-        _one_line(obj.message),
+        _age_cell(obj, now),
+        message,
     )
 
 
@@ -122,28 +159,67 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def render_object(answer: ObjectAnswer) -> str:
-    """Each match in detail, then the clusters that could not be searched."""
+    """Each match in detail, worst first, then the clusters that could not be searched."""
     where = f" in namespace {answer.namespace}" if answer.namespace else ""
     parts = []
+    troubles = trouble_summary(
+        [t for t in answer.troubles if t.state is not TroubleState.SYNCING], answer.now
+    )
+    if troubles:
+        parts.append(" · ".join(troubles))
     if not answer.matches:
-        parts.append(f"No {answer.kind} named {answer.name!r}{where} was found.")
-    parts += [_render_match(m) for m in answer.matches]
+        searched = " in the clusters that could be read" if answer.unreadable else ""
+        text = f"No {answer.kind} named {answer.name!r}{where} was found{searched}."
+        if answer.suggestions:
+            text += f" Did you mean {' or '.join(answer.suggestions)}?"
+        parts.append(text)
+    several = len(answer.matches) > 1
+    parts += [
+        _ready_line(m, answer.now)
+        if several and m.object.health is Health.READY
+        else _render_match(m, answer.now)
+        for m in answer.matches
+    ]
     for cluster in answer.unreadable:
-        assert cluster.unreadable is not None
-        parts.append(f"{cluster.cluster}: not searched: {cluster.unreadable.message}")
+        trouble = cluster_trouble(cluster)
+        assert trouble is not None
+        parts.append(
+            f"{cluster.cluster}: not searched ({_trouble_words(trouble, answer.now)}): "
+            f"{trouble.message}"
+        )
     return "\n\n".join(parts)
 
 
-def _render_match(match: ObjectMatch) -> str:
+def _ready_line(match: ObjectMatch, now: dt.datetime) -> str:
+    """A ready copy among several matches: one line, the failing ones come first in full."""
     obj = match.object
+    elapsed = age(obj, now)
+    return (
+        f"{MARKS[obj.health]} {obj.kind} {obj.namespace}/{obj.name} "
+        f"({match.environment} / {match.cluster}): ready"
+        + (f" at {obj.revision}" if obj.revision else "")
+        + (f" for {duration_words(elapsed)}" if elapsed is not None else "")
+        + _stale_note(match.trouble, now)
+    )
+
+
+def _render_match(match: ObjectMatch, now: dt.datetime) -> str:
+    obj = match.object
+    elapsed = age(obj, now)
+    state = f"{obj.health} for {duration_words(elapsed)}" if elapsed is not None else obj.health
+    if is_stuck(obj, now) and obj.timeout is not None:
+        state += f", STUCK: past its {duration_words(obj.timeout)} timeout"
+    trouble = match.trouble
     lines = [
         f"{MARKS[obj.health]} {obj.kind} {obj.namespace}/{obj.name} "
-        f"({match.environment} / {match.cluster}): {obj.health}",
+        f"({match.environment} / {match.cluster}): {state}{_stale_note(trouble, now)}",
         f"  Ready:      {obj.ready}" + (f" ({obj.reason})" if obj.reason else ""),
         f"  Message:    {_one_line(obj.message)}",
         f"  Revision:   {obj.full_revision or '-'}",
         f"  Suspended:  {obj.suspended}",
     ]
+    if (versions := release_versions(obj)) is not None:
+        lines.insert(4, f"  Chart:      {versions}")
     if obj.generation_lag:
         lines.append(
             f"  Generation: {obj.generation} (controller has seen {obj.observed_generation})"
@@ -156,6 +232,12 @@ def _render_match(match: ObjectMatch) -> str:
         lines.append(f"  Applied by: {obj.owner}")
     if match.dependents:
         lines.append(f"  Used by:    {', '.join(str(d.ref) for d in match.dependents)}")
+    if match.blocked:
+        lines.append(f"  Blocks {len(match.blocked)} (failing because of it):")
+        lines += [
+            f"    {d.ref}: {d.reason or 'failing'}: {condense(d.message, ROW_MESSAGE)}"
+            for d in match.blocked
+        ]
     if obj.conditions:
         lines.append("  Conditions:")
         rows = [("TYPE", "STATUS", "REASON", "SINCE", "MESSAGE")]
@@ -165,7 +247,10 @@ def _render_match(match: ObjectMatch) -> str:
                 c.status,
                 c.reason,
                 _when(c.last_transition_time),
-                _one_line(c.message),
+                # Conditions often repeat the Ready message: print it once, above.
+                "(the message above)"
+                if c.message and _one_line(c.message) == _one_line(obj.message)
+                else _one_line(c.message),
             )
             for c in obj.conditions
         ]
@@ -190,8 +275,16 @@ def _render_match(match: ObjectMatch) -> str:
     if match.events:
         lines.append("  Recent events:")
         rows = [("LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE")]
+        shown = _one_line(obj.message)
         rows += [
-            (_when(e.last_seen), e.type, e.reason, str(e.count), _one_line(e.message))
+            (
+                _when(e.last_seen),
+                e.type,
+                e.reason,
+                str(e.count),
+                # The controller's event usually repeats the Ready message; print it once.
+                "(the message above)" if _one_line(e.message) == shown else _one_line(e.message),
+            )
             for e in match.events
         ]
         lines += ["    " + line for line in table(rows)]
@@ -204,24 +297,30 @@ def _render_envs(answer: EnvsAnswer) -> str:
     rows = [("ENVIRONMENT", "TIER", "CHANNEL", "CLUSTERS")]
     rows += [
         (
-            e.name,
+            e.name + (f" ({', '.join(e.aliases)})" if e.aliases else ""),
             e.tier,
             e.channel or "-",
-            ", ".join(
-                _with_state(c, answer.freshness.get(ClusterTarget(e.name, c))) for c in e.clusters
-            ),
+            ", ".join(_with_state(answer, ClusterTarget(e.name, c)) for c in e.clusters),
         )
         for e in answer.layout.environments
     ]
-    return "\n".join(table(rows))
+    troubles = trouble_summary(answer.troubles, answer.now)
+    lead = [" · ".join(troubles)] if troubles else []
+    return "\n".join([*lead, *table(rows)])
 
 
-def _with_state(cluster: str, fresh: Freshness | None) -> str:
+def _with_state(answer: EnvsAnswer, target: ClusterTarget) -> str:
+    fresh = answer.freshness.get(target)
     if fresh is None:
-        return cluster
-    if fresh.state is CacheState.STALE:
-        return f"{cluster} (stale since {_when(fresh.since)}: {fresh.error})"
-    return f"{cluster} ({fresh.state})"
+        return target.cluster
+    trouble = answer.trouble(target)
+    if trouble is None:
+        return f"{target.cluster} ({fresh.state})"
+    if trouble.state is TroubleState.SYNCING:
+        return f"{target.cluster} (syncing)"
+    return (
+        f"{target.cluster} ({trouble.state}: {_trouble_words(trouble, answer.now)}: {fresh.error})"
+    )
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -18,7 +18,7 @@ from bot.config import SlackSettings
 from bot.observability import metrics
 from bot.slack.credentials import DEFAULT_API_URL, SlackCredentials
 from bot.slack.labels import labelled, labelled_view
-from bot.slack.listeners import actions, commands, remediation
+from bot.slack.listeners import actions, commands, mentions, remediation
 from bot.slack.listeners.commands import RECEIVED_AT
 from bot.slack.remediation import SlackRemediation
 from bot.slack.render import ButtonSource, SlackMessage
@@ -97,6 +97,7 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
         logger=bolt_log,
     )
     commands.register(app, bot)
+    mentions.register(app, bot)
     actions.register(app, bot)
     remediation.register(app, bot)
 

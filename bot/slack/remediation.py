@@ -37,8 +37,9 @@ from slack_sdk.models.views import View
 from bot.actions.buttons import ButtonPayload, InvalidButton, sign, verify
 from bot.actions.service import ActionRequest, ActionResult, ActionService, Preparation, Verdict
 from bot.commands.answers import ErrorAnswer, ObjectAnswer, ObjectMatch
-from bot.commands.executor import CommandContext, CommandRunner, dependents_of
+from bot.commands.executor import CommandContext, CommandRunner, blocked_by, dependents_of
 from bot.commands.grammar import ActionCommand
+from bot.domain.condense import condense
 from bot.domain.fleet import ClusterTarget
 from bot.domain.history import HistoryStore, Snooze
 from bot.domain.policy import Action, Actor, ConfirmationMode, decide
@@ -46,7 +47,7 @@ from bot.domain.remediation import material_state, parse_duration, rollback_plan
 from bot.domain.status import ObjectRef
 from bot.slack.buttons import APPROVE, DENY, SNOOZE, ButtonMint
 from bot.slack.directory import SlackDirectory
-from bot.slack.render import SlackMessage, clip, escape, render
+from bot.slack.render import SlackMessage, clip, escape, render, slack_date
 from bot.slack.responder import post_response
 
 log = logging.getLogger(__name__)
@@ -368,7 +369,7 @@ class SlackRemediation:
         self._ephemeral(
             origin,
             f":zzz: {_title(payload)} is hidden from digests until "
-            f"{until:%Y-%m-%d %H:%M} UTC, or until its state changes.",
+            f"{slack_date(until)}, or until its state changes.",
         )
 
     @property
@@ -428,7 +429,9 @@ class SlackRemediation:
     ) -> None:
         try:
             self._replace(
-                origin, f":hourglass_flowing_sand: {request.describe()} by <@{actor.id}>…"
+                origin,
+                f":hourglass_flowing_sand: {request.describe()} by <@{actor.id}>…",
+                request=request,
             )
             result = self.service.run(actor, request, progress=lambda _text: None)
             self._report(actor, request, origin, result, approved_by)
@@ -445,7 +448,18 @@ class SlackRemediation:
         approved_by: str,
     ) -> None:
         icon = ":white_check_mark:" if result.ok else ":x:"
-        lines = [f"{icon} {escape(result.headline)}"]
+        headline = result.headline
+        said = result.outcome.message if result.outcome is not None else ""
+        if said and said in headline:
+            # The object's view above shows the controller's message whole; once is enough.
+            headline = headline.replace(said, condense(said, 160))
+        text_line = escape(headline)
+        if request.until is not None:
+            # The domain writes the expiry in UTC (it also goes into Kubernetes Events); in
+            # Slack it is a date token each reader sees in their own time zone.
+            plain = escape(f"{request.until:%Y-%m-%d %H:%M} UTC")
+            text_line = text_line.replace(plain, slack_date(request.until))
+        lines = [f"{icon} {text_line}"]
         lines += [escape(d) for d in result.details]
         if result.changed and not result.ok:
             lines.append("Changed: " + escape("; ".join(result.changed)))
@@ -457,7 +471,7 @@ class SlackRemediation:
         lines.append(f"_{request.action.value} by {who}_")
         text = clip("\n".join(lines), 2900)
         self._replace(origin, text, offer_resume=result.offer_resume, request=request)
-        audit = f"{who}: {escape(result.headline)}"
+        audit = f"{who}: {text_line}"
         try:
             if origin.ephemeral or not origin.message_ts:
                 channel = self._environment_channel(request.target.environment) or origin.channel_id
@@ -491,12 +505,33 @@ class SlackRemediation:
                 ]  # fmt: skip
                 if buttons:
                     outcome.append(ActionsBlock(elements=buttons).to_dict())
-        if origin.ephemeral or not origin.blocks:
+        if origin.ephemeral and request is not None:
+            # Slack does not send an ephemeral message's blocks with the click: show the
+            # object's view again, fresh, with the outcome where its buttons were.
+            blocks = self._view_with(request, outcome)
+        elif origin.ephemeral or not origin.blocks:
             blocks = outcome
         else:
             blocks = _insert_after(list(origin.blocks), origin.block_id, outcome)
         message = SlackMessage(clip(text, 3000), blocks)
         post_response(origin.response_url, message, self.retries, replace_original=True)
+
+    def _view_with(
+        self, request: ActionRequest, outcome: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        obj = self.service.objects.object(request.target, request.ref)
+        if obj is None:
+            return outcome
+        siblings = tuple(self.service.objects.cluster_objects(request.target))
+        match = ObjectMatch(
+            request.target.environment,
+            request.target.cluster,
+            obj,
+            dependents_of(obj, siblings),
+            blocked=blocked_by(obj, siblings),
+        )
+        view = render(ObjectAnswer(obj.kind, obj.name, obj.namespace, (match,), ()), self.command)
+        return [*view.blocks[:1], *outcome, *view.blocks[1:]][:50]
 
     def _ephemeral(self, origin: Origin, text: str) -> None:
         message = SlackMessage(
@@ -513,7 +548,13 @@ class SlackRemediation:
             self._ephemeral(origin, f":warning: {ref} is not on {target.cluster} any more.")
             return
         siblings = tuple(self.service.objects.cluster_objects(target))
-        match = ObjectMatch(target.environment, target.cluster, obj, dependents_of(obj, siblings))
+        match = ObjectMatch(
+            target.environment,
+            target.cluster,
+            obj,
+            dependents_of(obj, siblings),
+            blocked=blocked_by(obj, siblings),
+        )
         answer = ObjectAnswer(obj.kind, obj.name, obj.namespace, (match,), ())
         message = render(answer, self.command, buttons=self.mint)
         if note:

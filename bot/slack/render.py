@@ -38,8 +38,19 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
-from bot.domain.fleet import CacheState, ClusterTarget, Freshness, HealthCounts
-from bot.domain.status import FluxObject, Health
+from bot.commands.headline import environment_headline, trouble_summary
+from bot.domain.condense import condense
+from bot.domain.fleet import (
+    CacheState,
+    ClusterTarget,
+    ClusterTrouble,
+    Freshness,
+    HealthCounts,
+    TroubleState,
+    cluster_trouble,
+)
+from bot.domain.readout import age, duration_words, is_stuck, release_versions, state_since
+from bot.domain.status import FluxObject, Health, ObjectRef
 
 MAX_BLOCKS: Final = 50
 SECTION_LIMIT: Final = 3000
@@ -101,16 +112,19 @@ def render(
     command: str = "/flux",
     share_value: str | None = None,
     buttons: ButtonSource | None = None,
+    *,
+    shared: bool = False,
 ) -> SlackMessage:
-    """Any answer as a Slack message; `share_value` adds a "Post to channel" button and
-    `buttons` the remediation buttons of failing and suspended objects."""
+    """Any answer as a Slack message; `share_value` adds a "Post to channel" button,
+    `buttons` the remediation buttons of failing and suspended objects, and `shared` says the
+    message is for the whole channel (not "only for you")."""
     match answer:
         case StatusAnswer():
-            message = _status(answer, buttons)
+            message = _status(answer, buttons, command)
         case ObjectAnswer():
             message = _object(answer, buttons)
         case DigestAnswer():
-            message = _digest_preview(answer)
+            message = _digest_preview(answer, shared)
         case EnvsAnswer():
             message = _envs(answer)
         case HelpAnswer():
@@ -190,6 +204,11 @@ def _when(value: dt.datetime | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{plain}>"
 
 
+def slack_date(value: dt.datetime) -> str:
+    """A moment as Slack's date token: each reader sees it in their own time zone."""
+    return _when(value)
+
+
 def freshness_text(fresh: Freshness | None) -> str:
     """Empty when live; otherwise a warning a reader cannot miss."""
     if fresh is None or fresh.state is CacheState.LIVE:
@@ -200,14 +219,36 @@ def freshness_text(fresh: Freshness | None) -> str:
     return f" :warning: *stale{since}*: {escape(fresh.error)} (last known state shown)"
 
 
-def _cluster_line(report: ClusterReport) -> str:
+def _trouble_text(trouble: ClusterTrouble, now: dt.datetime) -> str:
+    """`*unreadable*: 401 for 7 h (since <date>): the message`."""
+    since = f" (since {_when(trouble.since)})" if trouble.since else ""
+    message = f": {escape(condense(trouble.message, 200))}" if trouble.message else ""
+    return f"*{trouble.state}*: {escape(trouble.describe(now))}{since}{message}"
+
+
+def _cluster_line(report: ClusterReport, now: dt.datetime) -> str:
     status = report.status
-    problem = status.unreadable
-    if problem is not None:
-        return f":warning: *{escape(status.cluster)}*: cannot read: {escape(problem.message)}"
-    icon = ":red_circle:" if report.counts.failing else ":large_green_circle:"
-    line = f"{icon} *{escape(status.cluster)}*  {counts_text(report.counts)}"
-    line += freshness_text(status.freshness)
+    trouble = report.trouble
+    name = f"*{escape(status.cluster)}*"
+    if trouble is not None and trouble.state is TroubleState.UNREADABLE:
+        return f":no_entry: {name} {_trouble_text(trouble, now)}"
+    if trouble is not None and trouble.state is TroubleState.STALE:
+        line = f":warning: {name}  {counts_text(report.counts)} · {_trouble_text(trouble, now)}"
+        line += " _(last known state shown)_"
+    elif trouble is not None:
+        line = f":hourglass_flowing_sand: {name}  {counts_text(report.counts)} · _still syncing_"
+    else:
+        stuck = sum(1 for o in status.objects if is_stuck(o, now))
+        icon = (
+            ":red_circle:"
+            if report.counts.failing
+            else ":large_orange_circle:"
+            if stuck
+            else ":large_green_circle:"
+        )
+        line = f"{icon} {name}  {counts_text(report.counts)}"
+        if stuck:
+            line += f" · *{stuck} stuck*"
     for partial in (p for p in status.problems if not p.whole_cluster):
         line += f"\n      :warning: {', '.join(partial.kinds)}: {escape(partial.message)}"
     return line
@@ -218,51 +259,97 @@ def object_title(obj: FluxObject) -> str:
     return f"*{obj.kind}* `{escape(obj.namespace)}/{escape(obj.name)}`"
 
 
-def _failure_text(cluster: str, obj: FluxObject) -> str:
+def _age_words(obj: FluxObject, now: dt.datetime) -> str:
+    """`failing for 4 d`, `progressing for 12 min`; empty when since when is unknown."""
+    elapsed = age(obj, now)
+    return f"{obj.health} for {duration_words(elapsed)}" if elapsed is not None else ""
+
+
+def _stuck_words(obj: FluxObject, now: dt.datetime) -> str:
+    if not is_stuck(obj, now) or obj.timeout is None:
+        return ""
+    return f"stuck: past its {duration_words(obj.timeout)} timeout"
+
+
+def _names(objects: Sequence[FluxObject], limit: int = 4) -> str:
+    names = [f"`{escape(o.name)}`" for o in objects[:limit]]
+    return ", ".join(names) + (", …" if len(objects) > limit else "")
+
+
+def _failure_text(
+    cluster: str, obj: FluxObject, now: dt.datetime, blocked: Sequence[FluxObject] = ()
+) -> str:
     reason = f"*{escape(obj.reason)}*" if obj.reason else "failing"
-    message = escape(clip(" ".join(obj.message.split()), MESSAGE_PREVIEW))
-    return (
-        f"{ICONS[Health.FAILING]} {object_title(obj)} on *{escape(cluster)}*\n"
-        f"{reason} since {_when(obj.ready_since)}\n> {message or '(no message)'}"
+    message = escape(condense(obj.message, MESSAGE_PREVIEW))
+    aged = _age_words(obj, now)
+    facts = [f"{reason} since {_when(state_since(obj))}"]
+    if (versions := release_versions(obj)) is not None:
+        facts.append(escape(str(versions)))
+    text = (
+        f"{ICONS[Health.FAILING]} {object_title(obj)} on *{escape(cluster)}*"
+        + (f" · *{aged}*" if aged else "")
+        + f"\n{' · '.join(facts)}\n> {message or '(no message)'}"
     )
+    if blocked:
+        text += f"\n↳ blocks {len(blocked)}: {_names(blocked)}"
+    return text
 
 
-def _status(answer: StatusAnswer, buttons: ButtonSource | None) -> SlackMessage:
+def _status(answer: StatusAnswer, buttons: ButtonSource | None, command: str) -> SlackMessage:
     blocks = _Blocks(reserve=3)
     fallback: list[str] = []
     for env in answer.environments:
-        _environment_blocks(env, answer, blocks, buttons)
-        fallback.append(_status_fallback(env))
+        _environment_blocks(env, answer, blocks, buttons, command)
+        fallback.append(_status_fallback(env, answer))
     if not answer.environments:
         blocks.add(_section("No environments are configured."))
     return SlackMessage(fallback_text(" ".join(fallback) or "No environments."), blocks.dicts())
 
 
+def _failure_items(env: EnvironmentReport) -> list[tuple[str, FluxObject, tuple[FluxObject, ...]]]:
+    """Each root cause once (cluster, root, what it blocks), then any failing object left."""
+    items = []
+    for report in env.clusters:
+        shown = {o.ref for o in report.shown if o.health is Health.FAILING}
+        covered: set[ObjectRef] = set()
+        for group in report.causes:
+            members = [group.root, *group.dependents]
+            if not any(m.ref in shown for m in members):
+                continue
+            blocked = tuple(d for d in group.dependents if d.ref in shown)
+            items.append((report.cluster, group.root, blocked))
+            covered.update(m.ref for m in members)
+        items += [
+            (report.cluster, o, ())
+            for o in report.shown
+            if o.health is Health.FAILING and o.ref not in covered
+        ]
+    return items
+
+
 def _environment_blocks(
-    env: EnvironmentReport, answer: StatusAnswer, blocks: _Blocks, buttons: ButtonSource | None
+    env: EnvironmentReport,
+    answer: StatusAnswer,
+    blocks: _Blocks,
+    buttons: ButtonSource | None,
+    command: str,
 ) -> None:
     counts = env.counts
     clusters = len(env.clusters)
-    blocks.add(
-        _header(
-            f"{env.name}: {counts.failing} failing of {counts.total} {answer.scope}"
-            if counts.failing
-            else f"{env.name}: all {counts.total} {answer.scope} healthy"
-            if counts.total == counts.ready
-            else f"{env.name}: nothing failing ({counts.total} {answer.scope})"
-        )
-    )
-    for section in _sections([_cluster_line(c) for c in env.clusters]):
+    now = answer.now
+    blocks.add(_header(environment_headline(env, answer.scope, now)))
+    for section in _sections([_cluster_line(c, now) for c in env.clusters]):
         blocks.add(section)
-    failing = [(c.cluster, o) for c in env.clusters for o in c.shown if o.health is Health.FAILING]
+    failing = _failure_items(env)
     if failing:
         blocks.add(DividerBlock())
     listed = 0
-    for cluster, obj in failing:
+    for cluster, obj, blocked in failing:
         if listed >= MAX_FAILING_ITEMS or blocks.room <= 3:
             break
-        section = _section(_failure_text(cluster, obj))
+        section = _section(_failure_text(cluster, obj, now, blocked))
         if buttons is not None:
+            # Actions on the root only: fixing it is what unblocks the rest.
             section.accessory = buttons.menu(env.name, cluster, obj)
         blocks.add(section)
         listed += 1
@@ -272,29 +359,49 @@ def _environment_blocks(
                 f"… and {len(failing) - listed} more failing; narrow with `--kind` or `--cluster`"
             )
         )
+    example = next(((c, o) for c, o, b in failing[:listed] if b), None)
+    if example is not None:
+        cluster, root = example
+        blocks.add(
+            _context(
+                "Actions are on root causes: fix one and what it blocks follows. "
+                f"`{escape(command)} get {root.kind.lower()} {escape(root.name)} "
+                f"-n {escape(root.namespace)} --cluster {escape(cluster)}` lists what it blocks."
+            )
+        )
     for health, title in ((Health.PROGRESSING, "Progressing"), (Health.SUSPENDED, "Suspended")):
         others = [(c.cluster, o) for c in env.clusters for o in c.shown if o.health is health]
+        if health is Health.PROGRESSING:
+            # Stuck ones first: they are the ones that will not finish on their own.
+            others.sort(key=lambda item: not is_stuck(item[1], now))
         if health is Health.SUSPENDED and buttons is not None:
             # Suspended objects get their own line and button while there is room.
             while others and blocks.room > 3 and listed < MAX_FAILING_ITEMS:
                 cluster, obj = others.pop(0)
-                section = _section(_suspended_text(cluster, obj))
+                section = _section(_suspended_text(cluster, obj, now))
                 section.accessory = buttons.menu(env.name, cluster, obj)
                 blocks.add(section)
                 listed += 1
         if others:
-            blocks.add(_section(_listing(title, health, others)))
-    if not answer.failing_only and counts.total and counts.ready == counts.total:
+            blocks.add(_section(_listing(title, health, others, now)))
+    if (
+        not answer.failing_only
+        and counts.total
+        and counts.ready == counts.total
+        and not env.troubles
+    ):
         blocks.add(
             _context(f"{clusters} cluster{'s' if clusters != 1 else ''}, every object Ready.")
         )
 
 
-def _suspended_text(cluster: str, obj: FluxObject) -> str:
+def _suspended_text(cluster: str, obj: FluxObject, now: dt.datetime) -> str:
     text = f"{ICONS[Health.SUSPENDED]} {object_title(obj)} on *{escape(cluster)}* is suspended"
     record = obj.suspension
     if record is not None:
         text += f" by {escape(record.by)} since {_when(record.at)}"
+        if (aged := _age_words(obj, now)) and record.at:
+            text += f" ({aged.removeprefix('suspended ')})"
         if record.until:
             text += f" until {_when(record.until)}"
         if record.reason:
@@ -302,77 +409,138 @@ def _suspended_text(cluster: str, obj: FluxObject) -> str:
     return text
 
 
-def _listing(title: str, health: Health, objects: Sequence[tuple[str, FluxObject]]) -> str:
+def _listing(
+    title: str, health: Health, objects: Sequence[tuple[str, FluxObject]], now: dt.datetime
+) -> str:
     lines = [f"*{title}* ({len(objects)})"]
     for cluster, obj in objects[:MAX_LISTED]:
-        detail = escape(clip(" ".join(obj.message.split()), 120)) if obj.message else ""
-        lines.append(
-            f"{ICONS[health]} {object_title(obj)} on {escape(cluster)}"
-            + (f": _{detail}_" if detail else "")
-        )
+        detail = escape(condense(obj.message, 120)) if obj.message else ""
+        aged = _age_words(obj, now)
+        stuck = _stuck_words(obj, now)
+        line = f"{ICONS[health]} {object_title(obj)} on {escape(cluster)}"
+        if stuck:
+            line = f":warning: {object_title(obj)} on {escape(cluster)} · *{aged}, {stuck}*"
+        elif aged:
+            line += f" · {aged}"
+        lines.append(line + (f": _{detail}_" if detail else ""))
     if len(objects) > MAX_LISTED:
         lines.append(f"… and {len(objects) - MAX_LISTED} more")
     return "\n".join(lines)
 
 
-def _status_fallback(env: EnvironmentReport) -> str:
-    counts = env.counts
-    text = (
-        f"{env.name}: {counts.failing} failing, {counts.progressing} progressing, "
-        f"{counts.suspended} suspended, {counts.ready} ready in {len(env.clusters)} clusters."
-    )
-    first = next(
-        ((c.cluster, o) for c in env.clusters for o in c.shown if o.health is Health.FAILING),
-        None,
-    )
-    if first is not None:
-        cluster, obj = first
-        text += f" First failure: {obj.kind} {obj.namespace}/{obj.name} on {cluster}: "
-        text += clip(obj.message, 300)
-    unreadable = [c.cluster for c in env.clusters if c.status.unreadable is not None]
-    if unreadable:
-        text += f" Cannot read: {', '.join(unreadable)}."
-    return text
+def _status_fallback(env: EnvironmentReport, answer: StatusAnswer) -> str:
+    """The notification: the headline first, then the first root cause in words."""
+    text = environment_headline(env, answer.scope, answer.now) + "."
+    failing = _failure_items(env)
+    if failing:
+        cluster, obj, blocked = failing[0]
+        aged = _age_words(obj, answer.now)
+        text += f" First: {obj.kind} {obj.namespace}/{obj.name} on {cluster}"
+        text += f" ({aged})" if aged else ""
+        text += f": {condense(obj.message, 300)}"
+        if blocked:
+            text += f" (blocks {len(blocked)})"
+        text += "."
+    else:
+        stuck = [(c.cluster, o) for c in env.clusters for o in c.shown if is_stuck(o, answer.now)]
+        if stuck:
+            cluster, obj = stuck[0]
+            text += f" Stuck: {obj.kind} {obj.namespace}/{obj.name} on {cluster}"
+            text += f" ({_age_words(obj, answer.now)}): {condense(obj.message, 200)}."
+    return escape(text)
 
 
 def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
     blocks = _Blocks(reserve=2)
+    now = answer.now
+    troubles = [t for t in answer.troubles if t.state is not TroubleState.SYNCING]
+    summary = trouble_summary(troubles, now)
     if not answer.matches:
         where = f" in namespace `{escape(answer.namespace)}`" if answer.namespace else ""
-        text = f"No {answer.kind} named `{escape(answer.name)}`{where} was found."
+        searched = " in the clusters that could be read" if answer.unreadable else ""
+        text = f"No {answer.kind} named `{escape(answer.name)}`{where} was found{searched}."
+        if answer.suggestions:
+            text += (
+                " Did you mean " + " or ".join(f"`{escape(s)}`" for s in answer.suggestions) + "?"
+            )
         blocks.add(_section(f":mag: {text}"))
+    several = len(answer.matches) > 1
     for index, match in enumerate(answer.matches):
         if blocks.room < 4:
             blocks.add(_context(f"… and {len(answer.matches) - index} more matches"))
             break
-        for block in _match_blocks(match, buttons):
+        if several and match.object.health is Health.READY:
+            blocks.add(_section(_ready_line(match, now)))
+            continue
+        if index:
+            blocks.add(DividerBlock())
+        for block in _match_blocks(match, buttons, now):
             blocks.add(block)
     for cluster in answer.unreadable:
-        assert cluster.unreadable is not None
-        problem = escape(cluster.unreadable.message)
-        blocks.add(_context(f":warning: {escape(cluster.cluster)} not searched: {problem}"))
-    if answer.matches:
-        first = answer.matches[0].object
-        fallback = (
-            f"{first.kind} {first.namespace}/{first.name}: Ready {first.ready}"
-            f"{' (' + first.reason + ')' if first.reason else ''}: {clip(first.message, 500)}"
+        trouble = cluster_trouble(cluster)
+        assert trouble is not None
+        blocks.add(
+            _context(
+                f":no_entry: {escape(cluster.cluster)} not searched: {_trouble_text(trouble, now)}"
+            )
         )
-    else:
-        fallback = f"No {answer.kind} named {answer.name} was found."
+    fallback = _object_fallback(answer, summary)
     return SlackMessage(fallback_text(fallback), blocks.dicts())
 
 
-def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Block]:
+def _object_fallback(answer: ObjectAnswer, summary: list[str]) -> str:
+    """About the worst match, then how the others are; what could not be read first."""
+    lead = " · ".join(summary) + ". " if summary else ""
+    if not answer.matches:
+        hint = f" Did you mean {' or '.join(answer.suggestions)}?" if answer.suggestions else ""
+        return f"{lead}No {answer.kind} named {answer.name} was found.{hint}"
+    worst = answer.matches[0]
+    obj = worst.object
+    aged = _age_words(obj, answer.now)
+    text = (
+        f"{lead}{obj.kind} {obj.namespace}/{obj.name} on {worst.cluster}: {obj.health}"
+        f"{' for ' + aged.split(' for ', 1)[1] if aged else ''}"
+        f"{' (' + obj.reason + ')' if obj.reason else ''}: {condense(obj.message, 200)}"
+    )
+    others = [f"{m.object.health} on {m.cluster}" for m in answer.matches[1:6]]
+    if others:
+        text += ". Also " + ", ".join(others) + "."
+    return text
+
+
+def _ready_line(match: ObjectMatch, now: dt.datetime) -> str:
     obj = match.object
+    revision = f" at `{escape(obj.revision)}`" if obj.revision else ""
+    elapsed = age(obj, now)
+    return (
+        f"{ICONS[obj.health]} {object_title(obj)} on *{escape(match.cluster)}* "
+        f"({escape(match.environment)}): ready{revision}"
+        + (f" for {duration_words(elapsed)}" if elapsed is not None else "")
+        + freshness_text(match.freshness)
+    )
+
+
+def _match_blocks(
+    match: ObjectMatch, buttons: ButtonSource | None, now: dt.datetime | None = None
+) -> list[Block]:
+    obj = match.object
+    now = now or dt.datetime.now(dt.UTC)
+    aged = _age_words(obj, now)
+    stuck = _stuck_words(obj, now)
+    state = f"*{aged or obj.health}*" + (f" :warning: *{stuck}*" if stuck else "")
     head = (
         f"{ICONS[obj.health]} {object_title(obj)} on *{escape(match.cluster)}* "
-        f"({escape(match.environment)}): *{obj.health}*{freshness_text(match.freshness)}"
+        f"({escape(match.environment)}): {state}{freshness_text(match.freshness)}"
     )
     facts = [
         f"*Ready* {obj.ready}" + (f" ({escape(obj.reason)})" if obj.reason else ""),
         f"*Revision* `{escape(obj.full_revision)}`" if obj.full_revision else "*Revision* –",
         f"*Suspended* {obj.suspended}",
     ]
+    if (versions := release_versions(obj)) is not None:
+        facts.insert(1, f"*Chart* {escape(str(versions))}")
+    if obj.timeout is not None and obj.health is Health.PROGRESSING:
+        facts.append(f"*Timeout* {duration_words(obj.timeout)}")
     if obj.generation_lag:
         facts.append(f"*Generation* {obj.generation} (controller saw {obj.observed_generation})")
     if obj.source_ref:
@@ -400,7 +568,19 @@ def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Bloc
             anchor = (elements[0].action_id or "x").rsplit(":", 1)[-1]
             blocks.append(ActionsBlock(elements=elements, block_id=f"actions:{anchor}"))
     if obj.message:
+        # The full text, once: lists condense it, `get` is where it is read whole.
         blocks.append(_section(f"> {escape(clip(' '.join(obj.message.split()), 2800))}"))
+    if match.blocked:
+        lines = [f"*Blocks {len(match.blocked)}* (failing because of it)"]
+        lines += [
+            f"{ICONS[Health.FAILING]} {object_title(d)}"
+            + (f" *{escape(d.reason)}*" if d.reason else "")
+            + f": _{escape(condense(d.message, 160))}_"
+            for d in match.blocked[:MAX_LISTED]
+        ]
+        if len(match.blocked) > MAX_LISTED:
+            lines.append(f"… and {len(match.blocked) - MAX_LISTED} more")
+        blocks += _sections(lines)
     details: list[str] = []
     if obj.conditions:
         details.append("*Conditions*")
@@ -422,13 +602,16 @@ def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Bloc
         ]
     blocks += _sections(details)
     if match.events:
+        shown = " ".join(obj.message.split())
         lines = ["*Recent events*"]
-        lines += [
-            f"{':warning:' if e.is_warning else ':information_source:'} {_when(e.last_seen)} "
-            f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}: "
-            f"{escape(clip(' '.join(e.message.split()), 200))}"
-            for e in match.events
-        ]
+        for e in match.events:
+            said = " ".join(e.message.split())
+            # The controller's event usually repeats the Ready message: say so, not it again.
+            text = "_the message above_" if said == shown else escape(condense(said, 200))
+            lines.append(
+                f"{':warning:' if e.is_warning else ':information_source:'} {_when(e.last_seen)} "
+                f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}: {text}"
+            )
         blocks += _sections(lines)
     if match.events_note:
         blocks.append(_context(escape(match.events_note)))
@@ -437,30 +620,41 @@ def _match_blocks(match: ObjectMatch, buttons: ButtonSource | None) -> list[Bloc
 
 def _envs(answer: EnvsAnswer) -> SlackMessage:
     lines = []
+    now = answer.now
     for env in answer.layout.environments:
         channel = f"<#{env.channel}>" if env.channel else "no channel"
         clusters = ", ".join(
-            _cluster_with_freshness(c, answer.freshness.get(ClusterTarget(env.name, c)))
+            _cluster_with_freshness(
+                c,
+                answer.trouble(ClusterTarget(env.name, c)),
+                ClusterTarget(env.name, c) in answer.freshness,
+                now,
+            )
             for c in env.clusters
         )
-        lines.append(f"*{escape(env.name)}* ({env.tier}) in {channel}: {clusters}")
+        aliases = f" (also {', '.join(escape(a) for a in env.aliases)})" if env.aliases else ""
+        lines.append(f"*{escape(env.name)}*{aliases} ({env.tier}) in {channel}: {clusters}")
+    troubles = trouble_summary(answer.troubles, now)
     blocks = _Blocks(reserve=1)
-    blocks.add(_header("Environments"))
+    blocks.add(_header("Environments" + (": " + " · ".join(troubles) if troubles else "")))
     for section in _sections(lines):
         blocks.add(section)
     fallback = "; ".join(f"{e.name}: {', '.join(e.clusters)}" for e in answer.layout.environments)
-    return SlackMessage(fallback_text(f"Environments: {fallback}"), blocks.dicts())
+    lead = " · ".join(troubles) + ". " if troubles else ""
+    return SlackMessage(fallback_text(f"{lead}Environments: {fallback}"), blocks.dicts())
 
 
-def _cluster_with_freshness(cluster: str, fresh: Freshness | None) -> str:
-    if fresh is None:
+def _cluster_with_freshness(
+    cluster: str, trouble: ClusterTrouble | None, known: bool, now: dt.datetime
+) -> str:
+    if not known:
         return escape(cluster)
-    icon = {
-        CacheState.LIVE: ":large_green_circle:",
-        CacheState.SYNCING: ":hourglass_flowing_sand:",
-        CacheState.STALE: ":warning:",
-    }[fresh.state]
-    return f"{icon} {escape(cluster)} ({fresh.state})"
+    if trouble is None:
+        return f":large_green_circle: {escape(cluster)} (live)"
+    if trouble.state is TroubleState.SYNCING:
+        return f":hourglass_flowing_sand: {escape(cluster)} (syncing)"
+    icon = ":no_entry:" if trouble.state is TroubleState.UNREADABLE else ":warning:"
+    return f"{icon} {escape(cluster)} ({trouble.state}: {escape(trouble.describe(now))})"
 
 
 def _help(answer: HelpAnswer, command: str) -> SlackMessage:
@@ -478,10 +672,13 @@ def _help(answer: HelpAnswer, command: str) -> SlackMessage:
 
 def _error(answer: ErrorAnswer) -> SlackMessage:
     text = f":warning: {escape(answer.message)}"
+    message = answer.message
+    if answer.suggestions:
+        # The likely fix first; the full list after it.
+        text += " Did you mean " + " or ".join(f"`{escape(s)}`" for s in answer.suggestions) + "?"
+        message += f" Did you mean {' or '.join(answer.suggestions)}?"
     if answer.choices:
         text += "\nValid names: " + ", ".join(f"`{escape(c)}`" for c in answer.choices)
-    message = answer.message
-    if answer.choices:
         message += " Valid names: " + ", ".join(answer.choices)
     return SlackMessage(fallback_text(message), [_section(text).to_dict()])
 
@@ -496,11 +693,13 @@ def _with_share_button(message: SlackMessage, value: str) -> SlackMessage:
     return SlackMessage(message.text, blocks)
 
 
-def _digest_preview(answer: DigestAnswer) -> SlackMessage:
+def _digest_preview(answer: DigestAnswer, shared: bool) -> SlackMessage:
     # Imported here: the digest renderer builds on this module's helpers.
     from bot.slack.digest_render import details_message  # noqa: PLC0415
 
     details = details_message(answer.digest, None)
+    if shared:
+        return details
     note = ContextBlock(
         elements=[MarkdownTextObject(text="Preview of the digest, only for you.")]
     ).to_dict()

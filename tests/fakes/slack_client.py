@@ -227,6 +227,73 @@ class SlackClient:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
             return list(pool.map(lambda kw: self.slash_command(**kw), items))
 
+    # -- events --
+
+    def app_mention(
+        self,
+        text: str,
+        *,
+        user_id: str = "U0USER",
+        channel_id: str = "C0CHAN",
+        thread_ts: str | None = None,
+        event_id: str | None = None,
+        **options: Any,
+    ) -> SlackReply:
+        """`@bot text` posted by `user_id` (in a thread when `thread_ts` is given), delivered as
+        Slack's Events API does: an `event_callback` envelope holding an `app_mention` event,
+        signed JSON over HTTP or an `events_api` envelope over Socket Mode.
+
+        Slack's reference payload: https://docs.slack.dev/reference/events/app_mention. With a
+        fake, the mention is first posted to the channel there, so its `ts` is a real message.
+        """
+        fake = self.fake
+        bot_user = fake.bot_user_id if fake else "U0BOT"
+        full = f"<@{bot_user}> {text}"
+        ts = (
+            fake.add_message(channel_id, full, user=user_id, thread_ts=thread_ts)
+            if fake
+            else _action_ts()
+        )
+        event: dict[str, Any] = {
+            "type": "app_mention",
+            "user": user_id,
+            "text": full,
+            "ts": ts,
+            "channel": channel_id,
+            "event_ts": ts,
+            "client_msg_id": secrets.token_hex(8),
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        body = {
+            "token": "fake-verification-token",
+            "team_id": self.team_id,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "team_id": self.team_id,
+                    "user_id": bot_user,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": secrets.token_hex(12),
+        }
+        if self._socket_mode:
+            if options:
+                raise TypeError("Socket Mode envelopes are not signed")
+            envelope_id = self._need_fake().send_envelope("events_api", body)
+            ack = self._need_fake().wait_for_ack(envelope_id, timeout=self.timeout)
+            return SlackReply(200, "", {}, ack.seconds, sent=body, envelope_id=envelope_id)
+        reply = self.post(json.dumps(body), "application/json", **options)
+        reply.sent = body
+        return reply
+
     # -- interactions --
 
     def block_action(

@@ -34,7 +34,7 @@ def share_answer(bot: SlackBot, body: dict[str, Any], action: dict[str, Any]) ->
     user = (body.get("user") or {}).get("id", "")
     text = str(action.get("value") or "")
     answer = bot.runner.run(parse(text), context_for(bot, str(channel)))
-    message = render(answer, command=bot.settings.command, buttons=bot.buttons)
+    message = render(answer, command=bot.settings.command, buttons=bot.buttons, shared=True)
     shown = f"{bot.settings.command} {escape(text)}"
     credit = ContextBlock(
         elements=[MarkdownTextObject(text=f"Shared by <@{user}>: `{shown}`")]
