@@ -17,13 +17,15 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.actions.flow import ActionFlow
+from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import ErrorAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
-from bot.demo.live import DemoHelm, LiveDemo, demo_config
+from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
@@ -481,14 +483,16 @@ def _serve(
         remediation = None
         if runtime is not None:
             live = _remediation(
-                runtime.config, runtime.cache, KubeWriter(runtime.cache), _helm(runtime.config),
+                runtime.config, runtime.cache,
+                KubeWriter(runtime.cache, runtime.config.actions.events_address),
+                _helm(runtime.config),
                 runtime.runner, runtime.history, client, credentials, settings,
             )  # fmt: skip
             runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))
             remediation = live
         elif use_demo:
             remediation = _remediation(
-                demo_config(), demo, demo, DemoHelm(), demo_runner, demo_history,
+                demo_config(), demo, demo, None, demo_runner, demo_history,
                 client, credentials, settings,
             )  # fmt: skip
         if runtime is not None:
@@ -560,19 +564,19 @@ def _remediation(
 ) -> SlackRemediation:
     """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
     service = ActionService(config, objects, writer, helm, on_action=history.record_action)
+    workers = ActionRunner(service.run, claim_ttl=float(config.actions.button_ttl_seconds))
     key = credentials.button_key_bytes()
     return SlackRemediation(
-        service=service,
+        flow=ActionFlow(service, workers, history),
         runner=runner,
         directory=SlackDirectory(
             client, config.actions.group_refresh_seconds, config.actions.group_max_stale_seconds
         ),
         client=client,
-        mint=ButtonMint(config, key, rollback_available=helm is not None),
+        mint=ButtonMint(config, key, rollback_method=service.rollback_method),
         key=key,
         retries=settings.api_retries,
         command=settings.command,
-        history=history,
     )
 
 
