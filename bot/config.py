@@ -157,11 +157,13 @@ class DigestConfig(_Strict):
 
     quiet_when_healthy: Literal["skip", "line"] = "line"
     """When nothing is failing, suspended or changed: `skip` posts nothing, `line` posts one
-    line ("All 128 objects ready, no changes"). Default `line`."""
+    line ("All 128 objects ready, no changes"). Applies to `fluxbot digest` too. Default
+    `line`."""
 
     details_in_thread: bool = True
-    """Post a short top-level message and the details as a thread reply under it, so the
-    channel stays scannable. Default true."""
+    """Post a top-level message that names the problems, with the details as a thread reply
+    under it, so the channel stays scannable; false posts one message, the problems first.
+    Default true."""
 
     grace_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 120
     """A digest missed while fluxbot was down is posted once when it comes back within this

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.domain.kinds import (
+    GIT_REPOSITORY,
     HELM_CHART,
     HELM_RELEASE,
     HELM_REPOSITORY,
@@ -207,6 +208,8 @@ class FluxObject:
     static: bool = False
     # The chart version an emergency rollback went back from (fluxbot.io/rolled-back-from).
     rolled_back_from: str = ""
+    # A GitRepository's `spec.url`: digests link revisions to their commit on known forges.
+    url: str = ""
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -352,6 +355,7 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         interval=parse_go_duration(spec.get("interval")),
         static=flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci",
         rolled_back_from=_str(annotations.get(ROLLED_BACK_FROM)),
+        url=_str(spec.get("url")) if flux_kind is GIT_REPOSITORY else "",
     )
 
 
