@@ -44,13 +44,14 @@ from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.digest_text import digest_record, render_digest
 from bot.render.text import render
-from bot.runtime import open_history, start_runtime
+from bot.runtime import open_history, start_incidents, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
 from bot.slack.buttons import ButtonMint
 from bot.slack.credentials import MissingCredentials, SlackCredentials
 from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
+from bot.slack.incidents import SlackIncidentPublisher
 from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.remediation import SlackRemediation
 from bot.slack.server import Probe, serve_http, serve_socket_mode
@@ -591,6 +592,14 @@ def _serve(
                 is_leader=lambda: runtime.is_leader,
             ).start()
             runtime.on_stop(scheduler.stop)
+            incidents = start_incidents(
+                runtime, SlackIncidentPublisher(client, remediation.mint if remediation else None)
+            )
+            if remediation is not None:
+                remediation.output.incident_thread = lambda request: incidents.thread_of(
+                    request.target.environment, request.target.cluster, request.ref.kind,
+                    request.ref.namespace, request.ref.name,
+                )  # fmt: skip
         bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
         try:
             app = build_app(bot, http=args.http)

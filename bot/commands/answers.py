@@ -19,6 +19,7 @@ from bot.domain.fleet import (
     cluster_trouble,
     freshness_trouble,
 )
+from bot.domain.incidents import IncidentRecord
 from bot.domain.status import FluxObject, ObjectRef
 
 
@@ -157,6 +158,16 @@ class DigestAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsAnswer:
+    """Answer to `incidents`: open incidents, oldest first, or why they are not known."""
+
+    environments: tuple[str, ...]
+    incidents: tuple[IncidentRecord, ...]
+    # Set when this fluxbot keeps no incidents (no history store, or none enabled).
+    unavailable: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsAnswer:
     """Answer to `envs`: the fleet's layout."""
 
@@ -194,4 +205,7 @@ class ErrorAnswer:
     suggestions: tuple[str, ...] = ()
 
 
-Answer = StatusAnswer | ObjectAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer
+Answer = (
+    StatusAnswer | ObjectAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer | HelpAnswer
+    | ErrorAnswer
+)  # fmt: skip

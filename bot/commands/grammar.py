@@ -146,6 +146,12 @@ SPECS: Final = (
         examples=("digest", "digest production"),
     ),
     CommandSpec(
+        name="incidents",
+        summary="Open incidents, with links to their messages",
+        positionals=(Positional("ENV", "environment (default: this channel's)", required=False),),
+        examples=("incidents", "incidents production"),
+    ),
+    CommandSpec(
         name="envs",
         summary="Environments with their channels and clusters",
         examples=("envs",),
@@ -207,6 +213,13 @@ class DigestCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsCommand:
+    """`incidents [ENV]`."""
+
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsCommand:
     """`envs`."""
 
@@ -219,7 +232,10 @@ class HelpCommand:
     problem: str | None = None
 
 
-Command = StatusCommand | GetCommand | ActionCommand | DigestCommand | EnvsCommand | HelpCommand
+Command = (
+    StatusCommand | GetCommand | ActionCommand | DigestCommand | IncidentsCommand | EnvsCommand
+    | HelpCommand
+)  # fmt: skip
 
 
 @dataclass
@@ -329,6 +345,8 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             return EnvsCommand()
         case "digest":
             return DigestCommand(pos[0] if pos else None)
+        case "incidents":
+            return IncidentsCommand(pos[0] if pos else None)
         case name if name in ACTION_NAMES:
             flags = [f for f in ("with_source", "force", "reset") if opts.get(f) is True]
             if len(flags) > 1:
