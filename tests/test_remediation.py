@@ -949,3 +949,38 @@ def test_an_action_asked_for_by_mention_is_offered_in_the_thread_and_runs_on_cli
     )
     assert "needs the role" in world.outcome(denied)
     assert len(world.writes(world.dev)) == 1
+
+
+def test_actions_are_offered_for_a_kind_only_where_flux_offers_them(world: World) -> None:
+    # flux2 cmd/flux: no `reconcile alert` (Alerts are static), no reconcile/suspend/resume
+    # for ExternalArtifacts; `suspend alert` and `resume alert` exist.
+    world.dev.apply_many(
+        [
+            flux_object("Provider", "slack"),
+            flux_object("Alert", "on-call", suspend=True),
+            flux_object(
+                "ExternalArtifact",
+                "apps",
+                conditions=[condition("Ready", "False", "BuildFailed", "apps build failed")],
+            ),
+        ]
+    )
+    world.start()
+    world.dev.clear_requests()
+    bot = world.bot
+    assert bot is not None
+    refused = bot.command("reconcile alert on-call", DEV, user=OPS)
+    assert "Flux offers no reconcile for Alert objects" in texts(bot.answer(refused))
+    refused = bot.command("suspend ea apps --reason test", DEV, user=OPS)
+    assert "Flux offers no suspend for ExternalArtifact objects" in texts(bot.answer(refused))
+    assert world.writes(world.dev) == []
+    # The failing ExternalArtifact is shown without buttons.
+    shown = bot.answer(bot.command("get ea apps", DEV, user=OPS))
+    assert set(buttons(shown)) & {"Reconcile", "Suspend…", "Resume"} == set()
+
+    # An Alert has no status to hand a reconcile token back in: resumed is done at once.
+    resumed = world.outcome(bot.command("resume alert on-call", DEV, user=OPS), count=2)
+    assert "Resumed Alert flux-system/on-call on dev-1 and reconciled" in resumed
+    writes = world.writes(world.dev)
+    assert writes
+    assert {(w.method, w.path.rsplit("/", 2)[-2]) for w in writes} == {("PATCH", "alerts")}

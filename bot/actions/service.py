@@ -25,6 +25,7 @@ from bot.domain.remediation import (
     OutcomeState,
     ReconcileOptions,
     Refused,
+    check_offered,
     check_reconcilable,
     follow_budget,
     index_objects,
@@ -240,6 +241,7 @@ class ActionService:
         return Preparation(Verdict.OK, "", obj, confirmation, needs_approval, plan)
 
     def _check(self, request: ActionRequest, obj: FluxObject) -> RollbackPlan | None:
+        check_offered(obj, request.action.value, request.variant)
         match request.action:
             case Action.RECONCILE:
                 check_reconcilable(obj)

@@ -21,6 +21,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.incidents import IncidentRecord
 from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.tree import TreeNode
 
 
 def _now() -> dt.datetime:
@@ -37,6 +38,15 @@ class ClusterReport:
     shown: tuple[FluxObject, ...]
     # The failing objects grouped by root cause: each root with what fails because of it.
     causes: tuple[CauseGroup, ...] = ()
+    # Each dependent's root, by (kind, namespace, name): asked for every listed row.
+    _roots: dict[tuple[str, str, str], ObjectRef] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for group in self.causes:
+            for dependent in group.dependents:
+                self._roots.setdefault(dependent.key, group.root.ref)
 
     @property
     def trouble(self) -> ClusterTrouble | None:
@@ -44,11 +54,8 @@ class ClusterReport:
         return cluster_trouble(self.status)
 
     def root_cause(self, obj: FluxObject) -> ObjectRef | None:
-        """The failing object `obj` fails because of, when it is not its own root."""
-        for group in self.causes:
-            if any(d.ref == obj.ref for d in group.dependents):
-                return group.root.ref
-        return None
+        """The object `obj` fails because of, when it is not its own root."""
+        return self._roots.get(obj.key)
 
     @property
     def environment(self) -> str:
@@ -151,6 +158,27 @@ class ObjectAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeMatch:
+    """One Kustomization or HelmRelease found by `tree`, with what it manages."""
+
+    environment: str
+    cluster: str
+    tree: TreeNode
+    freshness: Freshness | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeAnswer:
+    """Answer to `tree`: the tree under every match, and clusters that could not be searched."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    matches: tuple[TreeMatch, ...]
+    unreadable: tuple[ClusterStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DigestAnswer:
     """Answer to `digest`: a preview of the environment's digest."""
 
@@ -206,6 +234,6 @@ class ErrorAnswer:
 
 
 Answer = (
-    StatusAnswer | ObjectAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer | HelpAnswer
-    | ErrorAnswer
+    StatusAnswer | ObjectAnswer | TreeAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer
+    | HelpAnswer | ErrorAnswer
 )  # fmt: skip
