@@ -3,16 +3,22 @@
 #   docker build -t fluxbot .
 #   docker run --rm -e SLACK_BOT_TOKEN -e SLACK_APP_TOKEN fluxbot serve --demo
 #
-# Three stages on one pinned base: `build` makes a wheel of the checkout and installs it into
-# a virtual environment with `pip install`, as the README does; `helm` fetches a pinned Helm 4
-# client and verifies its SHA-256; the final image copies both in and runs as uid 10001,
-# writing only to /tmp (and to the history file the configuration names), so it runs with a
-# read-only root filesystem.
-# scripts/check-image-steps.sh runs the build stage's steps without Docker, and
-# tests/test_dockerfile.py checks the invariants below.
+# Without a configuration (mounted at $FLUXBOT_CONFIG) or --demo, `serve` exits 2.
+#
+# Three stages on one pinned base: `build` installs every Python package from
+# requirements.lock (exact versions, each file checked against its SHA-256 with pip's
+# --require-hashes, binary wheels only), then builds a wheel of the checkout with the locked
+# setuptools and installs it; `helm` fetches a pinned Helm 4 client and verifies its SHA-256;
+# the final image copies both in and runs as uid 10001, writing only to /tmp (and to the
+# history file the configuration names), so it runs with a read-only root filesystem.
+# scripts/lock.sh regenerates the lock file; scripts/check-image-steps.sh runs the build
+# stage's steps without Docker, and tests/test_dockerfile.py checks the invariants below.
 
-# Pinned by tag (Python 3.11 on Debian 13). For reproducible builds, also pin the digest:
-# `python:3.11.15-slim-trixie@sha256:…` (and let Renovate or Dependabot move it).
+# The base, by tag (Python 3.11 on Debian 13). The tag moves when Docker rebuilds it; for a
+# reproducible release build, pin its digest too, resolved where a registry is reachable
+# (this repository's tooling had none, so no digest is committed here):
+#   scripts/pin-base-image.sh      # crane, skopeo or `docker buildx imagetools` resolve it
+# or pass it at build time: --build-arg PYTHON_IMAGE=python:3.11.15-slim-trixie@sha256:…
 ARG PYTHON_IMAGE=python:3.11.15-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
@@ -20,11 +26,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
 COPY bot ./bot
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
- && python -m venv /opt/fluxbot \
- && /opt/fluxbot/bin/python -m pip install /wheels/fluxbot-*.whl \
+RUN python -m venv /opt/fluxbot \
+ && /opt/fluxbot/bin/python -m pip install --require-hashes --no-deps --only-binary=:all: \
+        -r requirements.lock \
+ && /opt/fluxbot/bin/python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+ && /opt/fluxbot/bin/python -m pip install --no-deps /wheels/fluxbot-*.whl \
+ && /opt/fluxbot/bin/python -m pip check \
  && /opt/fluxbot/bin/fluxbot --help >/dev/null \
  && /opt/fluxbot/bin/fluxbot status --demo >/dev/null
 

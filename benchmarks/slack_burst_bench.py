@@ -6,7 +6,10 @@ fake clusters (tests/fakes/kube_api.py), all on 127.0.0.1. The driver sends 100 
 measures:
 
 - ack latency: from sending the request to its HTTP 200 (Slack's deadline is 3 s);
-- answer latency: from sending the request to the answer arriving at the response_url.
+- answer latency: from sending the request to the answer arriving at the response_url;
+- then, with every response_url hanging (the fake Slack holds each post for `--hang-seconds`,
+  longer than fluxbot's 10 s timeout), the ack latency of a second burst: acks must never
+  wait on Slack.
 
 Its last line of output is one JSON object with the figures.
 """
@@ -36,7 +39,7 @@ from benchmarks.cache_bench import (
     write_config,
 )
 from tests.fakes.kube_api import FakeFleet
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_api import RESPONSE_URL, FakeSlack
 from tests.fakes.slack_client import SlackClient, SlackReply
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -53,6 +56,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--commands", type=int, default=100, help="slash commands (default 100)")
     parser.add_argument("--seconds", type=float, default=10.0, help="spread over (default 10)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=30.0,
+        help="how long each response_url post hangs in the second burst (default 30; 0: skip)",
+    )
     return parser.parse_args(argv)
 
 
@@ -106,9 +115,16 @@ def vm_hwm_mb(pid: int) -> float:
 
 
 def burst(
-    client: SlackClient, slack: FakeSlack, channels: Sequence[str], count: int, seconds: float
+    client: SlackClient,
+    slack: FakeSlack,
+    channels: Sequence[str],
+    count: int,
+    seconds: float,
+    *,
+    answers_expected: bool = True,
 ) -> tuple[list[float], list[float]]:
-    """Send `count` commands evenly over `seconds`; return ack and answer latencies in ms."""
+    """Send `count` commands evenly over `seconds`; return ack and answer latencies in ms
+    (no answer latencies when `answers_expected` is false: the response URLs hang)."""
     sent: dict[int, tuple[float, SlackReply | None]] = {}
     lock = threading.Lock()
 
@@ -136,6 +152,8 @@ def burst(
         if reply.status != 200:
             raise SystemExit(f"command {i} got HTTP {reply.status}: {reply.body[:200]}")
         acks.append(reply.elapsed * 1000)
+        if not answers_expected:
+            continue
         (record,) = slack.wait_for_response(1, timeout=30, url=reply.response_url)
         if record.status != 200:
             raise SystemExit(f"answer {i} refused by Slack: {record.body[:300]}")
@@ -170,10 +188,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             slack.reset()
             print(f"... {args.commands} commands over {args.seconds:g} s", file=sys.stderr)
             acks, answers = burst(client, slack, env_channels, args.commands, args.seconds)
+            hung: list[float] = []
+            if args.hang_seconds > 0:
+                print(f"... again, every response_url hanging {args.hang_seconds:g} s",
+                      file=sys.stderr)  # fmt: skip
+                slack.latency(RESPONSE_URL, args.hang_seconds)
+                hung, _ = burst(
+                    client, slack, env_channels, args.commands, args.seconds,
+                    answers_expected=False,
+                )  # fmt: skip
             rss = vm_hwm_mb(process.pid)
         finally:
             process.terminate()
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     ack_p99, answer_p95 = percentile(acks, 99), percentile(answers, 95)
     objects = args.clusters * args.objects_per_cluster
     print("fluxbot /flux burst benchmark (HTTP mode)")
@@ -188,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("full answer p50", percentile(answers, 50), None),
         ("full answer p95", answer_p95, ANSWER_TARGET_MS),
     ]
+    if hung:
+        rows.append(("ack p99, hanging", percentile(hung, 99), ACK_TARGET_MS))
     for label, value, target in rows:
         verdict = "" if target is None else ("met" if value < target else "NOT MET")
         bound = "" if target is None else f"< {target:g} ms"
@@ -203,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "answer_p95_ms": round(answer_p95, 1),
         "rss_mb": round(rss, 1),
     }
+    if hung:
+        figures["hang_seconds"] = args.hang_seconds
+        figures["ack_p99_hanging_ms"] = round(percentile(hung, 99), 1)
     print(json.dumps(figures))
     return 0
 

@@ -39,7 +39,7 @@ from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
 from bot.kube.reader import KubeFleetReader
 from bot.kube.writer import KubeWriter
-from bot.observability.health import HealthServer, ReadinessFlag, all_of, cache_readiness
+from bot.observability.health import HealthServer, ProbedReadiness, all_of, cache_readiness
 from bot.observability.logging import configure_logging, redact_values
 from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
@@ -53,8 +53,9 @@ from bot.slack.credentials import MissingCredentials, SlackCredentials
 from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
 from bot.slack.incidents import SlackIncidentPublisher
+from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.remediation import SlackRemediation
-from bot.slack.server import serve_http, serve_socket_mode
+from bot.slack.server import Probe, serve_http, serve_socket_mode
 from bot.state.sqlite import SqliteHistory
 
 EXIT_OK: Final = 0
@@ -334,7 +335,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 
 def _cmd_digest(args: argparse.Namespace) -> int:
-    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    config_path = None if args.demo or args.from_file else _config_path(args)
     if config_path is None:
         fleet = _open_fleet(args)
         names = fleet.runner.layout.names
@@ -457,12 +458,17 @@ def _known_environment(name: str, names: Sequence[str]) -> None:
         raise CliError([f"unknown environment {name!r}; valid: {', '.join(names)}"])
 
 
-def _say_demo_fallback(verb: str, stream: TextIO) -> None:
-    print(
-        f"fluxbot: no configuration found (--config, $FLUXBOT_CONFIG or {DEFAULT_CONFIG}); "
-        f"{verb} the built-in demo fleet",
-        file=stream,
-    )
+def _config_path(args: argparse.Namespace) -> Path:
+    """The configuration to use; none at all is an error, never a silent demo."""
+    path = args.config or _default_config_path()
+    if path is None:
+        raise CliError(
+            [
+                f"no configuration: pass --config PATH, set $FLUXBOT_CONFIG or create "
+                f"{DEFAULT_CONFIG}; --demo runs the built-in demo fleet instead"
+            ]
+        )
+    return Path(path)
 
 
 def _print_digest(digest: Digest, output: str) -> None:
@@ -474,6 +480,8 @@ def _print_digest(digest: Digest, output: str) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    # The configuration first: a real deployment without one stops here, never a demo.
+    settings = _slack_settings(args)
     try:
         credentials = SlackCredentials.from_env(http=args.http)
     except MissingCredentials as err:
@@ -489,11 +497,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # Read once, then out of the environment: child processes (helm) must not inherit them.
     for name in SECRET_VARIABLES:
         os.environ.pop(name, None)
-    settings = _slack_settings(args)
-    slack_ready = ReadinessFlag(
+    slack_ready = ProbedReadiness(
         "Slack: not listening yet" if args.http else "Slack: not connected yet"
     )
     caches: list[FleetCache | None] = []
+    notices: list[str] = []
 
     def fleet_readiness() -> list[str]:
         if not caches:
@@ -502,7 +510,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return cache_readiness(cache.freshness()) if cache is not None else []
 
     health = (
-        HealthServer(args.health_host, args.health_port, all_of(slack_ready, fleet_readiness))
+        HealthServer(
+            args.health_host,
+            args.health_port,
+            all_of(slack_ready, fleet_readiness),
+            notices=lambda: list(notices),
+        )
         if args.health_port
         else None
     )
@@ -510,7 +523,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # Up before the first sync, so that liveness probes pass while clusters sync.
         health.start()
     try:
-        return _serve(args, credentials, settings, slack_ready, caches)
+        return _serve(args, credentials, settings, slack_ready, caches, notices)
     finally:
         METRICS.track_freshness(None)
         if health is not None:
@@ -521,16 +534,20 @@ def _serve(
     args: argparse.Namespace,
     credentials: SlackCredentials,
     settings: SlackSettings,
-    slack_ready: ReadinessFlag,
+    slack_ready: ProbedReadiness,
     caches: list[FleetCache | None],
+    notices: list[str],
 ) -> int:
-    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
-    use_demo = args.demo or (config_path is None and not args.from_file)
-    if use_demo and not args.demo:
-        _say_demo_fallback("serving", sys.stderr)
+    config_path = None if args.demo or args.from_file else _config_path(args)
+    use_demo = bool(args.demo)
+    if use_demo:
+        # Nobody in the workspace may take a demo answer for their fleet's state.
+        label_messages(DEMO_LABEL)
     runtime = None
     if config_path is not None:
         runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
+        if isinstance(runtime.history, SqliteHistory) and runtime.history.notice:
+            notices.append(runtime.history.notice)
         fleet = Fleet(runtime.runner, close=runtime.stop)
         METRICS.track_freshness(runtime.cache.freshness)
     elif use_demo:
@@ -591,13 +608,17 @@ def _serve(
             # Bolt checks the bot token with auth.test before anything else.
             raise CliError([f"Slack refused SLACK_BOT_TOKEN: {err}"]) from err
 
-        def ready(port: int) -> None:
-            slack_ready.set()
+        def ready(port: int, probe: Probe) -> None:
+            slack_ready.attach(probe)
             where = f"http://{args.host}:{port}/slack/events" if args.http else "Socket Mode"
             print(f"fluxbot: serving {settings.command} on {where}", file=sys.stderr, flush=True)
 
         if args.http:
-            serve_http(app, args.host, args.port, settings.listener_threads, ready)
+            assert credentials.signing_secret is not None
+            serve_http(
+                app, credentials.signing_secret.get_secret_value(), args.host, args.port,
+                settings.listener_threads, ready,
+            )  # fmt: skip
         else:
             assert credentials.app_token is not None
             try:
@@ -646,7 +667,9 @@ def _remediation(
     return SlackRemediation(
         flow=ActionFlow(service, workers, history),
         runner=runner,
-        directory=SlackDirectory(client, config.actions.group_refresh_seconds),
+        directory=SlackDirectory(
+            client, config.actions.group_refresh_seconds, config.actions.group_max_stale_seconds
+        ),
         client=client,
         mint=ButtonMint(config, key, rollback_method=service.rollback_method),
         key=key,
@@ -658,8 +681,7 @@ def _remediation(
 def _slack_settings(args: argparse.Namespace) -> SlackSettings:
     if args.demo or args.from_file:
         return SlackSettings()
-    path = args.config or _default_config_path()
-    return load_config(path).slack if path else SlackSettings()
+    return load_config(_config_path(args)).slack
 
 
 def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = sys.stderr) -> Fleet:
@@ -670,12 +692,7 @@ def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = s
     if args.from_file:
         environment = getattr(args, "environment", None) or OFFLINE_ENVIRONMENT
         return Fleet(_offline_runner(args.from_file, environment))
-    path = args.config or _default_config_path()
-    if path is None:
-        _say_demo_fallback("showing", stderr)
-        layout, reader = load_demo()
-        return Fleet(CommandRunner(layout, reader))
-    config = load_config(path)
+    config = load_config(_config_path(args))
     if live:
         cache = FleetCache(config).start()
         if not cache.wait_synced(SYNC_WAIT_SECONDS):

@@ -16,12 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot import safe_yaml
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
 from bot.domain.policy import Action, ConfirmationMode, EnvironmentPolicy, Role
 from bot.domain.schedule import cron_trigger
 
 _NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SECRET_WORDS: Final = ("token", "secret", "password", "signing")
+# A configuration for hundreds of clusters is a few hundred KiB.
+MAX_CONFIG_BYTES: Final = 4 * 1024 * 1024
 _PATTERN_HINTS: Final = {
     "channel": "must be a Slack channel ID such as C0123ABCDEF (not a #name)",
     "name": "must be lower-case letters, digits and dashes, starting and ending alphanumeric",
@@ -384,9 +387,15 @@ class ActionSettings(_Strict):
     group_refresh_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
     """How long Slack user group membership is cached. Default 5 minutes."""
 
+    group_max_stale_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
+    """While Slack cannot be asked (usergroups.list fails), membership older than this is
+    dropped, and with it every role granted through a user group, until Slack answers again.
+    At least `group_refresh_seconds`. Default 15 minutes."""
+
 
 class SlackSettings(_Strict):
-    """How fluxbot appears in Slack (tokens come from the environment, not from here)."""
+    """How fluxbot appears in Slack (tokens come from files named by `*_FILE` variables, or from
+    the environment, never from here)."""
 
     command: Annotated[str, Field(pattern=r"^/[a-z0-9_-]{1,31}$")] = "/flux"
     """The slash command, as created in the Slack app. Default `/flux`."""
@@ -591,20 +600,25 @@ class ConfigError(Exception):
 def load_config(path: Path) -> FluxbotConfig:
     """Read and validate a configuration file; ConfigError lists every problem found."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [f"{size} bytes is more than a configuration should be"])
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(str(path), [f"cannot read the file: {err.strerror or err}"]) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(str(path), [f"not a text file ({err.reason})"]) from err
     return parse_config(text, source=str(path))
 
 
 def parse_config(text: str, source: str = "<config>") -> FluxbotConfig:
     """Validate configuration YAML; ConfigError lists every problem with its field path."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(err, "problem", None) or str(err)
+        reason = " ".join(str(getattr(err, "problem", None) or err).split())
         raise ConfigError(source, [f"{where}not valid YAML: {reason}"]) from err
     if not isinstance(data, dict):
         raise ConfigError(source, ["the file must be a YAML mapping with `environments:`"])
@@ -621,9 +635,9 @@ def _describe(err: ValidationError) -> Iterator[str]:
             key = str(problem["loc"][-1]).lower()
             if any(word in key for word in _SECRET_WORDS):
                 yield (
-                    f"{path}: secrets do not belong in the config file; set them as "
-                    "environment variables (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, "
-                    "SLACK_SIGNING_SECRET)"
+                    f"{path}: secrets do not belong in the config file; mount them as files "
+                    "named by SLACK_BOT_TOKEN_FILE, SLACK_APP_TOKEN_FILE, "
+                    "SLACK_SIGNING_SECRET_FILE (or set those variables without _FILE)"
                 )
             else:
                 yield f"{path}: unknown field"

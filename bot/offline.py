@@ -19,9 +19,12 @@ from bot.domain.events import FluxEvent, newest_first, parse_event
 from bot.domain.fleet import ClusterStatus, ClusterTarget
 from bot.domain.kinds import is_flux_object
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
+from bot.safe_yaml import BoundedLoader
 
 # As many as a live cluster's answer shows.
 EVENT_LIMIT = 10
+# A 10,000-object fleet dumps to about 40 MB; refuse anything far beyond before reading it.
+MAX_DUMP_BYTES = 256 * 1024 * 1024
 
 
 class DumpError(Exception):
@@ -43,6 +46,9 @@ class OfflineCluster:
 def read_dump(path: Path) -> list[dict[str, Any]]:
     """The Flux objects and Events of one dump file, as mappings; DumpError says where."""
     try:
+        size = path.stat().st_size
+        if size > MAX_DUMP_BYTES:
+            raise DumpError(f"{path}: {size} bytes is more than a dump should be")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DumpError(f"{path}: cannot read the file: {err.strerror or err}") from err
@@ -67,16 +73,23 @@ def load_dump(path: Path, environment: str) -> OfflineCluster:
     objects: list[FluxObject] = []
     events: list[tuple[ObjectRef, FluxEvent]] = []
     for obj in read_dump(path):
-        if obj.get("kind") == "Event":
-            events.append(event_of(obj))
-        else:
-            objects.append(parse_flux_object(obj))
+        try:
+            if obj.get("kind") == "Event":
+                events.append(event_of(obj))
+            else:
+                objects.append(parse_flux_object(obj))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as err:
+            meta = obj.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            what = f"{obj.get('kind')} {name}" if name else str(obj.get("kind"))
+            raise DumpError(f"{path}: {what} cannot be read: {err}") from err
     return OfflineCluster(environment, path.stem, tuple(objects), path, tuple(events))
 
 
 def _documents(text: str, path: Path) -> Iterator[Mapping[str, Any]]:
-    loader = yaml.SafeLoader(text)
+    loader: BoundedLoader | None = None
     try:
+        loader = BoundedLoader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -85,10 +98,11 @@ def _documents(text: str, path: Path) -> Iterator[Mapping[str, Any]]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = str(mark.line + 1) if mark else "?"
-        reason = getattr(err, "problem", None) or str(err)
+        reason = " ".join(str(getattr(err, "problem", None) or err).split())
         raise DumpError(f"{path}:{where}: not valid YAML: {reason}") from err
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _objects_in(
@@ -101,6 +115,8 @@ def _objects_in(
         raise DumpError(f"{path}:{line}: expected a Kubernetes object (a mapping)")
     data: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
     kind = data.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise DumpError(f"{path}:{line}: `kind` must be a string")
     if isinstance(kind, str) and kind.endswith("List") and "items" in data:
         items_node = next(v for k, v in node.value if k.value == "items")
         if not isinstance(items_node, yaml.SequenceNode):

@@ -99,7 +99,7 @@ def open_history(config: FluxbotConfig, api_client: Any | None = None) -> Histor
             # reaches the leader's next digest.
             follow=True,
         )
-    return SqliteHistory(settings.path.expanduser())
+    return SqliteHistory.open_or_recover(settings.path.expanduser())
 
 
 def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:

@@ -35,7 +35,8 @@ def _click(bot: Bot, channel: str, button: dict[str, str], user: str = "U0ALICE"
         lambda: [
             r
             for r in bot.slack.responses(reply.response_url)
-            if not texts(r.payload).startswith(WORKING)
+            # serve --demo labels every message "[demo]" (bot/slack/labels.py).
+            if not texts(r.payload).removeprefix("[demo] ").startswith(WORKING)
         ],
         timeout=15,
     )
@@ -70,6 +71,29 @@ def test_the_demo_offers_every_action_and_still_refuses_guests(bot: Bot) -> None
     )
     refused = _click(bot, PRODUCTION, offered["Reconcile"], user="U0GUEST")
     assert "guest accounts cannot act" in refused
+
+
+def test_every_demo_message_says_it_is_the_demo(bot: Bot) -> None:
+    answer = bot.answer(bot.command("status production", PRODUCTION, user="U0ALICE"))
+    assert answer["text"].startswith("[demo] ")
+    assert "Demo fleet: made-up clusters" in answer["blocks"][0]["elements"][0]["text"]
+    # Messages posted through the Web API too: the audit reply of an action.
+    detail = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
+    _click(bot, STAGING, buttons(detail)["Reconcile"])
+    posted = bot.slack.wait_for(lambda: bot.slack.messages(STAGING), timeout=15)
+    for message in posted:
+        assert str(message.get("text") or "").startswith("[demo] "), message
+    # And forms: the suspend form opened by a button.
+    detail = bot.answer(bot.command("get ks apps --cluster staging-us-1", STAGING, user="U0ALICE"))
+    suspend = buttons(detail)["Suspend…"]
+    bot.client.block_action(
+        {"type": "button", "action_id": suspend["action_id"], "value": suspend["value"]},
+        user_id="U0ALICE",
+        channel_id=STAGING,
+        is_ephemeral=True,
+    )
+    (view,) = bot.slack.wait_for(bot.slack.views, timeout=15)
+    assert "Demo fleet: made-up clusters" in view["blocks"][0]["elements"][0]["text"]
 
 
 def test_a_demo_rollback_goes_back_to_the_release_that_worked(bot: Bot) -> None:

@@ -398,15 +398,18 @@ def test_configuration_comes_from_the_config_map_and_secrets_from_the_secret() -
     (secret,) = _load(BASE / "secret.example.yaml")
     template = (BASE / "secret.example.yaml").read_text()
     secrets = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "FLUXBOT_BUTTON_KEY"}
-    assert secrets <= set(env)
+    # Never as variables (their values would stay in /proc/PID/environ): as mounted files.
+    assert not secrets & set(env)
+    assert not [n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})]
+    secret_volume = next(v for v in pod["volumes"] if "secret" in v)
+    assert secret_volume["secret"]["secretName"] == secret.name
+    assert secret_volume["secret"].get("optional") is not True  # the bot token is required
+    assert secret_volume["secret"]["defaultMode"] == 0o440
+    mount = mounts[secret_volume["name"]]
+    assert mount["readOnly"] is True
     for name in secrets:
-        assert "value" not in env[name], f"{name}: secrets only from the Secret"
-        ref = env[name]["valueFrom"]["secretKeyRef"]
-        assert (ref["name"], ref["key"]) == (secret.name, name)
+        assert env[f"{name}_FILE"]["value"] == f"{mount['mountPath']}/{name}"
         assert f"{name}: REPLACE-WITH-" in template, f"the template explains {name}"
-    from_secrets = {n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})}
-    assert from_secrets == secrets
-    assert env["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"].get("optional") is not True
 
 
 def test_the_example_configuration_is_valid_and_reads_its_own_cluster() -> None:
@@ -423,6 +426,14 @@ def test_the_http_overlay_opens_only_what_it_needs() -> None:
     ingress = {p["port"] for rule in spec["ingress"] for p in rule["ports"]}
     egress = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
     assert ingress == {3000, 8080}
+    # Slack's port only from the ingress controller: nothing else can reach the listener.
+    (slack_rule,) = [r for r in spec["ingress"] if any(p["port"] == 3000 for p in r["ports"])]
+    assert [p["port"] for p in slack_rule["ports"]] == [3000]
+    (peer,) = slack_rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "ingress-nginx"}
     assert {(53, "UDP"), (53, "TCP"), (443, "TCP")} <= egress
     (service,) = _load(overlay / "service.yaml")
     assert [p["port"] for p in service.body["spec"]["ports"]] == [3000]

@@ -14,10 +14,13 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -165,8 +168,17 @@ def test_the_app_is_installed_from_a_wheel_of_the_checkout(
     ]
     assert sorted(allowed) == sorted(copied), ".dockerignore lets in exactly what is copied"
     (run,) = [i.args for i in build if i.name == "RUN"]
-    assert "python -m pip wheel --no-deps --wheel-dir /wheels ." in run
-    assert "/opt/fluxbot/bin/python -m pip install /wheels/fluxbot-*.whl" in run
+    pip = "/opt/fluxbot/bin/python -m pip"
+    # Dependencies only from the lock file, every file's hash checked, before the app.
+    locked = f"{pip} install --require-hashes --no-deps --only-binary=:all: -r requirements.lock"
+    assert locked in run
+    wheel = f"{pip} wheel --no-deps --no-build-isolation --wheel-dir /wheels ."
+    assert run.index(locked) < run.index(wheel)
+    assert f"{pip} install --no-deps /wheels/fluxbot-*.whl" in run
+    assert f"{pip} check" in run
+    assert " install " not in run.replace(locked, "").replace(
+        f"{pip} install --no-deps /wheels/fluxbot-*.whl", ""
+    ), "nothing is installed from the index but through the lock file"
     assert next(i.args for i in final if i.name == "COPY") == (
         "--from=build /opt/fluxbot /opt/fluxbot"
     )
@@ -203,3 +215,44 @@ def test_the_build_steps_work_without_docker() -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "== ok: the wheel installs and answers" in result.stdout
+
+
+def test_the_lock_file_pins_every_package_with_hashes() -> None:
+    """requirements.lock (scripts/lock.sh): one version and SHA-256 hashes per package,
+    covering pyproject.toml's dependencies and build requirements at allowed versions."""
+    text = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    assert text.splitlines()[1].strip() == "#    scripts/lock.sh"
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2].strip())
+    pins = {}
+    for entry in entries:
+        name, _, version = entry.split()[0].partition("==")
+        assert version, f"{name} is pinned to one version"
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", entry)
+        assert hashes, f"{name} has hashes"
+        pins[canonicalize_name(name)] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for line in project["project"]["dependencies"] + project["build-system"]["requires"]:
+        requirement = Requirement(line)
+        assert requirement.specifier.contains(pins[canonicalize_name(requirement.name)])
+
+
+def test_pinning_the_base_image_writes_the_resolved_digest(tmp_path: Path) -> None:
+    """scripts/pin-base-image.sh with a stand-in `crane` (no registry is reachable here)."""
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "pin-base-image.sh"
+    script.write_text((ROOT / "scripts" / "pin-base-image.sh").read_text())
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE.read_text())
+    digest = "sha256:" + "ab" * 32
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    crane = bin_dir / "crane"
+    crane.write_text(f'#!/bin/sh\n[ "$1" = digest ] && echo "{digest}"\n')
+    crane.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    pinned = global_args(parse((tmp_path / "Dockerfile").read_text()))["PYTHON_IMAGE"]
+    tag = global_args(parse(DOCKERFILE.read_text()))["PYTHON_IMAGE"].split("@")[0]
+    assert pinned == f"{tag}@{digest}"

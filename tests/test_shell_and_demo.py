@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,19 +62,38 @@ def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:
     assert ("staging-us-1", "podinfo") in stuck
 
 
-def test_without_configuration_fluxbot_falls_back_to_the_demo_and_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "staging"],
+        ["shell", "-x", "status"],
+        ["digest", "staging", "--dry-run"],
+        ["serve"],
+        ["serve", "--http"],
+    ],
+)
+def test_without_configuration_every_command_refuses_rather_than_show_the_demo(
+    tmp_path: Path, command: list[str]
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "status", "staging"],
+        [sys.executable, "-m", "bot.cli", *command],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "SLACK_BOT_TOKEN": "xoxb-real-workspace",
+            "SLACK_APP_TOKEN": "xapp-real-workspace",
+            "SLACK_SIGNING_SECRET": "real-secret",
+        },
         timeout=60,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    assert "showing the built-in demo fleet" in result.stderr
-    assert "Kustomization      flux-system    payments" in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert "no configuration: pass --config PATH" in result.stderr
+    assert "--demo runs the built-in demo fleet instead" in result.stderr
+    assert result.stdout == ""
 
 
 def test_shell_answers_each_command_line_like_slack_would() -> None:

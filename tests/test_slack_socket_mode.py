@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -173,7 +176,7 @@ def test_status_is_acked_at_once_and_answered_by_response_url(
     text = _texts(payload)
     assert "prod-eu-1" in text
     assert "authentication required" in text
-    assert payload["text"].startswith("production: 6 failing")
+    assert payload["text"].startswith("[demo] production: 6 failing")
 
 
 def test_the_channel_names_the_environment(bot: BotProcess, slack: FakeSlack) -> None:
@@ -223,7 +226,7 @@ def test_a_mention_over_socket_mode_is_acked_and_answered_in_its_thread(
         "C0ANY", lambda m: m.get("user") == slack.bot_user_id, timeout=10
     )
     assert answer["thread_ts"] == mention
-    assert answer["text"].startswith("production: 6 failing of 42 Flux objects.")
+    assert answer["text"].startswith("[demo] production: 6 failing of 42 Flux objects.")
 
 
 def test_after_a_disconnect_the_bot_reconnects_and_still_answers(
@@ -302,3 +305,36 @@ def test_a_token_slack_rejects_is_named_without_a_traceback(variable: str, error
     assert done.returncode == 2
     assert variable in done.stderr
     assert error in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _readyz(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_readiness_follows_the_slack_connection_not_a_flag_set_once() -> None:
+    port = _free_port()
+    with FakeSlack() as slack:
+        bot = _serve(slack, FLUXBOT_HEALTH_PORT=str(port))
+        try:
+            assert _readyz(port) == (200, "ok\n")
+            # Slack drops the connection and refuses new ones (an app token revoked, an outage).
+            slack.fail("apps.connections.open", "invalid_auth", status=200, times=None)
+            slack.close_sockets()
+            slack.wait_for(lambda: _readyz(port)[0] == 503, timeout=15, what="/readyz to report it")
+            _, body = _readyz(port)
+            assert "Slack: the Socket Mode connection is down" in body
+            slack.clear_faults()
+            slack.wait_for(lambda: _readyz(port)[0] == 200, timeout=30, what="the reconnect")
+        finally:
+            slack.close_sockets()
+            bot.stop()

@@ -40,6 +40,8 @@ class Actor:
     is_guest: bool = False
     is_deleted: bool = False
     is_bot: bool = False
+    # From another organisation (Slack Connect): never one of "anyone" (`users: ["*"]`).
+    is_external: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ class Role:
     def includes(self, actor: Actor) -> bool:
         """Whether `actor` holds this role, directly, through a group, or as anyone ("*")."""
         return (
-            "*" in self.users
+            ("*" in self.users and not actor.is_external)
             or actor.id in self.users
             or bool(self.groups & (actor.groups | actor.group_handles))
         )

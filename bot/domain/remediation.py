@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -316,7 +317,8 @@ _UNITS: Final = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 def parse_duration(text: str) -> dt.timedelta | None:
     """`30m`, `2h`, `3d` or `1w` as a timedelta; None when it is not one of those."""
     text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
+    # ASCII digits, and few of them: int() refuses 4,300+ digits, and 90 days fit in 6.
+    if len(text) < 2 or text[-1] not in _UNITS or not re.fullmatch(r"[0-9]{1,6}", text[:-1]):
         return None
     amount = int(text[:-1])
     if amount <= 0 or amount * _UNITS[text[-1]] > 90 * 86400:

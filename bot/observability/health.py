@@ -35,10 +35,14 @@ class HealthServer:
         readiness: Readiness,
         *,
         metrics: Metrics = METRICS,
+        notices: Callable[[], list[str]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._readiness = readiness
+        # Things an operator should know that do not make fluxbot unready (a history file
+        # moved aside, say): listed under /readyz's first line either way.
+        self._notices = notices or (lambda: [])
         self._metrics = metrics
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -90,9 +94,10 @@ class HealthServer:
             # A broken check means "not ready", and says so.
             log.exception("readiness check failed")
             reasons = [f"readiness check failed: {type(err).__name__}"]
+        notices = self._notices()
         if not reasons:
-            return 200, _TEXT, b"ok\n"
-        return 503, _TEXT, ("\n".join(reasons) + "\n").encode()
+            return 200, _TEXT, ("\n".join(["ok", *notices]) + "\n").encode()
+        return 503, _TEXT, ("\n".join([*reasons, *notices]) + "\n").encode()
 
     def metrics(self) -> tuple[int, str, bytes]:
         """The Prometheus text exposition."""
@@ -175,6 +180,25 @@ class ReadinessFlag:
 
     def __call__(self) -> list[str]:
         return [] if self._ready.is_set() else [self._reason]
+
+
+class ProbedReadiness:
+    """A readiness check that asks a probe each time, once one is attached (until then: not)."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+        self._probe: Callable[[], str | None] | None = None
+
+    def attach(self, probe: Callable[[], str | None]) -> None:
+        """From now on, ready when `probe` returns None (else its words are the reason)."""
+        self._probe = probe
+
+    def __call__(self) -> list[str]:
+        probe = self._probe
+        if probe is None:
+            return [self._reason]
+        problem = probe()
+        return [] if problem is None else [problem]
 
 
 def all_of(*checks: Readiness) -> Readiness:

@@ -179,9 +179,9 @@ def outcome_text(event: Finished) -> str:
     lines = [f"{icon} {headline_text(event)}"]
     lines += [escape(d) for d in result.details]
     if result.changed and not result.ok:
-        lines.append("Changed: " + "; ".join(result.changed))
+        lines.append("Changed: " + escape("; ".join(result.changed)))
     if result.not_changed:
-        lines.append("Not changed: " + "; ".join(result.not_changed))
+        lines.append("Not changed: " + escape("; ".join(result.not_changed)))
     if result.warning:
         lines.append(f":warning: *{escape(result.warning)}*")
     lines.append(f"_{event.request.action.value} by {who(event)}_")

@@ -16,12 +16,13 @@ from slack_sdk.errors import SlackApiError
 from bot.commands.executor import CommandRunner
 from bot.config import SlackSettings
 from bot.observability import metrics
-from bot.slack.credentials import SlackCredentials
+from bot.slack.credentials import DEFAULT_API_URL, SlackCredentials
+from bot.slack.labels import labelled, labelled_view
 from bot.slack.listeners import actions, commands, mentions, remediation
 from bot.slack.listeners.commands import RECEIVED_AT
 from bot.slack.remediation import SlackRemediation
 from bot.slack.render import ButtonSource, SlackMessage
-from bot.slack.responder import api_method, post_response, retry_handlers
+from bot.slack.responder import allow_response_host, api_method, post_response, retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,26 @@ class SlackBot:
         return self.remediation.mint if self.remediation else None
 
 
+class _LabellingClient(WebClient):
+    """A WebClient that puts the process's message label (bot/slack/labels.py) on messages."""
+
+    def api_call(
+        self, api_method: str, *, json: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        if json is not None and api_method in _MESSAGE_METHODS:
+            json = labelled(json)
+        elif json is not None and api_method in _VIEW_METHODS:
+            json = labelled_view(json)
+        return super().api_call(api_method, json=json, **kwargs)
+
+
+_MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
+_VIEW_METHODS = frozenset({"views.open", "views.push", "views.update"})
+
+
 def make_client(credentials: SlackCredentials, settings: SlackSettings) -> WebClient:
     """The Web API client: configurable base URL, bounded retries on 429 and connection errors."""
-    return WebClient(
+    return _LabellingClient(
         token=credentials.bot_token.get_secret_value(),
         base_url=credentials.api_url,
         timeout=10,
@@ -56,6 +74,14 @@ def make_client(credentials: SlackCredentials, settings: SlackSettings) -> WebCl
 def build_app(bot: SlackBot, *, http: bool) -> App:
     """A Bolt app answering `/flux` (or the configured command) for `bot`'s fleet."""
     credentials = bot.credentials
+    if credentials.api_url != DEFAULT_API_URL:
+        allow_response_host(credentials.api_url)
+    bolt_log = logging.getLogger("fluxbot.slack")
+    # Bolt logs whole request bodies at INFO and DEBUG: only its warnings, unless debugging.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        bolt_log.setLevel(logging.WARNING)
+    # Apologies go out on a thread of their own: never on the thread that answers Slack.
+    apologies = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-apology")
     app = App(
         client=bot.client,
         signing_secret=(
@@ -68,7 +94,7 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
         listener_executor=ThreadPoolExecutor(
             max_workers=bot.settings.listener_threads, thread_name_prefix="slack-listener"
         ),
-        logger=logging.getLogger("fluxbot.slack"),
+        logger=bolt_log,
     )
     commands.register(app, bot)
     mentions.register(app, bot)
@@ -93,13 +119,10 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
         response_url = body.get("response_url")
         if isinstance(response_url, str) and response_url:
             apology = "Sorry, that failed inside fluxbot; the operators can find it in the log."
-            post_response(
-                response_url,
-                SlackMessage(
-                    apology,
-                    [{"type": "section", "text": {"type": "mrkdwn", "text": f":boom: {apology}"}}],
-                ),
-                bot.settings.api_retries,
+            message = SlackMessage(
+                apology,
+                [{"type": "section", "text": {"type": "mrkdwn", "text": f":boom: {apology}"}}],
             )
+            apologies.submit(post_response, response_url, message, bot.settings.api_retries)
 
     return app

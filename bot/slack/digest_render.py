@@ -36,7 +36,6 @@ from bot.render.digest_text import (
     while_down,
 )
 from bot.slack.render import (
-    FALLBACK_LIMIT,
     MAX_BLOCKS,
     SECTION_LIMIT,
     SlackMessage,
@@ -44,6 +43,7 @@ from bot.slack.render import (
     clip,
     counts_text,
     escape,
+    fallback_text,
     object_title,
 )
 
@@ -131,7 +131,7 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
     """The top-level message: the problems by name, what was applied, where the rest is."""
     if digest.healthy:
         text = f":large_green_circle: *{escape(headline(digest))}*"
-        return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), [_section(text).to_dict()])
+        return SlackMessage(fallback_text(headline(digest)), [_section(text).to_dict()])
     problems = digest.problems
     lines = [f":red_circle: *{escape(digest.environment)} digest*"]
     lines += [_problem_line(p, digest) for p in problems[:TOP_PROBLEMS]]
@@ -159,7 +159,7 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
         footer = f"{footer} · details in the thread :thread:" if footer else "Details in the thread"
     if footer:
         blocks.append(_context(footer).to_dict())
-    return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), blocks)
+    return SlackMessage(fallback_text(headline(digest)), blocks)
 
 
 def single_message(digest: Digest, buttons: DigestButtons | None, reserve: int = 0) -> SlackMessage:
@@ -251,7 +251,7 @@ def details_message(
     if len(blocks) > budget:  # cannot happen with the budgets above; never cut silently
         rest = len(blocks) - budget + 1
         blocks = [*blocks[: budget - 1], _context(_more(rest, "block(s)", _print_all(env)))]
-    return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), [b.to_dict() for b in blocks])
+    return SlackMessage(fallback_text(headline(digest)), [b.to_dict() for b in blocks])
 
 
 def _attention_blocks(digest: Digest, item: Any, buttons: DigestButtons | None) -> list[Block]:

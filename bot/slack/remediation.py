@@ -204,7 +204,9 @@ class SlackRemediation:
             delta = parse_duration(command.duration)
             if delta is None:
                 self._ephemeral(
-                    origin, f"Cannot read --for {command.duration!r}: use 30m, 4h, 2d or 1w."
+                    origin,
+                    f"Cannot read --for {escape(repr(command.duration[:20]))}: "
+                    "use 30m, 4h, 2d or 1w.",
                 )
                 return
             until = dt.datetime.now(dt.UTC) + delta
@@ -261,11 +263,11 @@ class SlackRemediation:
             case Started():
                 pass  # the presenter reports from here on
             case Denied(message=message):
-                self._ephemeral(origin, f":no_entry: {message}")
+                self._ephemeral(origin, f":no_entry: {escape(message)}")
             case Stale(message=message, obj=obj):
                 self._show_object(origin, _target(payload), obj.ref, note=message)
             case Refused(message=message) | Busy(message=message):
-                self._ephemeral(origin, f":warning: {message}")
+                self._ephemeral(origin, f":warning: {escape(message)}")
             case AlreadyDone(message=message):
                 self._ephemeral(origin, message)
             case AskReason(typed=typed):
@@ -431,7 +433,7 @@ class SlackRemediation:
             return None
         except InvalidButton as err:
             log.warning("refused a button click from %s: %s", origin.user_id, err)
-            self._ephemeral(origin, f":no_entry: {err}")
+            self._ephemeral(origin, f":no_entry: {escape(str(err))}")
             return None
 
     def _form_context(self, view: dict[str, Any]) -> tuple[ButtonPayload | None, Origin | None]:

@@ -91,6 +91,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def fallback_text(text: str) -> str:
+    """A message's fallback `text` from plain words: escaped (Slack reads it as mrkdwn, so
+    `<!channel>` in a controller message would notify everyone) and clipped."""
+    return clip(escape(text), FALLBACK_LIMIT)
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, marked with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -308,9 +314,7 @@ def _status(answer: StatusAnswer, buttons: ButtonSource | None, command: str) ->
         fallback.append(_status_fallback(env, answer))
     if not answer.environments:
         blocks.add(_section("No environments are configured."))
-    return SlackMessage(
-        clip(" ".join(fallback) or "No environments.", FALLBACK_LIMIT), blocks.dicts()
-    )
+    return SlackMessage(fallback_text(" ".join(fallback) or "No environments."), blocks.dicts())
 
 
 def _failure_items(env: EnvironmentReport) -> list[tuple[str, FluxObject, tuple[FluxObject, ...]]]:
@@ -492,7 +496,7 @@ def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
             )
         )
     fallback = _object_fallback(answer, summary)
-    return SlackMessage(clip(escape(fallback), FALLBACK_LIMIT), blocks.dicts())
+    return SlackMessage(fallback_text(fallback), blocks.dicts())
 
 
 def _object_fallback(answer: ObjectAnswer, summary: list[str]) -> str:
@@ -763,9 +767,7 @@ def _envs(answer: EnvsAnswer) -> SlackMessage:
         blocks.add(section)
     fallback = "; ".join(f"{e.name}: {', '.join(e.clusters)}" for e in answer.layout.environments)
     lead = " · ".join(troubles) + ". " if troubles else ""
-    return SlackMessage(
-        clip(escape(f"{lead}Environments: {fallback}"), FALLBACK_LIMIT), blocks.dicts()
-    )
+    return SlackMessage(fallback_text(f"{lead}Environments: {fallback}"), blocks.dicts())
 
 
 def _cluster_with_freshness(
@@ -790,7 +792,7 @@ def _help(answer: HelpAnswer, command: str) -> SlackMessage:
     blocks.append(_section(f"```{escape(text)}```"))
     fallback = f"{answer.problem}. " if answer.problem else ""
     return SlackMessage(
-        clip(fallback + f"Usage: {command} help", FALLBACK_LIMIT), [b.to_dict() for b in blocks]
+        fallback_text(fallback + f"Usage: {command} help"), [b.to_dict() for b in blocks]
     )
 
 
@@ -804,7 +806,7 @@ def _error(answer: ErrorAnswer) -> SlackMessage:
     if answer.choices:
         text += "\nValid names: " + ", ".join(f"`{escape(c)}`" for c in answer.choices)
         message += " Valid names: " + ", ".join(answer.choices)
-    return SlackMessage(clip(escape(message), FALLBACK_LIMIT), [_section(text).to_dict()])
+    return SlackMessage(fallback_text(message), [_section(text).to_dict()])
 
 
 def _with_share_button(message: SlackMessage, value: str) -> SlackMessage:

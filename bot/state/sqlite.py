@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +43,8 @@ from bot.domain.history import (
 )
 from bot.domain.incidents import IncidentRecord, IncidentState
 from bot.domain.transitions import Change, KnownState, Transition
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION: Final = dt.timedelta(days=8)
 """How long history is worth keeping: the caller prunes what is older than `now - retention`.
@@ -283,6 +286,21 @@ class HistoryError(RuntimeError):
     """The history file cannot be used (written by a newer fluxbot, say)."""
 
 
+def _is_corrupt(path: Path) -> bool:
+    """Whether SQLite itself says the file at `path` is not a usable database."""
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        row = con.execute("PRAGMA quick_check").fetchone()
+        return row is None or row[0] != "ok"
+    except sqlite3.DatabaseError:
+        return True
+    finally:
+        con.close()
+
+
 def to_us(moment: dt.datetime) -> int:
     """Microseconds since the Unix epoch; a naive datetime is taken as UTC."""
     if moment.tzinfo is None:
@@ -324,6 +342,48 @@ class SqliteHistory:
         except BaseException:
             self._con.close()
             raise
+
+    # Set by open_or_recover when the configured file could not be used as it was.
+    notice: str | None = None
+
+    @classmethod
+    def open_or_recover(cls, path: Path | str) -> SqliteHistory:
+        """The history at `path`; a corrupt file is moved aside and a fresh one started, and
+        an unusable location falls back to memory, rather than stopping fluxbot. `notice`
+        then says what happened (it is logged, and shown by /readyz)."""
+        try:
+            return cls(path)
+        except HistoryError:
+            raise  # written by a newer fluxbot: not ours to discard
+        except (sqlite3.Error, OSError) as err:
+            problem = f"{type(err).__name__}: {err}"
+        target = Path(path)
+        if target.is_file() and _is_corrupt(target):
+            aside = target.with_name(
+                f"{target.name}.corrupt-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+            )
+            try:
+                for suffix in ("", "-wal", "-shm"):
+                    part = Path(f"{target}{suffix}")
+                    if part.exists():
+                        part.rename(Path(f"{aside}{suffix}"))
+                store = cls(target)
+            except (sqlite3.Error, OSError) as again:
+                problem = f"{problem}; moving it aside failed: {again}"
+            else:
+                store.notice = (
+                    f"history: {target} was unreadable ({problem}); moved aside to {aside}, "
+                    "started a fresh history"
+                )
+                log.error("%s", store.notice)
+                return store
+        store = cls(":memory:")
+        store.notice = (
+            f"history: {target} cannot be used ({problem}); history is kept in memory "
+            "until fluxbot restarts"
+        )
+        log.error("%s", store.notice)
+        return store
 
     # -- set-up --
 

@@ -539,6 +539,7 @@ class _Fault:
     retry_after: int | None
     times: int | None
     hits: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
 
     def matches(self, method: str) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -755,12 +756,18 @@ class FakeSlack:
         is_owner: bool = False,
         is_bot: bool = False,
         real_name: str | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        """Register (or replace) a user as `users.info` returns it."""
+        """Register (or replace) a user as `users.info` returns it.
+
+        `team_id` other than the workspace's makes a Slack Connect user from another
+        organisation: users.info then reports their own team, as Slack does.
+        """
         real = real_name or name
+        team = team_id or self.team_id
         user: dict[str, Any] = {
             "id": id,
-            "team_id": self.team_id,
+            "team_id": team,
             "name": name,
             "real_name": real,
             "deleted": deleted,
@@ -774,7 +781,7 @@ class FakeSlack:
             "tz": "Etc/UTC",
             "tz_offset": 0,
             "updated": self._ts_base,
-            "profile": {"real_name": real, "display_name": name, "team": self.team_id},
+            "profile": {"real_name": real, "display_name": name, "team": team},
         }
         if is_bot:
             user["profile"]["bot_id"] = self.bot_id
@@ -1081,13 +1088,15 @@ class FakeSlack:
         error: str = "internal_error",
         status: int = 500,
         times: int | None = 1,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Answer the next `times` calls of `method` (None: any; times None: every) with error.
 
         With `status=200` this is a business error as Slack reports it (`ok: false`).
+        `headers` go with the answer: e.g. a 302 with a `Location` plays a hijacked endpoint.
         """
         with self._lock:
-            self._faults.append(_Fault(method, status, error, None, times))
+            self._faults.append(_Fault(method, status, error, None, times, 0, dict(headers or {})))
 
     def latency(self, method: str | None, seconds: float) -> None:
         """Delay every answer of `method` (None: every method) by `seconds`; 0 removes it."""
@@ -1247,7 +1256,7 @@ class FakeSlack:
         for fault in self._faults:
             if fault.matches(method):
                 fault.hits += 1
-                headers = {}
+                headers = dict(fault.headers)
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 raise _SlackError(fault.error, status=fault.status, headers=headers)

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
 from bot.commands.grammar import parse
 from bot.slack.listeners.commands import context_for
-from bot.slack.render import SHARE_ACTION, SlackMessage, render
+from bot.slack.render import SHARE_ACTION, SlackMessage, escape, render
 from bot.slack.responder import post_response
 
 if TYPE_CHECKING:
@@ -35,8 +35,9 @@ def share_answer(bot: SlackBot, body: dict[str, Any], action: dict[str, Any]) ->
     text = str(action.get("value") or "")
     answer = bot.runner.run(parse(text), context_for(bot, str(channel)))
     message = render(answer, command=bot.settings.command, buttons=bot.buttons, shared=True)
+    shown = f"{bot.settings.command} {escape(text)}"
     credit = ContextBlock(
-        elements=[MarkdownTextObject(text=f"Shared by <@{user}>: `{bot.settings.command} {text}`")]
+        elements=[MarkdownTextObject(text=f"Shared by <@{user}>: `{shown}`")]
     ).to_dict()
     shared = SlackMessage(message.text, [*message.blocks[:49], credit])
     post_response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -14,7 +15,7 @@ from bot.commands.grammar import ActionCommand, Command, GetCommand, StatusComma
 from bot.observability import metrics
 from bot.observability.logging import request_scope
 from bot.slack.remediation import Origin
-from bot.slack.render import render
+from bot.slack.render import SlackMessage, render
 from bot.slack.responder import post_response
 
 if TYPE_CHECKING:
@@ -25,16 +26,37 @@ log = logging.getLogger(__name__)
 
 def register(app: App, bot: SlackBot) -> None:
     """Listen for the configured slash command."""
+    # Answers run on a pool of their own. Bolt acks from its listener pool, and the request
+    # waits for that ack: were answers run there, a hanging response_url would hold every
+    # thread and new commands would miss Slack's 3 s.
+    answers = ThreadPoolExecutor(
+        max_workers=bot.settings.listener_threads, thread_name_prefix="slack-answer"
+    )
 
     def on_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
-        with request_scope():
+        with request_scope() as request_id:
             ack()
             received = context.get(RECEIVED_AT)
             if isinstance(received, float):
                 metrics.record_ack(time.monotonic() - received)
-            answer_command(bot, command)
+            answers.submit(_answer_in_scope, bot, command, request_id)
 
     app.command(bot.settings.command)(on_command)
+
+
+def _answer_in_scope(bot: SlackBot, command: dict[str, Any], request_id: str) -> None:
+    with request_scope(request_id):
+        try:
+            answer_command(bot, command)
+        except Exception:
+            # What Bolt's error handler (bot/slack/app.py) would have done: log, apologise.
+            log.exception("unhandled error in a command listener")
+            apology = "Sorry, that failed inside fluxbot; the operators can find it in the log."
+            post_response(
+                str(command.get("response_url") or ""),
+                SlackMessage(apology, [_section(f":boom: {apology}")]),
+                bot.settings.api_retries,
+            )
 
 
 def context_for(bot: SlackBot, channel_id: str) -> CommandContext:
@@ -106,3 +128,7 @@ def answer_command(bot: SlackBot, command: dict[str, Any]) -> None:
 def shareable(answer: Answer) -> bool:
     """Only real answers are worth posting for everyone, not help or errors."""
     return not isinstance(answer, HelpAnswer | ErrorAnswer)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
