@@ -142,6 +142,10 @@ def serve_http(
         max_request_body_size=MAX_BODY_BYTES,
         max_request_header_size=64 * 1024,
         ident="fluxbot",
+        # select() cannot watch a descriptor past FD_SETSIZE (1024): with the watch
+        # connections of a large fleet plus a full connection limit, waitress's default
+        # select loop died with "filedescriptor out of range". poll() has no such ceiling.
+        asyncore_use_poll=True,
     )
     # One host, one port: waitress returns a single TCP server, whose port we report.
     assert isinstance(server, TcpWSGIServer)
