@@ -137,5 +137,6 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
     if not cache.wait_synced(sync_seconds):
         log.warning("some clusters are not synced yet; their answers say so")
     layout = config.layout()
-    runner = CommandRunner(layout, cache, DigestComposer(layout, cache, history))
+    composer = DigestComposer(layout, cache, history, before=recorder.flush)
+    runner = CommandRunner(layout, cache, composer)
     return Runtime(config, cache, runner, history, recorder, elector)

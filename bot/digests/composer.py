@@ -20,14 +20,20 @@ class DigestComposer:
         reader: FleetReader,
         history: HistoryStore | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        before: Callable[[], object] | None = None,
     ) -> None:
         self.layout = layout
         self.reader = reader
         self.history = history
         self.clock = clock
+        # Writes what the recorder still buffers, so a digest right after a start includes
+        # what changed while fluxbot was down.
+        self.before = before
 
     def compose(self, environment: str, now: dt.datetime | None = None) -> Digest:
         """The digest of `environment`: changes since its last posted digest (or a day)."""
+        if self.before is not None:
+            self.before()
         now = now or self.clock()
         statuses = self.reader.read(self.layout.targets(environment))
         if self.history is None:
