@@ -18,16 +18,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
-from bot.commands.answers import ErrorAnswer, StatusAnswer
+from bot.commands.answers import ErrorAnswer, RolloutAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
-from bot.commands.grammar import StatusCommand
+from bot.commands.grammar import RolloutCommand, StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
 from bot.demo.live import DemoHelm, LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
-from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout
+from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout, TroubleState
 from bot.domain.history import HistoryStore, RunState
 from bot.domain.readout import age, is_stuck
 from bot.domain.status import FluxObject
@@ -40,6 +40,7 @@ from bot.observability.logging import configure_logging, redact_values
 from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.digest_text import digest_record, render_digest
+from bot.render.rollout_json import rollout_record
 from bot.render.text import render
 from bot.runtime import open_history, start_runtime
 from bot.shell import run_shell
@@ -174,6 +175,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_fleet_arguments(digest)
     digest.set_defaults(func=_cmd_digest)
 
+    rollout = sub.add_parser(
+        "rollout", help="what is deployed where: a source's revision per environment"
+    )
+    rollout.add_argument("source", nargs="?", help="GitRepository or OCIRepository name")
+    rollout.add_argument("--revision", "-r", help="a commit SHA (7+), tag or digest")
+    rollout.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    _add_fleet_arguments(rollout)
+    rollout.set_defaults(func=_cmd_rollout)
+
     serve = sub.add_parser(
         "serve",
         help="run the Slack app (Socket Mode, or HTTP with --http)",
@@ -304,6 +314,25 @@ def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, 
         "source": str(obj.source_ref) if obj.source_ref else None,
         "depends_on": [str(d) for d in obj.depends_on],
     }
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    fleet = _open_fleet(args)
+    try:
+        answer = fleet.runner.run(RolloutCommand(args.source, args.revision), CommandContext())
+    finally:
+        if fleet.close:
+            fleet.close()
+    if isinstance(answer, ErrorAnswer):
+        raise CliError([render(answer)])
+    assert isinstance(answer, RolloutAnswer)
+    if args.output == "json":
+        json.dump(rollout_record(answer), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(answer))
+    unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:

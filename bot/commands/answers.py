@@ -19,6 +19,7 @@ from bot.domain.fleet import (
     cluster_trouble,
     freshness_trouble,
 )
+from bot.domain.rollout import Deployed, SourceRollout
 from bot.domain.status import FluxObject, ObjectRef
 
 
@@ -36,6 +37,8 @@ class ClusterReport:
     shown: tuple[FluxObject, ...]
     # The failing objects grouped by root cause: each root with what fails because of it.
     causes: tuple[CauseGroup, ...] = ()
+    # What is deployed: the root source's revision and how many objects applied it.
+    deployed: Deployed | None = None
 
     @property
     def trouble(self) -> ClusterTrouble | None:
@@ -194,4 +197,26 @@ class ErrorAnswer:
     suggestions: tuple[str, ...] = ()
 
 
-Answer = StatusAnswer | ObjectAnswer | DigestAnswer | EnvsAnswer | HelpAnswer | ErrorAnswer
+@dataclass(frozen=True, slots=True)
+class RolloutAnswer:
+    """Answer to `rollout`: each source across environments in promotion order."""
+
+    sources: tuple[SourceRollout, ...]
+    # The revision asked about (`--revision`), if any.
+    revision: str | None = None
+    # Whether one source was asked for (details), or the fleet's overview.
+    detailed: bool = False
+    # Clusters that could not be read or are stale, for the headline.
+    troubles: tuple[ClusterTrouble, ...] = ()
+    now: dt.datetime = field(default_factory=_now)
+
+
+Answer = (
+    StatusAnswer
+    | ObjectAnswer
+    | DigestAnswer
+    | EnvsAnswer
+    | HelpAnswer
+    | ErrorAnswer
+    | RolloutAnswer
+)

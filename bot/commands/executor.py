@@ -26,10 +26,12 @@ from bot.commands.grammar import (
     EnvsCommand,
     GetCommand,
     HelpCommand,
+    RolloutCommand,
     StatusCommand,
     help_text,
     parse,
 )
+from bot.commands.rollouts import answer_rollout
 from bot.digests.composer import DigestComposer
 from bot.domain.causes import group_failures
 from bot.domain.events import FluxEvent
@@ -44,6 +46,7 @@ from bot.domain.fleet import (
     sort_objects,
 )
 from bot.domain.kinds import KINDS, resolve_kind
+from bot.domain.rollout import deployed
 from bot.domain.status import FluxObject
 from bot.domain.suggest import closest
 
@@ -108,6 +111,8 @@ class CommandRunner:
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
                     return EnvsAnswer(self.layout, freshness, self.clock())
+                case RolloutCommand():
+                    return answer_rollout(command, self.layout, self.reader, self.clock())
                 case HelpCommand():
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
@@ -124,6 +129,8 @@ class CommandRunner:
                 status,
                 tuple(sort_objects(o for o in status.objects if shown.matches(o))),
                 tuple(group_failures(status.objects)),
+                # What is deployed needs every kind; a --kind answer goes without it.
+                None if kinds else deployed(status),
             )
             for status in (scope.apply(s) for s in self.reader.read(targets, kinds))
         ]

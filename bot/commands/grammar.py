@@ -146,6 +146,20 @@ SPECS: Final = (
         examples=("digest", "digest production"),
     ),
     CommandSpec(
+        name="rollout",
+        summary="What is deployed where: a source's revision per environment and cluster",
+        positionals=(
+            Positional("SOURCE", "GitRepository or OCIRepository name (default: all)", False),
+        ),
+        options=(
+            Option(
+                ("--revision", "-r"), "revision", "where this commit (7+), tag or digest is", "REV"
+            ),
+        ),
+        examples=("rollout", "rollout flux-system", "rollout --revision cb83a77"),
+        aliases=("rollouts",),
+    ),
+    CommandSpec(
         name="envs",
         summary="Environments with their channels and clusters",
         examples=("envs",),
@@ -207,6 +221,14 @@ class DigestCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutCommand:
+    """`rollout [SOURCE] [--revision REV]`."""
+
+    source: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsCommand:
     """`envs`."""
 
@@ -219,7 +241,15 @@ class HelpCommand:
     problem: str | None = None
 
 
-Command = StatusCommand | GetCommand | ActionCommand | DigestCommand | EnvsCommand | HelpCommand
+Command = (
+    StatusCommand
+    | GetCommand
+    | ActionCommand
+    | DigestCommand
+    | EnvsCommand
+    | HelpCommand
+    | RolloutCommand
+)
 
 
 @dataclass
@@ -329,6 +359,8 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             return EnvsCommand()
         case "digest":
             return DigestCommand(pos[0] if pos else None)
+        case "rollout":
+            return RolloutCommand(pos[0] if pos else None, text("revision"))
         case name if name in ACTION_NAMES:
             flags = [f for f in ("with_source", "force", "reset") if opts.get(f) is True]
             if len(flags) > 1:

@@ -149,6 +149,24 @@ class Suspension:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a rollout needs: where an artifact comes from, and since when it is in place."""
+
+    # Sources: `spec.url`.
+    url: str = ""
+    # OCI artifacts: the Git repository and commit they were built from, as the
+    # `org.opencontainers.image.source` / `.revision` annotations source-controller copies into
+    # `status.artifact.metadata`; a Kustomization's `status.lastAppliedOriginRevision`.
+    origin_url: str = ""
+    origin_revision: str = ""
+    # Kustomization and HelmRelease `status.lastAttemptedRevision`.
+    attempted_revision: str = ""
+    # Sources: `status.artifact.lastUpdateTime`; Kustomizations: `firstReconciled` of the
+    # `status.history` entry of the applied revision; HelmReleases: the release's lastDeployed.
+    since: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FluxObject:
     """One Flux object's status: the `flux get` columns and what fluxbot needs beyond them."""
 
@@ -184,6 +202,7 @@ class FluxObject:
     # API defines it (see `operation_timeout`); None for kinds without a timeout.
     timeout: dt.timedelta | None = None
     created_at: dt.datetime | None = None
+    delivery: Delivery | None = None
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -324,7 +343,49 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
         timeout=operation_timeout(flux_kind, spec, helm),
         created_at=parse_time(metadata.get("creationTimestamp")),
+        delivery=_delivery(flux_kind, spec, status, helm, full_revision),
     )
+
+
+_ORIGIN_SOURCE: Final = "org.opencontainers.image.source"
+_ORIGIN_REVISION: Final = "org.opencontainers.image.revision"
+
+
+def _delivery(
+    flux_kind: FluxKind,
+    spec: Mapping[str, Any],
+    status: Mapping[str, Any],
+    helm: HelmReleaseStatus | None,
+    revision: str,
+) -> Delivery | None:
+    if helm is not None:
+        deployed = next((s for s in helm.history if s.status in ("deployed", "superseded")), None)
+        return Delivery(
+            attempted_revision=helm.last_attempted_revision,
+            since=deployed.last_deployed if deployed else None,
+        )
+    if flux_kind is KUSTOMIZATION:
+        since = None
+        for entry in _list(status.get("history")):
+            item = _map(entry)
+            if _str(_map(item.get("metadata")).get("revision")) == revision:
+                since = parse_time(item.get("firstReconciled"))
+                break
+        return Delivery(
+            origin_revision=_str(status.get("lastAppliedOriginRevision")),
+            attempted_revision=_str(status.get("lastAttemptedRevision")),
+            since=since,
+        )
+    if flux_kind.kind in ("GitRepository", "OCIRepository", "Bucket"):
+        artifact = _map(status.get("artifact"))
+        metadata = _map(artifact.get("metadata"))
+        return Delivery(
+            url=_str(spec.get("url")),
+            origin_url=_str(metadata.get(_ORIGIN_SOURCE)),
+            origin_revision=_str(metadata.get(_ORIGIN_REVISION)),
+            since=parse_time(artifact.get("lastUpdateTime")),
+        )
+    return None
 
 
 # Source kinds whose `spec.timeout` defaults to 60s (the CRD default; HelmRepository's

@@ -16,6 +16,7 @@ from bot.commands.answers import (
     HelpAnswer,
     ObjectAnswer,
     ObjectMatch,
+    RolloutAnswer,
     StatusAnswer,
 )
 from bot.commands.headline import environment_headline, plural, trouble_summary
@@ -24,6 +25,7 @@ from bot.domain.fleet import ClusterTarget, ClusterTrouble, TroubleState, cluste
 from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
 from bot.render.digest_text import counts_line, render_digest
+from bot.render.rollout_text import PLAIN, deployed_line, render_rollout
 
 MARKS = {
     Health.FAILING: "✗",
@@ -49,6 +51,8 @@ def render(answer: Answer) -> str:
             return _render_envs(answer)
         case HelpAnswer():
             return f"{answer.problem}\n\n{answer.text}" if answer.problem else answer.text
+        case RolloutAnswer():
+            return render_rollout(answer)
         case ErrorAnswer():
             text = answer.message
             if answer.suggestions:
@@ -85,6 +89,8 @@ def _render_cluster(report: ClusterReport, now: dt.datetime) -> list[str]:
             f"{cluster.cluster}: CANNOT READ ({_trouble_words(trouble, now)}): {trouble.message}"
         ]
     lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}{_stale_note(trouble, now)}"]
+    if report.deployed is not None:
+        lines.append(f"  {deployed_line(report.deployed, now, PLAIN)}")
     lines += [
         f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
     ]

@@ -36,6 +36,7 @@ from bot.commands.answers import (
     HelpAnswer,
     ObjectAnswer,
     ObjectMatch,
+    RolloutAnswer,
     StatusAnswer,
 )
 from bot.commands.headline import environment_headline, trouble_summary
@@ -125,6 +126,11 @@ def render(
             message = _help(answer, command)
         case ErrorAnswer():
             message = _error(answer)
+        case RolloutAnswer():
+            # Imported here: the rollout renderer builds on this module's helpers.
+            from bot.slack.rollout_render import rollout_message  # noqa: PLC0415
+
+            message = rollout_message(answer)
     if share_value is not None:
         message = _with_share_button(message, share_value)
     return message
@@ -245,6 +251,12 @@ def _cluster_line(report: ClusterReport, now: dt.datetime) -> str:
             line += f" · *{stuck} stuck*"
     for partial in (p for p in status.problems if not p.whole_cluster):
         line += f"\n      :warning: {', '.join(partial.kinds)}: {escape(partial.message)}"
+    if report.deployed is not None:
+        # Imported here: the rollout renderer builds on this module's helpers.
+        from bot.render.rollout_text import deployed_line  # noqa: PLC0415
+        from bot.slack.rollout_render import SLACK  # noqa: PLC0415
+
+        line += f"\n      :package: {deployed_line(report.deployed, now, SLACK)}"
     return line
 
 
