@@ -159,8 +159,11 @@ def step_line(step: PromotionStep, style: Style) -> str:
     )
 
 
-def cluster_detail(cluster: ClusterRollout, now: dt.datetime, style: Style) -> list[str]:
-    """A cluster's source revision and each object built from it (for `rollout SOURCE`)."""
+def cluster_detail(
+    cluster: ClusterRollout, now: dt.datetime, style: Style, every: bool = True
+) -> list[str]:
+    """A cluster's source revision and each object built from it (for `rollout SOURCE`);
+    with `every` False only the objects behind or not ready (the count covers the rest)."""
     name = style.escape(cluster.cluster)
     if cluster.source is None or cluster.revision is None:
         return [_cluster_words(cluster, now, style)]
@@ -177,6 +180,8 @@ def cluster_detail(cluster: ClusterRollout, now: dt.datetime, style: Style) -> l
         lines.append(f"  commit {cluster.link}")
     for applied in cluster.consumers:
         obj = applied.object
+        if not every and applied.current and obj.health is Health.READY:
+            continue
         mark = "=" if applied.current else "<"
         when = ago(now, applied.since)
         state = "" if obj.health is Health.READY else f" {obj.health}"

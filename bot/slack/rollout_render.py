@@ -24,6 +24,7 @@ from bot.slack.render import (
     escape,
 )
 
+INDENT = "\u2003\u2003"
 SLACK = Style(
     code=lambda s: f"`{s}`",
     escape=escape,
@@ -44,8 +45,10 @@ def rollout_message(answer: RolloutAnswer) -> SlackMessage:
             lines.append("• " + environment_line(env, answer.now, SLACK, answer.revision))
             if answer.detailed:
                 for cluster in env.clusters:
+                    # Slack trims leading spaces; em spaces keep the indent.
                     lines += [
-                        "      " + line for line in cluster_detail(cluster, answer.now, SLACK)
+                        INDENT + line.strip()
+                        for line in cluster_detail(cluster, answer.now, SLACK, every=False)
                     ]
         for section in _sections(lines):
             if not blocks.add(section):
