@@ -271,11 +271,13 @@ def test_rollout_answers_in_slack_with_each_environment_in_promotion_order(
     fleet["staging-eu-1"].apply(_fleet_repo("b" * 40))
     for name in ("prod-eu-1", "prod-us-1"):
         fleet[name].apply(_fleet_repo("a" * 40))
-    deadline = time.monotonic() + 10
+    # The watch cache sees the new repositories shortly after they are applied.
+    deadline = time.monotonic() + 30
     while True:
         payload = bot.answer(_command(bot, "rollout flux-system"))
         text = texts(payload)
-        if "production 0/2" in text or time.monotonic() > deadline:
+        settled = "production 0/2" in text and "staging 0/1" in text
+        if settled or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert payload["blocks"][0]["type"] == "header"
