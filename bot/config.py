@@ -6,8 +6,10 @@ tokens, signing secrets) never live in this file: they come from environment var
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
 from bot.domain.policy import Action, ConfirmationMode, EnvironmentPolicy, Role
+from bot.domain.posture import PosturePolicy, default_policy
 from bot.domain.schedule import cron_trigger
 
 _NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -177,6 +180,37 @@ class DigestConfig(_Strict):
         return self
 
 
+class PostureConfig(_Strict):
+    """What `audit` requires of the Flux objects' failure handling. Each unset field takes the
+    default of the environment's tier: every check on for staging and production, none for
+    development and sandboxes. Set under `posture.<tier>` for a tier, under
+    `environments.<name>.posture` for one environment (which wins)."""
+
+    helm_upgrade_retries: bool | None = None
+    """HelmReleases retry a failed upgrade: `spec.upgrade.remediation.retries` above 0 (Flux's
+    default is 0), or `spec.upgrade.strategy.name: RetryOnFailure`."""
+
+    helm_rollback: bool | None = None
+    """HelmReleases roll back a failed upgrade: remediation `strategy` rollback (the default)
+    with `remediateLastFailure` in effect (it defaults to true only when `retries` > 0)."""
+
+    helm_install_remediation: bool | None = None
+    """HelmReleases remediate a failed install: `spec.install.remediation.retries` above 0 (or
+    `remediateLastFailure: true`, or install strategy `RetryOnFailure`)."""
+
+    kustomization_health: bool | None = None
+    """Kustomizations that apply workloads (Deployments, StatefulSets, DaemonSets, Jobs,
+    CronJobs, HelmReleases, Kustomizations, per their inventory) set `spec.wait: true` or
+    `spec.healthChecks`."""
+
+    kustomization_timeout: bool | None = None
+    """Kustomizations that wait on health set `spec.timeout` (else `spec.interval` minus 30 s)."""
+
+    max_suspended_hours: Annotated[int, Field(ge=0, le=24 * 365)] | None = None
+    """Objects suspended (`spec.suspend: true`) for longer than this many hours are findings;
+    0 turns the check off. Tier default: 72 for staging and production, off elsewhere."""
+
+
 class EnvironmentConfig(_Strict):
     """One environment: its Slack channel and the clusters that make it up."""
 
@@ -199,6 +233,10 @@ class EnvironmentConfig(_Strict):
 
     digest: DigestConfig | None = None
     """Scheduled digest. Default: weekdays at 09:00 UTC, except sandboxes (none)."""
+
+    posture: PostureConfig | None = None
+    """What `audit` requires here; unset fields come from `posture.<tier>`, then the tier's
+    defaults."""
 
     @model_validator(mode="after")
     def _unique_cluster_names(self) -> Self:
@@ -342,6 +380,10 @@ class FluxbotConfig(_Strict):
     history: HistorySettings = HistorySettings()
     """Where digest history is kept."""
 
+    posture: dict[Tier, PostureConfig] = {}
+    """What `audit` requires per tier (`posture.production.helm_rollback: true`); each
+    environment may override under `environments.<name>.posture`."""
+
     @model_validator(mode="after")
     def _check_names(self) -> Self:
         clusters: dict[str, str] = {}
@@ -420,6 +462,24 @@ class FluxbotConfig(_Strict):
             return None if self.tier_of(environment) is Tier.SANDBOX else DigestConfig()
         return configured if configured.enabled else None
 
+    def posture_policy(self, environment: str) -> PosturePolicy:
+        """The environment's audit policy: its own settings, then its tier's, then defaults."""
+        tier = self.tier_of(environment)
+        policy = default_policy(tier.value)
+        for layer in (self.posture.get(tier), self.environments[environment].posture):
+            if layer is None:
+                continue
+            changes = {
+                k: v
+                for k, v in layer.model_dump(exclude={"max_suspended_hours"}).items()
+                if v is not None
+            }
+            if layer.max_suspended_hours is not None:
+                hours = layer.max_suspended_hours
+                changes["max_suspended"] = dt.timedelta(hours=hours) if hours else None
+            policy = replace(policy, **changes)
+        return policy
+
     def role_map(self) -> dict[str, Role]:
         """Every role with its members; group handles lose their leading '@'."""
         return {
@@ -441,6 +501,7 @@ class FluxbotConfig(_Strict):
                     channel=env.channel,
                     clusters=tuple(c.display_name for c in env.clusters),
                     aliases=tuple(env.aliases),
+                    posture=self.posture_policy(name),
                 )
                 for name, env in self.environments.items()
             )

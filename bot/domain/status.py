@@ -167,6 +167,31 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Safeguards:
+    """The spec fields that say how an object's failures are handled (for the posture audit).
+
+    Values are as written in the spec; absent fields keep their zero value here and the audit
+    applies Flux's defaults (helm-controller api/v2, kustomize-controller api/v1).
+    """
+
+    # HelmRelease `spec.upgrade` / `spec.install`.
+    upgrade_retries: int = 0
+    upgrade_remediate_last_failure: bool | None = None
+    upgrade_remediation_strategy: str = ""
+    upgrade_strategy: str = ""
+    install_retries: int = 0
+    install_remediate_last_failure: bool | None = None
+    install_strategy: str = ""
+    # Kustomization `spec.wait`, `spec.healthChecks`, `spec.timeout`, `spec.interval`, and the
+    # kinds in `status.inventory`.
+    wait: bool = False
+    health_checks: int = 0
+    timeout: dt.timedelta | None = None
+    interval: dt.timedelta | None = None
+    inventory_kinds: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class FluxObject:
     """One Flux object's status: the `flux get` columns and what fluxbot needs beyond them."""
 
@@ -203,6 +228,7 @@ class FluxObject:
     timeout: dt.timedelta | None = None
     created_at: dt.datetime | None = None
     delivery: Delivery | None = None
+    safeguards: Safeguards | None = None
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -344,7 +370,43 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         timeout=operation_timeout(flux_kind, spec, helm),
         created_at=parse_time(metadata.get("creationTimestamp")),
         delivery=_delivery(flux_kind, spec, status, helm, full_revision),
+        safeguards=_safeguards(flux_kind, spec, status),
     )
+
+
+def _safeguards(
+    flux_kind: FluxKind, spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> Safeguards | None:
+    if flux_kind is HELM_RELEASE:
+        upgrade, install = _map(spec.get("upgrade")), _map(spec.get("install"))
+        up_rem, in_rem = _map(upgrade.get("remediation")), _map(install.get("remediation"))
+        return Safeguards(
+            upgrade_retries=_int(up_rem.get("retries")) or 0,
+            upgrade_remediate_last_failure=_bool(up_rem.get("remediateLastFailure")),
+            upgrade_remediation_strategy=_str(up_rem.get("strategy")),
+            upgrade_strategy=_str(_map(upgrade.get("strategy")).get("name")),
+            install_retries=_int(in_rem.get("retries")) or 0,
+            install_remediate_last_failure=_bool(in_rem.get("remediateLastFailure")),
+            install_strategy=_str(_map(install.get("strategy")).get("name")),
+        )
+    if flux_kind is KUSTOMIZATION:
+        # Inventory ids are `<namespace>_<name>_<group>_<Kind>` (fluxcd/pkg ssa ObjMetadata).
+        entries = _list(_map(status.get("inventory")).get("entries"))
+        kinds = frozenset(
+            _str(_map(e).get("id")).rsplit("_", 1)[-1] for e in entries if _map(e).get("id")
+        )
+        return Safeguards(
+            wait=spec.get("wait") is True,
+            health_checks=len(_list(spec.get("healthChecks"))),
+            timeout=parse_go_duration(spec.get("timeout")),
+            interval=parse_go_duration(spec.get("interval")),
+            inventory_kinds=kinds,
+        )
+    return None
+
+
+def _bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 _ORIGIN_SOURCE: Final = "org.opencontainers.image.source"
