@@ -18,9 +18,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
-from bot.commands.answers import ErrorAnswer, RolloutAnswer, StatusAnswer
+from bot.commands.answers import AuditAnswer, ErrorAnswer, RolloutAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
-from bot.commands.grammar import RolloutCommand, StatusCommand
+from bot.commands.grammar import AuditCommand, RolloutCommand, StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
 from bot.demo.live import DemoHelm, LiveDemo, demo_config
@@ -39,6 +39,7 @@ from bot.observability.health import HealthServer, ReadinessFlag, all_of, cache_
 from bot.observability.logging import configure_logging, redact_values
 from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
+from bot.render.audit_json import audit_record
 from bot.render.digest_text import digest_record, render_digest
 from bot.render.rollout_json import rollout_record
 from bot.render.text import render
@@ -183,6 +184,14 @@ def _parser() -> argparse.ArgumentParser:
     rollout.add_argument("--output", "-o", choices=["text", "json"], default="text")
     _add_fleet_arguments(rollout)
     rollout.set_defaults(func=_cmd_rollout)
+
+    audit = sub.add_parser(
+        "audit", help="remediation posture: objects whose failure handling falls short"
+    )
+    audit.add_argument("environment", nargs="?", help="environment (default: all)")
+    audit.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    _add_fleet_arguments(audit)
+    audit.set_defaults(func=_cmd_audit)
 
     serve = sub.add_parser(
         "serve",
@@ -331,6 +340,26 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render(answer))
+    unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    fleet = _open_fleet(args)
+    try:
+        answer = fleet.runner.run(AuditCommand(args.environment), CommandContext())
+    finally:
+        if fleet.close:
+            fleet.close()
+    if isinstance(answer, ErrorAnswer):
+        raise CliError([render(answer)])
+    assert isinstance(answer, AuditAnswer)
+    if args.output == "json":
+        json.dump(audit_record(answer), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(answer))
+    # Findings are an answer, not an error; only an unreadable cluster changes the exit code.
     unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
     return EXIT_UNREADABLE if unreadable else EXIT_OK
 

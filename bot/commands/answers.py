@@ -19,6 +19,7 @@ from bot.domain.fleet import (
     cluster_trouble,
     freshness_trouble,
 )
+from bot.domain.posture import Finding, PosturePolicy
 from bot.domain.rollout import Deployed, SourceRollout
 from bot.domain.status import FluxObject, ObjectRef
 
@@ -211,6 +212,30 @@ class RolloutAnswer:
     now: dt.datetime = field(default_factory=_now)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditedEnvironment:
+    """One environment's policy and the findings against it."""
+
+    name: str
+    tier: str
+    policy: PosturePolicy
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditAnswer:
+    """Answer to `audit`: per environment, the objects whose failure handling falls short."""
+
+    environments: tuple[AuditedEnvironment, ...]
+    troubles: tuple[ClusterTrouble, ...] = ()
+    now: dt.datetime = field(default_factory=_now)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding, environment by environment."""
+        return [f for env in self.environments for f in env.findings]
+
+
 Answer = (
     StatusAnswer
     | ObjectAnswer
@@ -219,4 +244,5 @@ Answer = (
     | HelpAnswer
     | ErrorAnswer
     | RolloutAnswer
+    | AuditAnswer
 )

@@ -19,8 +19,10 @@ from bot.commands.answers import (
     ObjectMatch,
     StatusAnswer,
 )
+from bot.commands.audit import answer_audit
 from bot.commands.grammar import (
     ActionCommand,
+    AuditCommand,
     Command,
     DigestCommand,
     EnvsCommand,
@@ -111,6 +113,9 @@ class CommandRunner:
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
                     return EnvsAnswer(self.layout, freshness, self.clock())
+                case AuditCommand():
+                    environment = self._environment(command.environment, context)
+                    return answer_audit(environment, self.layout, self.reader, self.clock())
                 case RolloutCommand():
                     return answer_rollout(command, self.layout, self.reader, self.clock())
                 case HelpCommand():

@@ -160,6 +160,12 @@ SPECS: Final = (
         aliases=("rollouts",),
     ),
     CommandSpec(
+        name="audit",
+        summary="Remediation posture: objects whose failure handling falls short of policy",
+        positionals=(Positional("ENV", "environment (default: this channel's, else all)", False),),
+        examples=("audit", "audit production"),
+    ),
+    CommandSpec(
         name="envs",
         summary="Environments with their channels and clusters",
         examples=("envs",),
@@ -229,6 +235,13 @@ class RolloutCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditCommand:
+    """`audit [ENV]`."""
+
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsCommand:
     """`envs`."""
 
@@ -249,6 +262,7 @@ Command = (
     | EnvsCommand
     | HelpCommand
     | RolloutCommand
+    | AuditCommand
 )
 
 
@@ -359,6 +373,8 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             return EnvsCommand()
         case "digest":
             return DigestCommand(pos[0] if pos else None)
+        case "audit":
+            return AuditCommand(pos[0] if pos else None)
         case "rollout":
             return RolloutCommand(pos[0] if pos else None, text("revision"))
         case name if name in ACTION_NAMES:

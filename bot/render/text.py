@@ -8,6 +8,7 @@ from typing import Final
 
 from bot.commands.answers import (
     Answer,
+    AuditAnswer,
     ClusterReport,
     DigestAnswer,
     EnvironmentReport,
@@ -24,6 +25,7 @@ from bot.domain.condense import condense
 from bot.domain.fleet import ClusterTarget, ClusterTrouble, TroubleState, cluster_trouble
 from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
+from bot.render.audit_text import render_audit
 from bot.render.digest_text import counts_line, render_digest
 from bot.render.rollout_text import PLAIN, deployed_line, render_rollout
 
@@ -53,6 +55,8 @@ def render(answer: Answer) -> str:
             return f"{answer.problem}\n\n{answer.text}" if answer.problem else answer.text
         case RolloutAnswer():
             return render_rollout(answer)
+        case AuditAnswer():
+            return render_audit(answer)
         case ErrorAnswer():
             text = answer.message
             if answer.suggestions:

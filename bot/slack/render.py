@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
 
 from bot.commands.answers import (
     Answer,
+    AuditAnswer,
     ClusterReport,
     DigestAnswer,
     EnvironmentReport,
@@ -131,6 +132,10 @@ def render(
             from bot.slack.rollout_render import rollout_message  # noqa: PLC0415
 
             message = rollout_message(answer)
+        case AuditAnswer():
+            from bot.slack.audit_render import audit_message  # noqa: PLC0415
+
+            message = audit_message(answer, command)
     if share_value is not None:
         message = _with_share_button(message, share_value)
     return message
