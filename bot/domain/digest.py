@@ -18,6 +18,7 @@ from bot.domain.causes import group_failures
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
 from bot.domain.kinds import HELM_RELEASE, kind_order
+from bot.domain.posture import Finding
 from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject
 from bot.domain.transitions import Change, Transition
@@ -126,6 +127,8 @@ class Digest:
     changes: Changes
     snoozed: int = 0
     counts: HealthCounts = field(default_factory=HealthCounts)
+    # The posture audit's findings (advice, not failures: they do not make a digest unhealthy).
+    posture: tuple[Finding, ...] = ()
 
     @property
     def unreadable(self) -> tuple[ClusterLine, ...]:

@@ -234,12 +234,21 @@ def suspended_since(obj: FluxObject) -> dt.datetime | None:
     return max(times) if times else None
 
 
-def summary_lines(findings: Sequence[Finding]) -> list[str]:
-    """`3 HelmRelease(s) with no rollback on failure in production`, one per rule and env."""
+def summary_lines(findings: Sequence[Finding], where: bool = True) -> list[str]:
+    """`3 HelmRelease(s) with no rollback on failure in production`, one per rule and env
+    (without ` in production` when `where` is False)."""
     counted: dict[tuple[str, str], set[tuple[str, str, str, str]]] = {}
     for f in findings:
         key = (f.environment, f.rule)
         counted.setdefault(key, set()).add((f.cluster, *f.object.key))
     return [
-        f"{len(objects)} {RULE_SUMMARY[rule]} in {env}" for (env, rule), objects in counted.items()
+        f"{len(objects)} {RULE_SUMMARY[rule]}" + (f" in {env}" if where else "")
+        for (env, rule), objects in counted.items()
     ]
+
+
+def posture_line(findings: Sequence[Finding]) -> str | None:
+    """One line for an environment's digest: `Posture: 5 HelmRelease(s) with no rollback on
+    failure; …`, or None when nothing falls short."""
+    lines = summary_lines(findings, where=False)
+    return "Posture: " + "; ".join(lines) if lines else None

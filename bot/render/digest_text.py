@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.domain.digest import Digest
 from bot.domain.fleet import CacheState, HealthCounts
+from bot.domain.posture import posture_line
 
 
 def counts_line(counts: HealthCounts) -> str:
@@ -40,6 +41,8 @@ def headline(digest: Digest) -> str:
 def render_digest(digest: Digest) -> str:
     """The whole digest as text."""
     lines = [headline(digest), ""]
+    if (posture := posture_line(digest.posture)) is not None:
+        lines[1:1] = [posture]
     for cluster in digest.clusters:
         if cluster.unreadable is not None:
             lines.append(f"  {cluster.cluster}: cannot read: {cluster.unreadable.message}")

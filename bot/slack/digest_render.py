@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.digest import Digest
 from bot.domain.fleet import CacheState
+from bot.domain.posture import posture_line
 from bot.domain.status import FluxObject
 from bot.render.digest_text import headline
 from bot.slack.render import (
@@ -61,7 +62,9 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
     icon = ":large_green_circle:" if digest.healthy else ":red_circle:"
     text = f"{icon} *{escape(headline(digest))}*"
     blocks: list[dict[str, Any]] = [_section(text).to_dict()]
-    if not digest.healthy and details_in_thread:
+    if (posture := posture_line(digest.posture)) is not None:
+        blocks.append(_section(f":shield: {escape(posture)}").to_dict())
+    if (not digest.healthy or digest.posture) and details_in_thread:
         blocks.append(
             ContextBlock(
                 elements=[MarkdownTextObject(text="Details in the thread :thread:")]
@@ -174,6 +177,9 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
             )
         blocks += [DividerBlock(), _section("\n".join(lines))]
 
+    if digest.posture:
+        blocks += [DividerBlock(), _section(_posture_list(digest))]
+
     if digest.snoozed:
         blocks.append(
             ContextBlock(
@@ -182,3 +188,18 @@ def details_message(digest: Digest, buttons: DigestButtons | None) -> SlackMessa
         )
     dicts = [b.to_dict() for b in blocks[:MAX_BLOCKS]]
     return SlackMessage(clip(headline(digest), FALLBACK_LIMIT), dicts)
+
+
+def _posture_list(digest: Digest) -> str:
+    """The posture findings, one per line (`/flux audit` has them with the advice)."""
+    findings = digest.posture
+    lines = [f"*Posture* ({len(findings)}): `/flux audit {escape(digest.environment)}` says why"]
+    for f in findings[:MAX_LINES]:
+        obj = f.object
+        lines.append(
+            f"• {obj.kind} `{escape(obj.namespace)}/{escape(obj.name)}` on {escape(f.cluster)}: "
+            f"`{f.field}`"
+        )
+    if len(findings) > MAX_LINES:
+        lines.append(f"… and {len(findings) - MAX_LINES} more")
+    return "\n".join(lines)
