@@ -290,3 +290,11 @@ def test_rollout_answers_in_slack_with_each_environment_in_promotion_order(
     # Each revision links to its commit on the forge the GitRepository's URL names.
     blocks = json.dumps(payload["blocks"], ensure_ascii=False)
     assert f"<https://github.com/acme/fleet/commit/{'b' * 40}|main@bbbbbbbb>" in blocks
+
+
+def test_audit_in_an_environment_channel_audits_that_environment(bot: Bot) -> None:
+    payload = bot.answer(_command(bot, "audit"))
+    assert payload["blocks"][0]["type"] == "header"
+    text = texts(payload)
+    assert "production (production tier): " in text
+    assert "staging (staging tier)" not in text
