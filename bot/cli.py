@@ -41,8 +41,11 @@ from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
 from bot.render.audit_json import audit_record
 from bot.render.digest_text import digest_record, render_digest
+from bot.render.report_text import render_report, report_record
 from bot.render.rollout_json import rollout_record
 from bot.render.text import render
+from bot.reports.chart import chart_png
+from bot.reports.compose import compose_report, parse_span
 from bot.runtime import open_history, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
@@ -192,6 +195,18 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--output", "-o", choices=["text", "json"], default="text")
     _add_fleet_arguments(audit)
     audit.set_defaults(func=_cmd_audit)
+
+    report = sub.add_parser(
+        "report", help="change health of an environment: changes, failure rate, recovery"
+    )
+    report.add_argument("environment", help="environment")
+    report.add_argument("--since", default="28d", help="window, e.g. 28d, 2w, 36h (default 28d)")
+    report.add_argument("--output", "-o", choices=["text", "json", "png"], default="text")
+    report.add_argument(
+        "--file", type=Path, help="where --output png writes (default: report-ENV.png here)"
+    )
+    _add_fleet_arguments(report)
+    report.set_defaults(func=_cmd_report)
 
     serve = sub.add_parser(
         "serve",
@@ -362,6 +377,42 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     # Findings are an answer, not an error; only an unreadable cluster changes the exit code.
     unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
     return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        span = parse_span(args.since)
+    except ValueError as err:
+        raise CliError([str(err)]) from err
+    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    now = dt.datetime.now(dt.UTC)
+    if config_path is None:
+        # The demo and YAML dumps have no recorded history: the report says so.
+        names = _open_fleet(args).runner.layout.names
+        _known_environment(args.environment, names)
+        report = compose_report(args.environment, None, span, now)
+    else:
+        config = load_config(config_path)
+        _known_environment(args.environment, list(config.environments))
+        history = open_history(config)
+        try:
+            retention = dt.timedelta(days=config.history.retention_days)
+            report = compose_report(args.environment, history, span, now, retention)
+        finally:
+            history.close()
+    if args.output == "json":
+        json.dump(report_record(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.output == "png":
+        path = args.file or Path(f"report-{args.environment}.png")
+        try:
+            path.write_bytes(chart_png(report))
+        except OSError as err:
+            raise CliError([f"cannot write {path}: {err.strerror}"]) from err
+        print(path)
+    else:
+        print(render_report(report))
+    return EXIT_OK
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
