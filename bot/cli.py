@@ -46,6 +46,7 @@ from bot.render.rollout_json import rollout_record
 from bot.render.text import render
 from bot.reports.chart import chart_png
 from bot.reports.compose import compose_report, parse_span
+from bot.reports.scheduler import ReportScheduler
 from bot.runtime import open_history, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
@@ -54,6 +55,7 @@ from bot.slack.credentials import MissingCredentials, SlackCredentials
 from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
 from bot.slack.remediation import SlackRemediation
+from bot.slack.report_post import SlackReportPoster
 from bot.slack.server import serve_http, serve_socket_mode
 from bot.state.sqlite import SqliteHistory
 
@@ -595,6 +597,13 @@ def _serve(
                 is_leader=lambda: runtime.is_leader,
             ).start()
             runtime.on_stop(scheduler.stop)
+            reports = ReportScheduler(
+                runtime.config,
+                runtime.history,
+                SlackReportPoster(client, runtime.runner.layout),
+                is_leader=lambda: runtime.is_leader,
+            ).start()
+            runtime.on_stop(reports.stop)
         bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
         try:
             app = build_app(bot, http=args.http)

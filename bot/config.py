@@ -180,6 +180,34 @@ class DigestConfig(_Strict):
         return self
 
 
+class ReportConfig(_Strict):
+    """When an environment's weekly change-health report is posted to its channel."""
+
+    enabled: bool = True
+    """Post reports for this environment. Sandboxes have none unless a `report:` is set."""
+
+    schedule: str = "0 9 * * 1"
+    """Cron expression (minute hour day-of-month month day-of-week). Default: Mondays 09:00."""
+
+    timezone: str = "UTC"
+    """IANA time zone the schedule is read in. Default UTC."""
+
+    window_days: Annotated[int, Field(ge=1, le=90)] = 7
+    """Days the figures cover (the chart always shows four weeks). Default 7."""
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> Self:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from err
+        try:
+            cron_trigger(self.schedule, self.timezone)
+        except ValueError as err:
+            raise ValueError(f"invalid cron expression {self.schedule!r}: {err}") from err
+        return self
+
+
 class PostureConfig(_Strict):
     """What `audit` requires of the Flux objects' failure handling. Each unset field takes the
     default of the environment's tier: every check on for staging and production, none for
@@ -237,6 +265,9 @@ class EnvironmentConfig(_Strict):
     posture: PostureConfig | None = None
     """What `audit` requires here; unset fields come from `posture.<tier>`, then the tier's
     defaults."""
+
+    report: ReportConfig | None = None
+    """Weekly change-health report. Default: Mondays at 09:00 UTC, except sandboxes (none)."""
 
     @model_validator(mode="after")
     def _unique_cluster_names(self) -> Self:
@@ -460,6 +491,13 @@ class FluxbotConfig(_Strict):
         configured = self.environments[environment].digest
         if configured is None:
             return None if self.tier_of(environment) is Tier.SANDBOX else DigestConfig()
+        return configured if configured.enabled else None
+
+    def report(self, environment: str) -> ReportConfig | None:
+        """The environment's effective report settings, None when it gets no report."""
+        configured = self.environments[environment].report
+        if configured is None:
+            return None if self.tier_of(environment) is Tier.SANDBOX else ReportConfig()
         return configured if configured.enabled else None
 
     def posture_policy(self, environment: str) -> PosturePolicy:

@@ -14,18 +14,24 @@ from typing import Any
 
 import pytest
 import yaml
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot.config import ClusterConfig, KubernetesSettings
+from bot.config import ClusterConfig, FluxbotConfig, KubernetesSettings, load_config
 from bot.domain.change_health import change_health
+from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.transitions import Change, Transition
 from bot.kube.clients import build_api_client
 from bot.kube.configmap_history import ConfigMapHistory
 from bot.render.report_text import render_report
 from bot.reports.chart import chart_png
 from bot.reports.compose import compose_report, parse_span
+from bot.reports.scheduler import ReportScheduler
+from bot.slack.report_post import SlackReportPoster, report_message
 from bot.state.sqlite import SqliteHistory
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.fakes.kubeconfig import write_kubeconfig
+from tests.fakes.slack_api import FakeSlack, validate_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -283,3 +289,115 @@ def test_cli_report_bad_input_is_a_usage_error(recorded: Path, tmp_path: Path) -
     demo = _fluxbot("report", "production", "--demo", cwd=tmp_path)
     assert demo.returncode == 0
     assert "no history recorded" in demo.stdout
+
+
+# --- posting: the figures, then the chart through Slack's external upload flow ----------------
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def _layout() -> FleetLayout:
+    return FleetLayout(
+        (
+            EnvironmentLayout("production", "production", "C0PROD", ("prod-eu-1",)),
+            EnvironmentLayout("sandbox-a", "sandbox", "C0SANDBOX", ("sb-1",)),
+        )
+    )
+
+
+def test_the_report_is_posted_and_its_chart_uploaded_in_three_steps(slack: FakeSlack) -> None:
+    # docs.slack.dev files.getUploadURLExternal / files.completeUploadExternal; slack_sdk
+    # WebClient.files_upload_v2 runs the three steps.
+    report = change_health("production", _four_weeks(), NOW - dt.timedelta(days=7), NOW)
+    client = WebClient(slack.bot_token, base_url=slack.api_url)
+    ts = SlackReportPoster(client, _layout()).post(report)
+    assert [c.method for c in slack.calls()] == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+    (upload,) = slack.uploads()
+    assert upload["completed"]
+    assert upload["length"] == len(upload["data"])
+    assert _png_size(upload["data"]) == (1200, 675)
+    assert (upload["channel"], upload["thread_ts"]) == ("C0PROD", ts)
+    thread = slack.messages("C0PROD", thread_ts=ts)
+    assert thread[0]["text"].startswith("production change health, 7 d: ")
+    assert thread[1]["files"][0]["name"] == "change-health-production.png"
+
+
+def test_the_retired_files_upload_is_refused_like_slack_does(slack: FakeSlack) -> None:
+    client = WebClient(slack.bot_token, base_url=slack.api_url)
+    with pytest.raises(SlackApiError) as refused:
+        client.api_call("files.upload", data={"channels": "C0PROD", "content": "x"})
+    assert refused.value.response["error"] == "method_deprecated"
+    # Completing an upload whose bytes never arrived fails.
+    url = client.files_getUploadURLExternal(filename="a.png", length=3)
+    with pytest.raises(SlackApiError) as missing:
+        client.files_completeUploadExternal(files=[{"id": url["file_id"], "title": "a"}])
+    assert missing.value.response["error"] == "file_not_found"
+
+
+def test_report_message_stays_within_block_kit_limits() -> None:
+    for report in (
+        change_health("production", _four_weeks(), NOW - dt.timedelta(days=28), NOW),
+        compose_report("production", None, dt.timedelta(days=7), NOW),
+    ):
+        message = report_message(report)
+        assert validate_blocks(message.blocks) == []
+        assert message.blocks[0]["type"] == "header"
+
+
+def _config(tmp_path: Path, **production: Any) -> FluxbotConfig:
+    path = tmp_path / "fluxbot.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "history": {"path": str(tmp_path / "history.db"), "retention_days": 30},
+                "environments": {
+                    "production": {
+                        "channel": "C0PROD",
+                        "clusters": [{"context": "prod-eu-1"}],
+                        **production,
+                    },
+                    "sandbox-a": {"channel": "C0SANDBOX", "clusters": [{"context": "sb-1"}]},
+                },
+            }
+        )
+    )
+    return load_config(path)
+
+
+def test_each_slot_is_posted_once_and_sandboxes_get_none(slack: FakeSlack, tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    history = SqliteHistory(tmp_path / "history.db")
+    try:
+        history.record_transitions(_four_weeks())
+        poster = SlackReportPoster(WebClient(slack.bot_token, base_url=slack.api_url), _layout())
+        scheduler = ReportScheduler(config, history, poster, clock=lambda: NOW)
+        assert scheduler.environments() == ["production"]
+        slot = NOW.replace(hour=9, minute=0)
+        assert scheduler.run("production", slot, NOW) is not None
+        assert scheduler.run("production", slot, NOW) is None  # a replica or a restart
+        assert scheduler.run("sandbox-a", slot, NOW) is None
+        posted = slack.messages("C0PROD")
+        assert posted[0]["text"] == (
+            "production change health, 7 d: 2 changes, 1 failed (50%), recovery median 20 min"
+        )
+        assert len(slack.uploads()) == 1
+    finally:
+        history.close()
+
+
+def test_report_schedule_is_configurable_and_can_be_turned_off(tmp_path: Path) -> None:
+    off = _config(tmp_path, report={"enabled": False})
+    assert off.report("production") is None
+    monthly = _config(tmp_path, report={"schedule": "0 8 1 * *", "window_days": 28})
+    settings = monthly.report("production")
+    assert settings is not None
+    assert (settings.schedule, settings.window_days) == ("0 8 1 * *", 28)
+    assert monthly.report("sandbox-a") is None
