@@ -298,3 +298,10 @@ def test_audit_in_an_environment_channel_audits_that_environment(bot: Bot) -> No
     text = texts(payload)
     assert "production (production tier): " in text
     assert "staging (staging tier)" not in text
+
+
+def test_report_answers_from_the_history_store(bot: Bot) -> None:
+    payload = bot.answer(_command(bot, "report --since 7d"))
+    assert payload["blocks"][0]["type"] == "header"
+    assert payload["blocks"][0]["text"]["text"].startswith("production change health, 7 d: ")
+    assert "fluxbot report ENV -o png" in texts(payload)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.domain.causes import CauseGroup
+from bot.domain.change_health import ChangeHealth
 from bot.domain.digest import Digest
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
@@ -236,6 +237,13 @@ class AuditAnswer:
         return [f for env in self.environments for f in env.findings]
 
 
+@dataclass(frozen=True, slots=True)
+class ReportAnswer:
+    """Answer to `report`: an environment's change health from the history store."""
+
+    report: ChangeHealth
+
+
 Answer = (
     StatusAnswer
     | ObjectAnswer
@@ -245,4 +253,5 @@ Answer = (
     | ErrorAnswer
     | RolloutAnswer
     | AuditAnswer
+    | ReportAnswer
 )

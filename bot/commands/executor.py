@@ -28,11 +28,13 @@ from bot.commands.grammar import (
     EnvsCommand,
     GetCommand,
     HelpCommand,
+    ReportCommand,
     RolloutCommand,
     StatusCommand,
     help_text,
     parse,
 )
+from bot.commands.report import answer_report
 from bot.commands.rollouts import answer_rollout
 from bot.digests.composer import DigestComposer
 from bot.domain.causes import group_failures
@@ -116,6 +118,13 @@ class CommandRunner:
                 case AuditCommand():
                     environment = self._environment(command.environment, context)
                     return answer_audit(environment, self.layout, self.reader, self.clock())
+                case ReportCommand():
+                    environment = self._environment(command.environment, context)
+                    if environment is None:
+                        return ErrorAnswer("Name an environment.", tuple(self.layout.names))
+                    return answer_report(
+                        environment, command.since, self.digests.history, self.clock()
+                    )
                 case RolloutCommand():
                     return answer_rollout(command, self.layout, self.reader, self.clock())
                 case HelpCommand():

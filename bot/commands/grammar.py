@@ -166,6 +166,13 @@ SPECS: Final = (
         examples=("audit", "audit production"),
     ),
     CommandSpec(
+        name="report",
+        summary="Change health: revisions applied, failure rate, time to recovery, flapping",
+        positionals=(Positional("ENV", "environment (default: this channel's)", required=False),),
+        options=(Option(("--since",), "since", "window, e.g. 28d, 2w, 36h (default 28d)", "SPAN"),),
+        examples=("report production", "report staging --since 7d"),
+    ),
+    CommandSpec(
         name="envs",
         summary="Environments with their channels and clusters",
         examples=("envs",),
@@ -242,6 +249,14 @@ class AuditCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportCommand:
+    """`report [ENV] [--since SPAN]`."""
+
+    environment: str | None = None
+    since: str = "28d"
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsCommand:
     """`envs`."""
 
@@ -263,6 +278,7 @@ Command = (
     | HelpCommand
     | RolloutCommand
     | AuditCommand
+    | ReportCommand
 )
 
 
@@ -373,6 +389,8 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             return EnvsCommand()
         case "digest":
             return DigestCommand(pos[0] if pos else None)
+        case "report":
+            return ReportCommand(pos[0] if pos else None, text("since") or "28d")
         case "audit":
             return AuditCommand(pos[0] if pos else None)
         case "rollout":

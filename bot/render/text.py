@@ -17,6 +17,7 @@ from bot.commands.answers import (
     HelpAnswer,
     ObjectAnswer,
     ObjectMatch,
+    ReportAnswer,
     RolloutAnswer,
     StatusAnswer,
 )
@@ -27,6 +28,7 @@ from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
 from bot.render.audit_text import render_audit
 from bot.render.digest_text import counts_line, render_digest
+from bot.render.report_text import render_report
 from bot.render.rollout_text import PLAIN, deployed_line, render_rollout
 
 MARKS = {
@@ -57,6 +59,8 @@ def render(answer: Answer) -> str:
             return render_rollout(answer)
         case AuditAnswer():
             return render_audit(answer)
+        case ReportAnswer():
+            return render_report(answer.report)
         case ErrorAnswer():
             text = answer.message
             if answer.suggestions:

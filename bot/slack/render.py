@@ -37,6 +37,7 @@ from bot.commands.answers import (
     HelpAnswer,
     ObjectAnswer,
     ObjectMatch,
+    ReportAnswer,
     RolloutAnswer,
     StatusAnswer,
 )
@@ -136,6 +137,10 @@ def render(
             from bot.slack.audit_render import audit_message  # noqa: PLC0415
 
             message = audit_message(answer, command)
+        case ReportAnswer():
+            from bot.slack.report_post import report_message  # noqa: PLC0415
+
+            message = report_message(answer.report, scheduled=False)
     if share_value is not None:
         message = _with_share_button(message, share_value)
     return message

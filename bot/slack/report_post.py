@@ -30,15 +30,26 @@ from bot.slack.render import (
 log = logging.getLogger(__name__)
 
 
-def report_message(report: ChangeHealth) -> SlackMessage:
-    """The key fact in the header, each figure on its own line."""
+def report_message(report: ChangeHealth, scheduled: bool = True) -> SlackMessage:
+    """The key fact in the header, each figure on its own line; `scheduled` for the weekly
+    post (its chart follows in the thread)."""
     blocks: list[Any] = [_header(headline(report))]
-    blocks += _sections([escape(line) for line in report_lines(report)])
+    # Slack trims leading spaces: indented list items become bullets.
+    lines = [
+        "• " + escape(line.strip()) if line.startswith("  ") else escape(line)
+        for line in report_lines(report)
+    ]
+    blocks += _sections(lines)
     blocks.append(
         _context(
             "A change is a new revision fetched by a source or a new chart version; it failed "
             "when a Kustomization or HelmRelease of its cluster failed before the next change "
-            "(within 24 h). The chart is in the thread."
+            "(within 24 h). "
+            + (
+                "The chart is in the thread."
+                if scheduled
+                else "The chart comes with the weekly report, or `fluxbot report ENV -o png`."
+            )
         )
     )
     text = headline(report)
