@@ -17,14 +17,17 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.actions.flow import ActionFlow
+from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import AuditAnswer, ErrorAnswer, RolloutAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
 from bot.commands.grammar import AuditCommand, RolloutCommand, StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
-from bot.demo.live import DemoHelm, LiveDemo, demo_config
+from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
+from bot.digests.run import DigestRuns, Outcome
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
 from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout, TroubleState
@@ -171,12 +174,20 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Compose ENV's digest from the fleet's current state and the recorded history "
             "(changes since the last digest) and post it to the environment's channel, as a "
-            "scheduled digest would. --dry-run prints it instead and records nothing; the demo "
-            "fleet and --from-file dumps are always printed."
+            "scheduled digest would: as the digest of the latest slot of ENV's schedule, "
+            "posted at most once (run again, it posts nothing), and not at all when all is well "
+            "and quiet_when_healthy is skip. --force posts a digest of now outside the "
+            "schedule. --dry-run prints it instead and records nothing; the demo fleet and "
+            "--from-file dumps are always printed. Exit 1 when a cluster could not be read."
         ),
     )
     digest.add_argument("environment", metavar="ENV")
     digest.add_argument("--dry-run", action="store_true", help="print instead of posting")
+    digest.add_argument(
+        "--force",
+        action="store_true",
+        help="post even though the current scheduled slot's digest was already posted",
+    )
     digest.add_argument("--output", "-o", choices=["text", "json"], default="text")
     _add_fleet_arguments(digest)
     digest.set_defaults(func=_cmd_digest)
@@ -437,42 +448,117 @@ def _cmd_digest(args: argparse.Namespace) -> int:
         fleet = _open_fleet(args)
         names = fleet.runner.layout.names
         _known_environment(args.environment, names)
-        _print_digest(fleet.runner.digests.compose(args.environment), args.output)
-        return EXIT_OK
+        digest = fleet.runner.digests.compose(args.environment)
+        _print_digest(digest, args.output)
+        return _digest_exit(digest)
     config = load_config(config_path)
     _known_environment(args.environment, list(config.environments))
     reader = KubeFleetReader(config)
     history = open_history(config)
     try:
         composer = DigestComposer(config.layout(), reader, history)
-        digest = composer.compose(args.environment)
+        settings = config.digest(args.environment)
         if args.dry_run:
+            digest = composer.compose(args.environment)
             _print_digest(digest, args.output)
-            return EXIT_OK
-        try:
-            credentials = SlackCredentials.from_env(
-                http=False, env={**os.environ, "SLACK_APP_TOKEN": "unused"}
-            )
-        except MissingCredentials as err:
-            raise CliError([f"{err}; or use --dry-run to print the digest"]) from err
-        settings = config.digest(args.environment) or DigestConfig()
-        poster = SlackDigestPoster(make_client(credentials, config.slack), config.layout(), None)
-        now = dt.datetime.now(dt.UTC)
-        if not history.claim_run(args.environment, now, now):
-            raise CliError(["a digest for this minute was already posted"])
-        try:
-            ts = poster.post(digest, settings)
-        except SlackApiError as err:
-            history.finish_run(args.environment, now, RunState.FAILED, now, error=str(err))
-            raise CliError([f"Slack refused the digest: {err.response.get('error')}"]) from err
-        history.finish_run(
-            args.environment, now, RunState.POSTED, dt.datetime.now(dt.UTC), message_ts=ts
-        )
-        print(f"fluxbot: posted the {args.environment} digest (ts {ts})", file=sys.stderr)
-        return EXIT_OK
+            if digest.healthy and settings is not None and settings.quiet_when_healthy == "skip":
+                print(
+                    "fluxbot: all is well and quiet_when_healthy is skip: a real run posts nothing",
+                    file=sys.stderr,
+                )
+            return _digest_exit(digest)
+        return _post_digest(args, config, composer, history, settings)
     finally:
         reader.close()
         history.close()
+
+
+def _post_digest(
+    args: argparse.Namespace,
+    config: FluxbotConfig,
+    composer: DigestComposer,
+    history: HistoryStore,
+    settings: DigestConfig | None,
+) -> int:
+    """Run the digest of the slot now belongs to (or, with --force, of now) and say how it went."""
+    environment = args.environment
+    try:
+        credentials = SlackCredentials.from_env(
+            http=False, env={**os.environ, "SLACK_APP_TOKEN": "unused"}
+        )
+    except MissingCredentials as err:
+        raise CliError([f"{err}; or use --dry-run to print the digest"]) from err
+    poster = SlackDigestPoster(make_client(credentials, config.slack), config.layout(), None)
+    runs = DigestRuns(config, composer, poster, history)
+    if args.force:
+        slot = dt.datetime.now(dt.UTC)
+    else:
+        if settings is None:
+            raise CliError(
+                [f"{environment} has no digest schedule; --force posts its digest anyway"]
+            )
+        slot_or_none = runs.current_slot(
+            environment, dt.timedelta(days=config.history.retention_days)
+        )
+        if slot_or_none is None:
+            raise CliError(
+                [
+                    f"{environment}'s schedule ({settings.schedule}) has not fired within the "
+                    f"last {config.history.retention_days} days; --force posts its digest now"
+                ]
+            )
+        slot = slot_or_none
+    result = runs.run(environment, slot, settings or DigestConfig())
+    when = _utc_minute(result.slot)
+    if result.outcome is Outcome.POSTED:
+        print(f"fluxbot: posted the {environment} digest of {when} (ts {result.message_ts})",
+              file=sys.stderr)  # fmt: skip
+        return _digest_exit(result.digest)
+    if result.outcome is Outcome.SKIPPED:
+        print(
+            f"fluxbot: nothing posted: {environment} is all well and quiet_when_healthy is skip "
+            f"(the {when} digest is done)",
+            file=sys.stderr,
+        )
+        return _digest_exit(result.digest)
+    if result.outcome is Outcome.FAILED:
+        raise CliError(
+            [
+                f"the {environment} digest of {when} could not be posted: {result.error}; "
+                "running this again retries it"
+            ]
+        )
+    previous = result.previous
+    if result.outcome is Outcome.IN_PROGRESS:
+        print(
+            f"fluxbot: the {environment} digest of {when} is being posted by another run; "
+            "nothing posted",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    done = "skipped (all was well)" if previous and previous.state is RunState.SKIPPED else "posted"
+    ts = f" (ts {previous.message_ts})" if previous and previous.message_ts else ""
+    print(
+        f"fluxbot: the {environment} digest of {when} was already {done}{ts}; nothing posted. "
+        "--force posts another now",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _utc_minute(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _digest_exit(digest: Digest | None) -> int:
+    """1 when some cluster of the digest could not be read (as `status`), else 0."""
+    if digest is None:
+        return EXIT_OK
+    for line in digest.unreadable:
+        problem = line.unreadable.message if line.unreadable else "its data is stale"
+        print(f"fluxbot: cannot read {digest.environment}/{line.cluster}: {problem}",
+              file=sys.stderr)  # fmt: skip
+    return EXIT_UNREADABLE if digest.unreadable else EXIT_OK
 
 
 def _known_environment(name: str, names: Sequence[str]) -> None:
@@ -575,14 +661,16 @@ def _serve(
         remediation = None
         if runtime is not None:
             live = _remediation(
-                runtime.config, runtime.cache, KubeWriter(runtime.cache), _helm(runtime.config),
+                runtime.config, runtime.cache,
+                KubeWriter(runtime.cache, runtime.config.actions.events_address),
+                _helm(runtime.config),
                 runtime.runner, runtime.history, client, credentials, settings,
             )  # fmt: skip
             runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))
             remediation = live
         elif use_demo:
             remediation = _remediation(
-                demo_config(), demo, demo, DemoHelm(), demo_runner, demo_history,
+                demo_config(), demo, demo, None, demo_runner, demo_history,
                 client, credentials, settings,
             )  # fmt: skip
         if runtime is not None:
@@ -657,17 +745,17 @@ def _remediation(
 ) -> SlackRemediation:
     """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
     service = ActionService(config, objects, writer, helm, on_action=history.record_action)
+    workers = ActionRunner(service.run, claim_ttl=float(config.actions.button_ttl_seconds))
     key = credentials.button_key_bytes()
     return SlackRemediation(
-        service=service,
+        flow=ActionFlow(service, workers, history),
         runner=runner,
         directory=SlackDirectory(client, config.actions.group_refresh_seconds),
         client=client,
-        mint=ButtonMint(config, key, rollback_available=helm is not None),
+        mint=ButtonMint(config, key, rollback_method=service.rollback_method),
         key=key,
         retries=settings.api_retries,
         command=settings.command,
-        history=history,
     )
 
 

@@ -157,11 +157,13 @@ class DigestConfig(_Strict):
 
     quiet_when_healthy: Literal["skip", "line"] = "line"
     """When nothing is failing, suspended or changed: `skip` posts nothing, `line` posts one
-    line ("All 128 objects ready, no changes"). Default `line`."""
+    line ("All 128 objects ready, no changes"). Applies to `fluxbot digest` too. Default
+    `line`."""
 
     details_in_thread: bool = True
-    """Post a short top-level message and the details as a thread reply under it, so the
-    channel stays scannable. Default true."""
+    """Post a top-level message that names the problems, with the details as a thread reply
+    under it, so the channel stays scannable; false posts one message, the problems first.
+    Default true."""
 
     grace_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 120
     """A digest missed while fluxbot was down is posted once when it comes back within this
@@ -351,16 +353,34 @@ class HistorySettings(_Strict):
 class ActionSettings(_Strict):
     """How remediation actions run."""
 
+    rollback: Literal["flux", "helm"] = "flux"
+    """How an emergency rollback is done. `flux` (default): in the cluster, the Flux way: the
+    HelmRelease is kept from its parent Kustomization and pinned to the previous chart version,
+    and helm-controller performs a tracked upgrade (no Helm client, no access to Helm's
+    release Secrets). `helm`: `helm rollback` with the client at `helm_path`, which also
+    restores the previous values but is refused where it cannot be done right (see the
+    README)."""
+
     helm_path: Path | None = None
-    """Helm 4 client used for emergency rollbacks. Default: none, so rollback is not offered.
-    The container image ships one at /usr/local/bin/helm."""
+    """Helm 4 client used when `rollback: helm`. Default: none. The container image ships one
+    at /usr/local/bin/helm."""
 
     helm_timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
-    """How long `helm rollback --wait` may take. Default 300."""
+    """How long `helm rollback --wait` may take when the HelmRelease sets no
+    `spec.rollback.timeout` or `spec.timeout`. Default 300."""
 
-    follow_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    """How long fluxbot follows a reconcile before reporting "still progressing". Default 300,
-    as `flux reconcile` waits five minutes."""
+    follow_timeout_seconds: Annotated[float, Field(gt=0, le=6 * 3600)] = 3600.0
+    """The longest fluxbot follows an action before reporting "still progressing" (never a
+    success). It follows for the object's own `spec.timeout` (a Kustomization's interval, a
+    HelmRelease's 5 minutes or a source's 60 seconds when unset; a with-source chain's
+    timeouts added up), at most this long. Default 3600."""
+
+    events_address: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    """Also POST each action's audit event to this notification-controller events address
+    (as Flux's controllers do with `--events-addr`), so Flux Alerts can forward it:
+    e.g. `http://notification-controller.flux-system.svc.cluster.local./`. Kubernetes Events
+    alone never reach Alerts (notification-controller does not watch them). Flux's default
+    NetworkPolicy admits only flux-system pods: see deploy/README.md. Default: none."""
 
     button_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 86400
     """How long a button stays valid after the message was rendered. Default one day."""

@@ -128,11 +128,15 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
             # its own start.
             elector.on_started_leading = history.reload  # type: ignore[attr-defined]
         elector.start()
-    recorder = TransitionRecorder(
-        history, is_leader=(lambda: elector.is_leader) if elector else (lambda: True)
-    ).start()
     cache = FleetCache(config)
+    recorder = TransitionRecorder(
+        history,
+        is_leader=(lambda: elector.is_leader) if elector else (lambda: True),
+        live_clusters=cache.live_clusters,
+        snapshot=cache.listings,
+    ).start()
     cache.subscribe(recorder)
+    cache.subscribe_listings(recorder.listing)
     cache.start()
     if not cache.wait_synced(sync_seconds):
         log.warning("some clusters are not synced yet; their answers say so")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import demo_channel
+from bot.slack.action_views import WORKING
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes.slack_api import FakeSlack
 
@@ -34,11 +35,11 @@ def _click(bot: Bot, channel: str, button: dict[str, str], user: str = "U0ALICE"
         lambda: [
             r
             for r in bot.slack.responses(reply.response_url)
-            if "…" not in texts(r.payload) or "denied" in texts(r.payload)
+            if not texts(r.payload).startswith(WORKING)
         ],
         timeout=15,
     )
-    return texts(record[-1].payload)
+    return texts(record[0].payload)
 
 
 def test_reconciling_a_progressing_demo_object_succeeds_in_place(bot: Bot) -> None:
@@ -64,6 +65,26 @@ def test_the_demo_offers_every_action_and_still_refuses_guests(bot: Bot) -> None
         bot.command("get hr kube-prometheus-stack -n monitoring", PRODUCTION, user="U0ALICE")
     )
     offered = buttons(answer)
-    assert {"Reconcile", "Force", "Reset retries", "Rollback…", "Suspend…"} <= set(offered)
+    assert {"Reconcile", "Force", "Reset retries", "Rollback to 65.1.0…", "Suspend…"} <= set(
+        offered
+    )
     refused = _click(bot, PRODUCTION, offered["Reconcile"], user="U0GUEST")
     assert "guest accounts cannot act" in refused
+
+
+def test_a_demo_rollback_goes_back_to_the_release_that_worked(bot: Bot) -> None:
+    """The demo's failed upgrade fails at its chart version only: the Flux-native rollback pins
+    the previous version and the simulated helm-controller upgrades to it."""
+    answer = bot.answer(
+        bot.command("get hr kube-prometheus-stack -n monitoring", PRODUCTION, user="U0ALICE")
+    )
+    rollback = buttons(answer)["Rollback to 65.1.0…"]
+    action = {"type": "button", "action_id": rollback["action_id"], "value": rollback["value"]}
+    reply = bot.client.block_action(
+        action, user_id="U0ALICE", channel_id=PRODUCTION, is_ephemeral=True
+    )
+    plan = bot.answer(reply)
+    result = _click(bot, PRODUCTION, buttons(plan)["Confirm rollback"])
+    assert "Rolled back HelmRelease monitoring/kube-prometheus-stack on prod-us-1 to" in result
+    assert "@65.1.0" in result
+    assert "Resume (redeploys 66.3.0)" in result

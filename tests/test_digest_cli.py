@@ -83,11 +83,12 @@ def test_without_dry_run_it_posts_to_the_environment_channel(setup: tuple[Path, 
     assert "posted the production digest" in result.stderr
     top, details = [c.params for c in slack.calls("chat.postMessage") if c.ok]
     assert top["channel"] == "C0PROD"
-    assert "production digest: 1 need attention" in top["text"]
+    # The notification names the problem, not a count.
+    assert top["text"] == "production: platform on prod-1: auth required"
     assert details["thread_ts"]
     # The next digest covers what happened after this one.
     again = _digest(config, slack, "--dry-run")
-    assert "no changes" in again.stdout or "0 changes" in again.stdout
+    assert "Changes since" not in again.stdout
 
 
 def test_posting_needs_a_bot_token(setup: tuple[Path, FakeSlack]) -> None:

@@ -172,8 +172,8 @@ def test_changes_group_revisions_and_separate_flapping_from_news() -> None:
     assert [(u.name, u.old, u.new) for u in changes.chart_upgrades] == [
         ("podinfo", "6.6.0", "6.7.1")
     ]
-    assert [t.name for t in changes.new_failures] == ["infra"]
-    assert [t.name for t in changes.recoveries] == ["monitoring"]
+    assert [i.root.name for i in changes.new_failures] == ["infra"]
+    assert [i.root.name for i in changes.recoveries] == ["monitoring"]
     assert changes.flapping == ((("prod-eu-1", "Kustomization", "flux-system", "flappy"), 3),)
     assert [a.user for a in changes.actions] == ["alice"]
     record = digest_record(digest)
@@ -204,5 +204,5 @@ def test_clusters_that_could_not_be_read_are_listed_with_since_when() -> None:
     assert [c.cluster for c in digest.unreadable] == ["prod-eu-1", "prod-us-1"]
     assert not digest.healthy
     text = render_digest(digest)
-    assert "prod-us-1: cannot read: cannot reach the API server" in text
+    assert "prod-us-1: cannot read (never read by fluxbot): cannot reach the API server" in text
     assert "(stale since 2026-11-26 07:00 UTC: timed out)" in text

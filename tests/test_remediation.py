@@ -7,7 +7,9 @@ Writes are asserted at the fake API server: a refused action writes nothing ther
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ import pytest
 import yaml
 
 from bot.actions.buttons import ButtonPayload, sign
+from bot.slack.action_views import WORKING
 from bot.slack.credentials import SlackCredentials
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes import helm as fake_helm
@@ -40,11 +43,14 @@ def _failing_ks(name: str) -> dict[str, Any]:
     )
 
 
-def _release(name: str, versions: list[tuple[int, str, str]]) -> dict[str, Any]:
+def _release(
+    name: str, versions: list[tuple[int, str, str]], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     return flux_object(
         "HelmRelease",
         name,
         "flux-apps",
+        labels=labels,
         status={
             "history": [snapshot(v, chart, status, name=name) for v, chart, status in versions],
             "storageNamespace": "flux-apps",
@@ -57,11 +63,28 @@ def _release(name: str, versions: list[tuple[int, str, str]]) -> dict[str, Any]:
     )
 
 
+APPLIED = "main@sha1:" + "f" * 40
+GIT_ARTIFACT = {
+    "artifact": {
+        "digest": "sha256:" + "a" * 64,
+        "lastUpdateTime": "2026-11-26T11:00:00Z",
+        "path": "gitrepository/flux-system/flux-system/ffffffff.tar.gz",
+        "revision": APPLIED,
+        "url": "http://source-controller.flux-system.svc/gitrepository/flux-system/flux-system/ffffffff.tar.gz",
+    }
+}
 DEV_OBJECTS = [
-    flux_object("GitRepository", "flux-system", conditions=[condition()]),
+    flux_object("GitRepository", "flux-system", status=GIT_ARTIFACT, conditions=[condition()]),
     _failing_ks("apps"),
     flux_object("Kustomization", "paused", suspend=True, conditions=[condition()]),
-    _release("podinfo", [(3, "6.7.1", "failed"), (2, "6.6.0", "deployed")]),
+    _release(
+        "podinfo",
+        [(3, "6.7.1", "failed"), (2, "6.6.0", "deployed")],
+        labels={
+            "kustomize.toolkit.fluxcd.io/name": "apps",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        },
+    ),
 ]
 PROD_OBJECTS = [
     _failing_ks("apps"),
@@ -77,6 +100,7 @@ class World:
         self.fleet = fleet
         self.tmp_path = tmp_path
         self.helm_log = tmp_path / "helm.jsonl"
+        self.helm_state = tmp_path / "helm-releases.json"
         self.bot: Bot | None = None
         self.controllers: list[FakeFluxController] = []
 
@@ -89,7 +113,14 @@ class World:
         return self.fleet["prod-1"]
 
     def start(
-        self, *, helm: bool = True, helm_fail: str = "", sar: bool = False, follow: float = 10
+        self,
+        *,
+        helm: bool = True,
+        helm_fail: str = "",
+        sar: bool = False,
+        follow: float = 10,
+        rollback: str = "flux",
+        events: str = "",
     ) -> Bot:
         kubeconfig = self.fleet.write_kubeconfig(self.tmp_path / "kubeconfig")
         dev_actions: dict[str, Any] = {
@@ -103,7 +134,7 @@ class World:
         config: dict[str, Any] = {
             "kubernetes": {"kubeconfig": str(kubeconfig)},
             "roles": {"sre": {"groups": ["@sre"], "users": [SRE2]}, "operators": {"users": [OPS]}},
-            "actions": {"follow_timeout_seconds": follow},
+            "actions": {"follow_timeout_seconds": follow, "rollback": rollback},
             "history": {"path": str(self.tmp_path / "history.db")},
             "environments": {
                 "development": {
@@ -120,13 +151,23 @@ class World:
                 },
             },
         }
+        if events:
+            config["actions"]["events_address"] = events
         if helm:
             config["actions"]["helm_path"] = str(fake_helm.install(self.tmp_path))
+            fake_helm.seed(self.helm_state, "flux-apps", "podinfo", [
+                {"revision": 2, "status": "deployed", "chart": "podinfo-6.6.0"},
+                {"revision": 3, "status": "failed", "chart": "podinfo-6.7.1"},
+            ])  # fmt: skip
+            fake_helm.seed(self.helm_state, "flux-apps", "checkout", [
+                {"revision": 4, "status": "superseded", "chart": "checkout-1.9.0"},
+                {"revision": 5, "status": "failed", "chart": "checkout-2.0.0"},
+            ])  # fmt: skip
         path = self.tmp_path / "fluxbot.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         env = {
             "FAKE_HELM_LOG": str(self.helm_log),
-            "FAKE_HELM_STATE": str(self.tmp_path / "helm-state.json"),
+            "FAKE_HELM_STATE": str(self.helm_state),
             "FAKE_HELM_FAIL": helm_fail,
         }
         self.bot = start_bot(["--config", str(path)], self.slack, self.tmp_path, env)
@@ -164,9 +205,28 @@ class World:
         )
 
     def outcome(self, reply: Any, count: int = 1, timeout: float = 15.0) -> str:
-        """Text of the `count`-th post to a click's response_url."""
-        assert self.bot is not None
-        return texts(self.bot.answer(reply, count=count, timeout=timeout))
+        """Text of the first post to a click's response_url, from the `count`-th on, that is not
+        a "working…" progress update (an action's outcome, or an immediate answer)."""
+        return texts(self.final(reply, count, timeout))
+
+    def final(self, reply: Any, count: int = 1, timeout: float = 15.0) -> dict[str, Any]:
+        """The payload `outcome` reads."""
+
+        def settled() -> dict[str, Any] | None:
+            posted = self.slack.responses(reply.response_url)[count - 1 :]
+            done = [r.payload for r in posted if not texts(r.payload).startswith(WORKING)]
+            return done[0] if done else None
+
+        payload: dict[str, Any] = self.slack.wait_for(settled, timeout, "an outcome")
+        return payload
+
+    def progress(self, reply: Any) -> list[str]:
+        """The "working…" updates a click's message went through."""
+        return [
+            texts(r.payload)
+            for r in self.slack.responses(reply.response_url)
+            if texts(r.payload).startswith(WORKING)
+        ]
 
     def writes(self, server: FakeKubeApiServer) -> list[Any]:
         """Writes that reached a fake API server (Events and reviews excluded)."""
@@ -226,7 +286,7 @@ def test_an_operator_reconciles_from_the_button_and_sees_the_outcome_in_place(wo
     assert "Reconciled Kustomization flux-system/apps on dev-1 in" in result
     assert "applied revision main@sha1:ffff" in result
     # The ephemeral answer keeps the object's view: the outcome takes its buttons' place.
-    final = world.bot.answer(reply, count=2)  # type: ignore[union-attr]
+    final = world.final(reply, count=2)
     assert final["replace_original"] is True
     assert "*Kustomization* `flux-system/apps` on *dev-1*" in texts(final)
     assert "*Conditions*" in result
@@ -243,8 +303,11 @@ def test_an_operator_reconciles_from_the_button_and_sees_the_outcome_in_place(wo
     assert event["involvedObject"]["name"] == "apps"
     assert event["metadata"]["annotations"]["event.toolkit.fluxcd.io/action"] == "reconcile"
     assert event["metadata"]["annotations"]["event.toolkit.fluxcd.io/username"] == "u0ops"
-    audit = world.slack.wait_for_message(DEV, lambda m: "Reconciled" in m["text"])
-    assert f"<@{OPS}>" in audit["text"]
+    # The reply names who, what, where, and how it went, without pinging anyone.
+    audit = world.slack.wait_for_message(DEV, lambda m: "u0ops reconciled" in m["text"])
+    assert audit["text"] == (
+        "u0ops reconciled Kustomization flux-system/apps · development/dev-1 → :white_check_mark:"
+    )
 
 
 @pytest.mark.parametrize(
@@ -317,8 +380,10 @@ def test_suspend_asks_why_records_it_and_offers_resume(world: World) -> None:
     offered = buttons(world.view(OPS, DEV, "get ks apps"))
     world.dev.clear_requests()
     world.click(OPS, DEV, offered["Suspend…"])
+    # The form opens at once (the trigger_id lives 3 s), then is filled once checked.
     (opened,) = world.slack.wait_for_call("views.open")
     assert opened.ok, opened.response
+    world.slack.wait_for_call("views.update")
     view = world.slack.views()[-1]
     assert view["callback_id"] == "flux_suspend"
     assert world.writes(world.dev) == []
@@ -336,6 +401,7 @@ def test_suspend_asks_why_records_it_and_offers_resume(world: World) -> None:
     stored = _until(lambda: (o := world.dev.get(*KS, "apps")) and o["spec"].get("suspend") and o)
     annotations = stored["metadata"]["annotations"]
     assert annotations["fluxbot.io/suspended-by"] == "u0ops"
+    assert annotations["fluxcd.controlplane.io/suspendedBy"] == "u0ops"
     assert annotations["fluxbot.io/suspend-reason"] == "database migration window"
     assert "fluxbot.io/suspended-until" in annotations
     assert annotations["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
@@ -364,35 +430,53 @@ def test_text_commands_act_with_the_same_checks(world: World) -> None:
     assert "Reconciled Kustomization flux-system/apps on dev-1" in result
     patched = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev)]
     assert patched == ["gitrepositories", "kustomizations"]  # the source first
+    # The steps on the way reach the person, not only the outcome.
+    assert any(
+        "Reconciling source GitRepository flux-system/flux-system" in p
+        for p in world.progress(reply)
+    )
 
     usage = world.bot.command("suspend ks apps", DEV, user=OPS)  # type: ignore[union-attr]
     assert "suspend needs --reason TEXT" in texts(world.bot.answer(usage))  # type: ignore[union-attr]
     missing = world.bot.command("reconcile ks nope", DEV, user=OPS)  # type: ignore[union-attr]
     assert "No Kustomization named 'nope'" in texts(world.bot.answer(missing))  # type: ignore[union-attr]
     suspended = world.bot.command("reconcile ks paused", DEV, user=OPS)  # type: ignore[union-attr]
-    assert "is suspended; resume it first" in texts(world.bot.answer(suspended))  # type: ignore[union-attr]
+    assert "is suspended; resume it first (the Flux CLI: resource is suspended)" in texts(
+        world.bot.answer(suspended)  # type: ignore[union-attr]
+    )
 
 
 def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_person(
     world: World,
 ) -> None:
+    """The default rollback is Flux-native: keep the parent Kustomization off the HelmRelease,
+    pin the previous chart version, and let helm-controller upgrade to it."""
     world.start()
     world.prod.clear_requests()
+    offered = buttons(world.view(SRE1, PROD, "get hr checkout -n flux-apps"))
+    assert "Rollback to 1.9.0…" in offered
     plan = world.view(SRE1, PROD, "rollback hr checkout -n flux-apps")
     text = texts(plan)
     assert "Emergency rollback plan" in text
-    assert "revision 5 `checkout@2.0.0`" not in text  # chart name comes from history
-    assert "Target: revision 4" in text
-    assert "stays suspended until Git is fixed" in text
+    assert "Target: revision 4 `podinfo@1.9.0`" in text
+    assert "`kustomize.toolkit.fluxcd.io/reconcile: disabled`" in text
+    assert "`spec.chart.spec.version` of HelmRelease flux-apps/checkout to `1.9.0`" in text
+    assert "stays pinned, away from Git, until someone presses Resume" in text
     world.click(SRE1, PROD, buttons(plan)["Confirm rollback"])
     world.slack.wait_for_call("views.open")
+    world.slack.wait_for_call("views.update")  # the form, filled once checked
     view = world.slack.views()[-1]
     wrong = world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkou"}}, user_id=SRE1)  # type: ignore[union-attr]
     assert wrong.json()["errors"] == {"typed": "Type the object's name, checkout, exactly."}
     world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
 
+    # A second submission of the same form asks nothing more.
+    again = world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
+    assert again.status == 200
     request = world.slack.wait_for_message(PROD, lambda m: "asks to roll back" in m["text"])
+    assert "<!subteam^S0SRE>: one of you must approve" in request["text"]
     approval = buttons(request)
+    assert "style" not in approval["Deny"]
     assert world.writes(world.prod) == []
     own = world.click(SRE1, PROD, approval["Approve"], ephemeral=False, message=request)
     assert "cannot approve your own request" in world.outcome(own)
@@ -402,33 +486,49 @@ def test_production_rollback_shows_a_plan_needs_typed_confirmation_and_a_second_
 
     approved = world.click(SRE2, PROD, approval["Approve"], ephemeral=False, message=request)
     result = world.outcome(approved, count=2, timeout=20)
-    assert "Rolled back HelmRelease flux-apps/checkout on prod-1 to revision 4" in result
-    assert "Helm reports revision 99 deployed: Rollback to 4" in result
-    assert "stays suspended until Git is fixed" in result
+    # The request line now says who decided.
+    assert f":white_check_mark: Approved by <@{SRE2}>: <@{SRE1}> asks to roll back" in result
+    asked = [
+        c for c in world.slack.calls("chat.postMessage") if "asks to roll back" in str(c.params)
+    ]
+    assert len(asked) == 1
+    assert "Rolled back HelmRelease flux-apps/checkout on prod-1 to podinfo@1.9.0" in result
+    assert "helm-controller upgraded it (Helm revision 6)" in result
+    assert "Git still declares 2.0.0" in result
     assert f"approved by <@{SRE2}>" in result
-    (call,) = [
-        json.loads(line) for line in world.helm_log.read_text().splitlines() if '"rollback"' in line
-    ]
-    assert call[:8] == [
-        "rollback",
-        "checkout",
-        "4",
-        "--namespace",
-        "flux-apps",
-        "--wait",
-        "--timeout",
-        "300s",
-    ]
-    assert call[-2:] == ["--kube-context", "prod-1"]
+    assert not world.helm_log.exists() or '"rollback"' not in world.helm_log.read_text()
     release = world.prod.get(HR, "HelmRelease", "flux-apps", "checkout")
     assert release is not None
+    assert release["spec"]["chart"]["spec"]["version"] == "1.9.0"
+    assert "suspend" not in release["spec"]
+    annotations = release["metadata"]["annotations"]
+    assert annotations["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
+    assert annotations["fluxbot.io/rolled-back-from"] == "2.0.0"
+    history = release["status"]["history"]
+    assert (history[0]["version"], history[0]["chartVersion"]) == (6, "1.9.0")
+    assert "Resume (redeploys 2.0.0)" in buttons(world.final(approved, count=2))
+
+
+def test_the_helm_cli_rollback_runs_helm_4_with_flags_before_the_release(world: World) -> None:
+    world.start(rollback="helm")
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    assert "`helm rollback podinfo 2 -n flux-apps --wait`" in texts(plan)
+    result = world.outcome(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2)
+    assert "Rolled back HelmRelease flux-apps/podinfo on dev-1 to revision 2" in result
+    assert "Helm reports revision 4 deployed: Rollback to 2" in result
+    calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
+    assert ["version", "--template", "{{.Version}}"] in calls
+    (call,) = [c for c in calls if c[0] == "rollback"]
+    assert call[:6] == ["rollback", "--namespace", "flux-apps", "--timeout", "300s", "--wait"]
+    assert call[-3:] == ["--", "podinfo", "2"]
+    assert "--kube-context" in call
+    release = world.dev.get(HR, "HelmRelease", "flux-apps", "podinfo")
+    assert release is not None
     assert release["spec"]["suspend"] is True
-    assert release["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/reconcile"] == "disabled"
-    assert "Resume" in buttons(world.bot.answer(approved, count=2))  # type: ignore[union-attr]
 
 
 def test_a_failed_helm_rollback_says_what_was_and_was_not_changed(world: World) -> None:
-    world.start(helm_fail="rollback")
+    world.start(helm_fail="rollback", rollback="helm")
     plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
     result = world.outcome(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2)
     assert (
@@ -442,15 +542,13 @@ def test_a_failed_helm_rollback_says_what_was_and_was_not_changed(world: World) 
     assert "Not changed: Helm release rolled back to revision 2" in result
 
 
-def test_without_a_helm_client_rollback_is_not_offered_and_the_command_says_why(
-    world: World,
-) -> None:
-    world.start(helm=False)
+def test_the_helm_path_is_refused_without_a_client_and_flux_needs_none(world: World) -> None:
+    world.start(helm=False, rollback="helm")
     offered = buttons(world.view(SRE1, DEV, "get hr podinfo -n flux-apps"))
-    assert "Rollback…" not in offered
+    assert not any(label.startswith("Rollback") for label in offered)
     assert {"Reconcile", "Force", "Reset retries"} <= set(offered)
     answer = texts(world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps"))
-    assert "no helm client is configured (actions.helm_path)" in answer
+    assert "actions.rollback is helm but no helm client is configured (actions.helm_path)" in answer
 
 
 def test_kubernetes_rbac_of_the_slack_user_is_checked_when_configured(world: World) -> None:
@@ -535,7 +633,7 @@ def test_on_sigterm_a_running_action_is_finished_or_clearly_abandoned(world: Wor
 
 def test_helm_runs_without_the_slack_secrets_in_its_environment(world: World) -> None:
     env_dump = world.tmp_path / "helm-env.txt"
-    world.start()
+    world.start(rollback="helm")
     wrapper = world.tmp_path / "helm"  # installed by start(); record what helm is given
     wrapper.write_text(wrapper.read_text().replace("exec ", f'env > "{env_dump}"\nexec ', 1))
     plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
@@ -564,6 +662,258 @@ def test_a_user_group_change_event_refreshes_membership_at_once(world: World) ->
     assert reply.status == 200
     world.view(SRE1, DEV, "reconcile ks paused")
     assert len(world.slack.calls("usergroups.list")) == before + 1
+
+
+def _bump(server: FakeKubeApiServer, kind: tuple[str, str, str], name: str, **spec: Any) -> None:
+    """Change an object's spec, as a commit reaching the cluster would (new generation)."""
+    stored = server.get(*kind, name)
+    assert stored is not None
+    stored["spec"].update(spec)
+    stored["metadata"].pop("generation")
+    server.apply(stored)
+
+
+def test_a_failed_attempt_at_a_new_generation_is_reported_at_once(world: World) -> None:
+    """kustomize-controller keeps status.observedGeneration behind after a failure; the Ready
+    condition's own observedGeneration says the new generation failed (cmd/flux/readiness.go)."""
+    world.controllers[0].failures[("Kustomization", "flux-system", "apps")] = "build failed: x"
+    world.start(follow=30)
+    _bump(world.dev, KS, "apps", path="./apps/v2")
+    _until(lambda: (o := world.dev.get(*KS, "apps")) and o["status"]["conditions"][0]
+           ["observedGeneration"] == 2)  # fmt: skip
+    started = time.monotonic()
+    reply = world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+    result = world.outcome(reply)
+    assert "Reconcile of Kustomization flux-system/apps on dev-1 failed after" in result
+    assert "build failed: x" in result
+    assert time.monotonic() - started < 10
+
+
+def test_a_reconcile_not_done_in_time_is_still_progressing_never_a_success(world: World) -> None:
+    world.controllers[0].delay = 30
+    world.start(follow=1)
+    reply = world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+    result = world.outcome(reply)
+    assert result.startswith(":hourglass: Reconcile of Kustomization flux-system/apps on dev-1 "
+                             "is still progressing after")  # fmt: skip
+    assert ":white_check_mark:" not in result
+
+
+def test_with_source_stops_when_the_source_is_not_ready_in_the_cli_words(world: World) -> None:
+    world.controllers[0].failures[("GitRepository", "flux-system", "flux-system")] = (
+        "auth failed: revoked deploy key"
+    )
+    world.start()
+    world.dev.clear_requests()
+    reply = world.bot.command("reconcile ks apps --with-source", DEV, user=OPS)  # type: ignore[union-attr]
+    result = world.outcome(reply)
+    assert (
+        "GitRepository reconciliation failed: 'auth failed: revoked deploy key'; Kustomization "
+        "flux-system/apps on dev-1 was not reconciled." in result
+    )
+    patched = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev)]
+    assert patched == ["gitrepositories"]
+
+
+def test_with_source_is_refused_when_the_source_is_suspended(world: World) -> None:
+    world.start()
+    git = ("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system")
+    _bump(world.dev, git, "flux-system", suspend=True)
+    time.sleep(0.3)
+    world.dev.clear_requests()
+    answer = texts(world.view(OPS, DEV, "reconcile ks apps --with-source"))
+    assert "source GitRepository flux-system/flux-system is suspended; resume it first" in answer
+    assert world.writes(world.dev) == []
+
+
+def test_an_outcome_past_the_response_url_lifetime_still_reaches_the_person(
+    world: World,
+) -> None:
+    """response_url works 30 minutes (here: 1 s); the outcome of a long action comes directly."""
+    world.controllers[0].delay = 2
+    world.start(follow=20)
+    world.slack.response_url_ttl = 1.0
+    world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+    direct = world.slack.wait_for_message(OPS, lambda m: "Reconciled" in m["text"], timeout=15)
+    assert "Reconciled Kustomization flux-system/apps on dev-1" in direct["text"]
+
+
+def test_resume_after_a_rollback_applies_git_first_then_says_what_it_deploys(
+    world: World,
+) -> None:
+    """Resume removes the hold, reconciles the parent Kustomization with its source so Git's
+    current spec is applied, and says what the HelmRelease now deploys."""
+    world.controllers[0].git.specs[("HelmRelease", "flux-apps", "podinfo")] = {
+        "chart": {"spec": {"version": "6.8.0"}}  # Git was fixed
+    }
+    world.start(follow=20)
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    clicked = world.click(SRE1, DEV, buttons(plan)["Confirm rollback"])
+    rolled = world.final(clicked, count=2, timeout=20)
+    assert "Rolled back HelmRelease flux-apps/podinfo on dev-1 to podinfo@6.6.0" in texts(rolled)
+    resume = buttons(rolled)["Resume (redeploys 6.7.1)"]
+    assert "style" not in resume  # neutral: it redeploys whatever Git declares
+    world.dev.clear_requests()
+    result = world.outcome(world.click(SRE1, DEV, resume), count=2, timeout=30)
+    assert "Resumed HelmRelease flux-apps/podinfo on dev-1 and reconciled." in result
+    assert "It now deploys podinfo@6.8.0, as Git declares." in result
+    release = world.dev.get(HR, "HelmRelease", "flux-apps", "podinfo")
+    assert release is not None
+    assert "kustomize.toolkit.fluxcd.io/reconcile" not in release["metadata"].get("annotations", {})
+    assert release["status"]["history"][0]["chartVersion"] == "6.8.0"
+    order = [r.path.rsplit("/", 2)[-2] for r in world.writes(world.dev) if r.method == "PATCH"]
+    # The hold goes first, then Git is applied (source, Kustomization), then the reconcile.
+    assert order[:3] == ["helmreleases", "gitrepositories", "kustomizations"]
+
+
+def test_an_expired_button_shows_the_current_state_it_promised(world: World) -> None:
+    world.start()
+    key = SlackCredentials.from_env(
+        http=True, env={"SLACK_BOT_TOKEN": world.slack.bot_token, "SLACK_SIGNING_SECRET": SECRET}
+    ).button_key_bytes()
+    old = ButtonPayload(a="reconcile", e="development", c="dev-1", k="Kustomization",
+                        ns="flux-system", n="apps", x=int(time.time()) - 1, i="x1")  # fmt: skip
+    shown = world.final(
+        world.click(OPS, DEV, {"action_id": "flux_act:x1", "value": sign(old, key)})
+    )
+    assert "this button has expired; here is the current state" in texts(shown)
+    assert "kustomize build failed" in texts(shown)
+    assert "Reconcile" in buttons(shown)  # fresh buttons, usable
+
+
+def test_a_failed_action_on_a_channel_message_keeps_buttons_to_retry(world: World) -> None:
+    world.controllers[0].failures[("Kustomization", "flux-system", "apps")] = "build failed: y"
+    world.start()
+    answer = world.view(OPS, DEV, "get ks apps")
+    # The answer, shared in the channel (as the Share button does).
+    ts = world.slack.add_message(
+        DEV, answer["text"], user=world.slack.bot_user_id, blocks=answer["blocks"]
+    )
+    posted = {"ts": ts, "type": "message", "text": answer["text"], "blocks": answer["blocks"]}
+    offered = buttons(posted)
+    reply = world.click(OPS, DEV, offered["Reconcile"], ephemeral=False, message=posted)
+    failed = world.final(reply, count=2)
+    assert "build failed: y" in texts(failed)
+    retry = buttons(failed)["Reconcile"]
+    assert retry["value"] != offered["Reconcile"]["value"]  # a fresh button, not the used one
+    again = world.final(world.click(OPS, DEV, retry, ephemeral=False, message=posted), count=2)
+    assert "build failed: y" in texts(again)
+
+
+def test_audit_events_are_forwarded_to_notification_controller(
+    world: World, tmp_path: Path
+) -> None:
+    """Kubernetes Events never reach Flux Alerts; the event is POSTed like the controllers'."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world.start(events=f"http://127.0.0.1:{server.server_port}/")
+        reply = world.bot.command("reconcile ks apps", DEV, user=OPS)  # type: ignore[union-attr]
+        assert "Reconciled" in world.outcome(reply)
+        event = _until(lambda: received and received[0])
+    finally:
+        server.shutdown()
+    assert event["involvedObject"]["kind"] == "Kustomization"
+    assert event["involvedObject"]["name"] == "apps"
+    assert event["severity"] == "info"
+    assert event["reason"] == "WebAction"
+    assert event["reportingController"] == "fluxbot"
+    assert event["metadata"]["event.toolkit.fluxcd.io/username"] == "u0ops"
+
+
+def test_an_outcome_past_the_response_url_updates_the_channel_message(world: World) -> None:
+    """On a channel message, chat.update has no 30-minute or 5-use cap."""
+    world.controllers[0].delay = 2
+    world.start(follow=20)
+    answer = world.view(OPS, DEV, "get ks apps")
+    ts = world.slack.add_message(
+        DEV, answer["text"], user=world.slack.bot_user_id, blocks=answer["blocks"]
+    )
+    posted = {"ts": ts, "type": "message", "text": answer["text"], "blocks": answer["blocks"]}
+    world.slack.response_url_ttl = 1.0
+    world.click(OPS, DEV, buttons(posted)["Reconcile"], ephemeral=False, message=posted)
+    updated = world.slack.wait_for(
+        lambda: [c for c in world.slack.calls("chat.update") if "Reconciled" in str(c.params)],
+        timeout=15,
+    )
+    assert updated[0].params["ts"] == ts
+
+
+def test_deny_rewrites_the_request_line_and_runs_nothing(world: World) -> None:
+    world.start()
+    plan = world.view(SRE1, PROD, "rollback hr checkout -n flux-apps")
+    world.click(SRE1, PROD, buttons(plan)["Confirm rollback"])
+    world.slack.wait_for_call("views.update")
+    view = world.slack.views()[-1]
+    world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
+    request = world.slack.wait_for_message(PROD, lambda m: "asks to roll back" in m["text"])
+    world.prod.clear_requests()
+    denied = world.click(SRE2, PROD, buttons(request)["Deny"], ephemeral=False, message=request)
+    result = world.outcome(denied)
+    assert f":no_entry_sign: Denied by <@{SRE2}>: <@{SRE1}> asks to roll back" in result
+    assert "was not run" in result
+    again = world.click(SRE2, PROD, buttons(request)["Approve"], ephemeral=False, message=request)
+    assert "already" in world.outcome(again)
+    assert world.writes(world.prod) == []
+
+
+def test_a_suspended_release_is_planned_from_helm_history(world: World) -> None:
+    """While suspended, a HelmRelease's status.history is not kept: Helm's storage is asked."""
+    world.start(rollback="helm")
+    _bump(world.dev, (HR, "HelmRelease", "flux-apps"), "podinfo", suspend=True)
+    fake_helm.seed(world.helm_state, "flux-apps", "podinfo", [
+        {"revision": 2, "status": "superseded", "chart": "podinfo-6.6.0"},
+        {"revision": 3, "status": "superseded", "chart": "podinfo-6.7.1"},
+        {"revision": 4, "status": "failed", "chart": "podinfo-6.7.2"},
+    ])  # fmt: skip
+    time.sleep(0.3)
+    plan = texts(world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps"))
+    assert "Now: revision 4 `podinfo@6.7.2` (failed)" in plan
+    assert "Target: revision 3 `podinfo@6.7.1`" in plan
+    calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
+    assert any(c[0] == "history" and c[-2:] == ["--", "podinfo"] for c in calls)
+
+
+def test_forms_open_within_the_trigger_and_submissions_are_acknowledged_before_checks(
+    world: World,
+) -> None:
+    """The trigger_id expires 3 s after the click and a view submission must be answered
+    within 3 s: the form opens before reading roles (slow here), and a submission is
+    acknowledged before it is authorized."""
+    world.start()
+    offered = buttons(world.view(OPS, DEV, "get ks apps"))
+    world.slack.latency("users.info", 2.0)
+    world.slack.latency("usergroups.list", 2.0)
+    world.click(OPS, DEV, offered["Suspend…"])
+    (opened,) = world.slack.wait_for_call("views.open")
+    assert opened.ok, opened.response
+    world.slack.wait_for_call("views.update", timeout=15)
+    view = world.slack.views()[-1]
+    assert view["callback_id"] == "flux_suspend"
+    event = {
+        "type": "event_callback", "team_id": world.slack.team_id, "api_app_id": "A0FAKE",
+        "event": {"type": "subteam_members_changed", "subteam_id": "S0SRE", "event_ts": "1.2"},
+        "event_id": "Ev2", "event_time": int(time.time()),
+    }  # fmt: skip
+    world.bot.client.post(json.dumps(event), "application/json")  # type: ignore[union-attr]
+    submitted = world.bot.client.submit_view(  # type: ignore[union-attr]
+        view["id"], {"reason": {"reason": "freeze"}}, user_id=OPS
+    )
+    assert submitted.status == 200
+    assert submitted.elapsed < 1.5
+    _until(lambda: (o := world.dev.get(*KS, "apps")) and o["spec"].get("suspend"), timeout=15)
 
 
 def test_an_action_asked_for_by_mention_is_offered_in_the_thread_and_runs_on_click(

@@ -24,6 +24,14 @@ class InvalidButton(Exception):
     """The click cannot be trusted or is too old; the message says which."""
 
 
+class ExpiredButton(InvalidButton):
+    """A genuine button past its expiry: what it was about can be shown, not acted on."""
+
+    def __init__(self, message: str, payload: ButtonPayload) -> None:
+        super().__init__(message)
+        self.payload = payload
+
+
 class ButtonPayload(BaseModel):
     """What a button asks for. Short field names: Slack caps a button's value at 2000 chars."""
 
@@ -67,7 +75,7 @@ def verify(value: str, key: bytes, now: float) -> ButtonPayload:
     except (ValueError, ValidationError) as err:
         raise InvalidButton("this button's payload is malformed") from err
     if payload.x < now:
-        raise InvalidButton("this button has expired; here is the current state")
+        raise ExpiredButton("this button has expired; here is the current state", payload)
     return payload
 
 

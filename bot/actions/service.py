@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
-from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization
+from bot.actions.model import ActionRequest, ActionResult
+from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization, Tier
 from bot.domain.fleet import ClusterTarget
 from bot.domain.history import ActionRecord
 from bot.domain.policy import Action, Actor, ConfirmationMode, Role, decide
@@ -25,19 +25,27 @@ from bot.domain.remediation import (
     OutcomeState,
     ReconcileOptions,
     Refused,
-    RollbackPlan,
     check_reconcilable,
+    follow_budget,
     index_objects,
     material_state,
     reconcile_outcome,
     reconcile_patch,
     reconcile_token,
     resume_patch,
-    rollback_plan,
-    source_chain,
     suspend_patch,
+    with_source_plan,
 )
-from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.rollback import (
+    CannotRollBack,
+    RollbackPlan,
+    check_helm_cli,
+    hold_patch,
+    plan_from_helm_history,
+    release_patch,
+    rollback_plan,
+)
+from bot.domain.status import RECONCILE_ANNOTATION, FluxObject, ObjectRef, parse_go_duration
 from bot.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -98,12 +106,27 @@ class ClusterWriter(Protocol):
 class Rollbacks(Protocol):
     """Runs Helm (the Helm adapter)."""
 
-    def rollback(self, cluster: ClusterConfig, release: str, revision: int, namespace: str) -> str:
-        """`helm rollback ... --wait`."""
+    def rollback(
+        self,
+        cluster: ClusterConfig,
+        release: str,
+        revision: int,
+        namespace: str,
+        *,
+        timeout: float,
+        options: Mapping[str, str],
+        service_account: str,
+    ) -> str:
+        """`helm rollback ... --wait` as helm-controller would (its timeout, options and
+        service account)."""
         ...
 
     def history(self, cluster: ClusterConfig, release: str, namespace: str) -> object:
         """The newest release revision (with .revision, .status, .chart, .description)."""
+        ...
+
+    def revisions(self, cluster: ClusterConfig, release: str, namespace: str) -> Sequence[object]:
+        """The newest release revisions, newest first (each like `history`'s)."""
         ...
 
 
@@ -115,31 +138,6 @@ class Verdict(StrEnum):
     STALE = "stale"
     REFUSED = "refused"
     GONE = "gone"
-    BUSY = "busy"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRequest:
-    """One requested action on one object."""
-
-    action: Action
-    target: ClusterTarget
-    ref: ObjectRef
-    variant: str = ""  # with-source, force, reset (reconcile)
-    state: str = ""  # fingerprint the request was made from; "" skips the check
-    reason: str = ""  # suspend
-    until: dt.datetime | None = None  # suspend
-    rollback_to: int = 0  # the target revision shown in the plan
-
-    def describe(self) -> str:
-        """`reconcile with source of HelmRelease flux-apps/podinfo on prod-eu-1`."""
-        what = self.action.value + (f" ({self.variant})" if self.variant else "")
-        return f"{what} of {self.title}"
-
-    @property
-    def title(self) -> str:
-        """`HelmRelease flux-apps/podinfo on prod-eu-1`."""
-        return f"{self.ref.kind} {self.ref.namespace}/{self.ref.name} on {self.target.cluster}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,20 +150,6 @@ class Preparation:
     confirmation: ConfirmationMode = ConfirmationMode.NONE
     needs_approval: bool = False
     plan: RollbackPlan | None = None
-
-
-@dataclass
-class ActionResult:
-    """What happened, with what was and was not changed when something failed."""
-
-    ok: bool
-    headline: str
-    details: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    not_changed: list[str] = field(default_factory=list)
-    outcome: Outcome | None = None
-    offer_resume: bool = False
-    warning: str = ""
 
 
 class ActionService:
@@ -187,29 +171,24 @@ class ActionService:
         self.helm = helm
         self.clock = clock
         self._roles: Mapping[str, Role] = config.role_map()
-        self._busy: dict[tuple[ClusterTarget, ObjectRef], str] = {}
-        self._lock = threading.Lock()
-        self._nonces: dict[str, float] = {}
-
-    @property
-    def rollback_available(self) -> bool:
-        """Whether a Helm client is configured, so rollback can be offered."""
-        return self.helm is not None
-
-    # -- idempotency --
-
-    def claim(self, nonce: str, ttl: float) -> bool:
-        """True the first time a button nonce is seen; double clicks and retries get False."""
-        now = time.monotonic()
-        with self._lock:
-            for old in [n for n, expiry in self._nonces.items() if expiry < now]:
-                del self._nonces[old]
-            if nonce in self._nonces:
-                return False
-            self._nonces[nonce] = now + ttl
-            return True
 
     # -- checks --
+
+    def authorize(self, actor: Actor, action: Action, request: ActionRequest) -> str | None:
+        """Why `actor` may not `action` the request's object (role, then Kubernetes RBAC), or
+        None when they may. Snoozes and approvals pass this same gate."""
+        policy = self.config.policy(request.target.environment)
+        decision = decide(actor, action, policy, self._roles)
+        if not decision.allowed:
+            return f"Not allowed: {decision.reason}."
+        k8s_auth = self.config.environments[request.target.environment].actions
+        if k8s_auth.kubernetes_authorization is not None:
+            allowed, why = self._kubernetes_allows(
+                actor, action, request, k8s_auth.kubernetes_authorization
+            )
+            if not allowed:
+                return why
+        return None
 
     def prepare(self, actor: Actor, request: ActionRequest) -> Preparation:
         """Every check, on the server, right now; nothing is written."""
@@ -242,20 +221,21 @@ class ActionService:
         k8s_auth = self.config.environments[request.target.environment].actions
         if k8s_auth.kubernetes_authorization is not None:
             allowed, why = self._kubernetes_allows(
-                actor, request, k8s_auth.kubernetes_authorization
+                actor, request.action, request, k8s_auth.kubernetes_authorization
             )
             if not allowed:
                 return Preparation(Verdict.DENIED, why, obj)
-        with self._lock:
-            holder = self._busy.get((request.target, request.ref))
-        if holder is not None:
-            return Preparation(
-                Verdict.BUSY, f"An action on this object is already running ({holder}).", obj
-            )
         confirmation = policy.confirmation
         if request.action is Action.SUSPEND and confirmation is ConfirmationMode.NONE:
             # Suspend always asks for a reason, so it always goes through a form.
             confirmation = ConfirmationMode.DIALOG
+        if (
+            request.action is Action.RESUME
+            and obj.rolled_back_from
+            and self.config.tier_of(request.target.environment) is Tier.PRODUCTION
+        ):
+            # Resuming after a rollback redeploys what Git declares: type the name first.
+            confirmation = ConfirmationMode.TYPED
         needs_approval = request.action is Action.ROLLBACK and policy.rollback_approval
         return Preparation(Verdict.OK, "", obj, confirmation, needs_approval, plan)
 
@@ -264,19 +244,17 @@ class ActionService:
             case Action.RECONCILE:
                 check_reconcilable(obj)
                 reconcile_patch("check", obj, _options(request.variant))
+                if request.variant == "with-source":
+                    objects = index_objects(self.objects.cluster_objects(request.target))
+                    with_source_plan(obj, objects)
             case Action.SUSPEND:
                 if obj.suspended:
                     raise Refused("it is already suspended")
             case Action.RESUME:
-                if not obj.suspended:
-                    raise Refused("it is not suspended")
+                if not obj.suspended and not obj.rolled_back_from:
+                    raise Refused("it is neither suspended nor rolled back")
             case Action.ROLLBACK:
-                if self.helm is None:
-                    raise Refused(
-                        "no helm client is configured (actions.helm_path), so fluxbot cannot "
-                        "roll back"
-                    )
-                plan = rollback_plan(obj)
+                plan = self.plan_rollback(request.target, obj)
                 if request.rollback_to and request.rollback_to != plan.target.version:
                     raise Refused(
                         f"the plan changed: the previous successful release is now revision "
@@ -285,8 +263,52 @@ class ActionService:
                 return plan
         return None
 
+    @property
+    def rollback_method(self) -> str | None:
+        """How rollbacks are done (flux, helm), or None when they cannot be."""
+        method = self.config.actions.rollback
+        return None if method == "helm" and self.helm is None else method
+
+    def plan_rollback(self, target: ClusterTarget, obj: FluxObject) -> RollbackPlan:
+        """The rollback that would help `obj`, the configured way; Refused if none."""
+        method = self.rollback_method
+        if method is None:
+            raise Refused(
+                "actions.rollback is helm but no helm client is configured (actions.helm_path)"
+            )
+        objects = index_objects(self.objects.cluster_objects(target))
+        try:
+            if method == "helm" and obj.suspended and obj.helm and obj.helm.history:
+                # Suspended, the HelmRelease's history is not kept: ask Helm instead.
+                plan = self._plan_from_helm(target, obj)
+            else:
+                plan = rollback_plan(obj, objects, method)
+            if method == "helm":
+                check_helm_cli(obj, plan, mapped_remote=False)
+        except CannotRollBack as err:
+            raise Refused(str(err)) from err
+        return plan
+
+    def _plan_from_helm(self, target: ClusterTarget, obj: FluxObject) -> RollbackPlan:
+        assert self.helm is not None
+        assert obj.helm is not None
+        newest = obj.helm.history[0]
+        storage = obj.helm.storage_namespace or newest.namespace
+        try:
+            revisions = self.helm.revisions(self.config.cluster(target), newest.name, storage)
+        except Exception as err:
+            raise CannotRollBack(f"could not read `helm history`: {err}") from err
+        return plan_from_helm_history(
+            obj,
+            [
+                (int(getattr(r, "revision", 0)), str(getattr(r, "status", "")),
+                 str(getattr(r, "chart", "")))
+                for r in revisions
+            ],
+        )  # fmt: skip
+
     def _kubernetes_allows(
-        self, actor: Actor, request: ActionRequest, auth: KubernetesAuthorization
+        self, actor: Actor, action: Action, request: ActionRequest, auth: KubernetesAuthorization
     ) -> tuple[bool, str]:
         user = auth.user.format(user_id=actor.id, user_name=actor.name or actor.id)
         groups = sorted(
@@ -294,7 +316,7 @@ class ActionService:
         )
         try:
             allowed, reason = self.writer.may(
-                request.target, request.ref, request.action.value, user, groups
+                request.target, request.ref, action.value, user, groups
             )
         except Exception as err:  # noqa: BLE001 - an unanswered check denies
             return False, f"Could not check Kubernetes authorization: {err}."
@@ -303,7 +325,7 @@ class ActionService:
         because = f" ({reason})" if reason else ""
         return (
             False,
-            f"Not allowed by Kubernetes RBAC: {user} may not {request.action} "
+            f"Not allowed by Kubernetes RBAC: {user} may not {action} "
             f"{request.ref.kind} {request.ref.namespace}/{request.ref.name}{because}.",
         )
 
@@ -314,36 +336,29 @@ class ActionService:
         prepared = self.prepare(actor, request)
         if prepared.verdict is not Verdict.OK or prepared.obj is None:
             return ActionResult(False, prepared.message)
-        key = (request.target, request.ref)
-        with self._lock:
-            if key in self._busy:
-                return ActionResult(False, f"Already running: {self._busy[key]}.")
-            self._busy[key] = f"{request.action} by <@{actor.id}>"
         started = time.monotonic()
-        try:
-            match request.action:
-                case Action.RECONCILE:
-                    result = self._reconcile(request, prepared.obj, progress)
-                case Action.SUSPEND:
-                    result = self._suspend(actor, request)
-                case Action.RESUME:
-                    result = self._resume(request, progress)
-                case Action.ROLLBACK:
-                    assert prepared.plan is not None
-                    result = self._rollback(request, prepared.plan, progress)
-        finally:
-            with self._lock:
-                self._busy.pop(key, None)
+        match request.action:
+            case Action.RECONCILE:
+                result = self._reconcile(request, prepared.obj, progress)
+            case Action.SUSPEND:
+                result = self._suspend(actor, request)
+            case Action.RESUME:
+                result = self._resume(actor, request, prepared.obj, progress)
+            case Action.ROLLBACK:
+                assert prepared.plan is not None
+                if prepared.plan.method == "flux":
+                    result = self._flux_rollback(actor, request, prepared.plan, progress)
+                else:
+                    result = self._rollback(actor, request, prepared.obj, prepared.plan, progress)
         self._audit(actor, request, result)
         self._remember(actor, request, result)
-        metrics.record_action(
-            request.action.value, "ok" if result.ok else "failed", time.monotonic() - started
-        )
+        verdict = "ok" if result.ok else "progressing" if result.pending else "failed"
+        metrics.record_action(request.action.value, verdict, time.monotonic() - started)
         log.info(
             "action %s by %s: %s (%.1f s)",
             request.describe(),
             actor.id,
-            "ok" if result.ok else "failed",
+            verdict,
             time.monotonic() - started,
             extra={
                 "action": request.action.value,
@@ -352,6 +367,7 @@ class ActionService:
                 "cluster": request.target.cluster,
                 "object": str(request.ref),
                 "user": actor.id,
+                "approved_by": request.approved_by,
                 "ok": result.ok,
             },
         )
@@ -365,9 +381,21 @@ class ActionService:
         started = time.monotonic()
         title = request.title
         chain: list[ObjectRef] = []
+        skipped: list[ObjectRef] = []
+        objects = index_objects(self.objects.cluster_objects(request.target))
         if options.with_source:
-            chain = source_chain(obj, index_objects(self.objects.cluster_objects(request.target)))
-        timeout = self.config.actions.follow_timeout_seconds
+            try:
+                chain, skipped = with_source_plan(obj, objects)
+            except Refused as err:
+                return ActionResult(False, f"Cannot reconcile {title} with its source: {err}.")
+        members = [objects[(r.kind, r.namespace, r.name)] for r in chain if r.kind and
+                   (r.kind, r.namespace, r.name) in objects]  # fmt: skip
+        deadline = started + self._budget([*members, obj])
+        details = [
+            f"{ref.kind} {ref.namespace}/{ref.name}: reconciliation not supported by the "
+            "object (static), skipped"
+            for ref in skipped
+        ]
         for source in chain:
             progress(f"Reconciling source {source.kind} {source.namespace}/{source.name}…")
             try:
@@ -378,52 +406,69 @@ class ActionService:
                 )
             except Exception as err:  # noqa: BLE001 - reported, with what was done
                 return ActionResult(False, f"Could not request a reconcile of {source}: {err}")
-            handled = self.objects.wait_for(
-                request.target, source, lambda o: o.last_handled_reconcile_at == token, timeout
-            )
-            if handled is None:
+            outcome = self._follow(request.target, source, token, deadline - time.monotonic())
+            if outcome.state is not OutcomeState.SUCCEEDED:
+                # `flux reconcile --with-source` stops when the source is not Ready.
+                why = (
+                    f"{source.kind} reconciliation failed: '{outcome.message}'"
+                    if outcome.state is OutcomeState.FAILED
+                    else f"{source.kind} {source.namespace}/{source.name} is still not Ready "
+                    f"after {time.monotonic() - started:.0f} s: {outcome.message}"
+                )
                 return ActionResult(
                     False,
-                    f"Source {source} did not handle the request within {timeout:g} s; "
-                    f"{title} was not reconciled.",
+                    f"{why}; {title} was not reconciled.",
+                    details=details,
+                    outcome=outcome,
+                    pending=outcome.state is OutcomeState.PROGRESSING,
                 )
         try:
             self.writer.patch(request.target, request.ref, reconcile_patch(token, obj, options))
         except Exception as err:  # noqa: BLE001 - reported to the person who acted
             return ActionResult(False, f"Could not request a reconcile of {title}: {err}")
         progress(f"Reconcile of {title} requested; waiting for the controller…")
-        outcome = self._follow(request, token, timeout - (time.monotonic() - started))
+        outcome = self._follow(request.target, request.ref, token, deadline - time.monotonic())
         seconds = time.monotonic() - started
         if outcome.state is OutcomeState.SUCCEEDED:
             applied = f": applied revision {outcome.revision}" if outcome.revision else ""
             return ActionResult(
-                True, f"Reconciled {title} in {seconds:.1f} s{applied}.", outcome=outcome
+                True,
+                f"Reconciled {title} in {seconds:.1f} s{applied}.",
+                details=details,
+                outcome=outcome,
             )
         if outcome.state is OutcomeState.FAILED:
             return ActionResult(
                 False,
                 f"Reconcile of {title} failed after {seconds:.1f} s: {outcome.message}",
+                details=details,
                 outcome=outcome,
             )
         return ActionResult(
-            True,
+            False,
             f"Reconcile of {title} is still progressing after {seconds:.0f} s: {outcome.message}",
+            details=details,
             outcome=outcome,
+            pending=True,
         )
 
-    def _follow(self, request: ActionRequest, token: str, timeout: float) -> Outcome:
+    def _budget(self, chain: Sequence[FluxObject]) -> float:
+        """How long to follow: the chain's spec.timeouts, at most actions.follow_timeout."""
+        return min(follow_budget(chain), self.config.actions.follow_timeout_seconds)
+
+    def _follow(self, target: ClusterTarget, ref: ObjectRef, token: str, timeout: float) -> Outcome:
         """Wait until the controller handled `token` and the object settled, or time runs out."""
 
         def settled(o: FluxObject) -> bool:
             result = reconcile_outcome(o, token)
             return result is not None and result.state is not OutcomeState.PROGRESSING
 
-        obj = self.objects.wait_for(request.target, request.ref, settled, max(0.0, timeout))
+        obj = self.objects.wait_for(target, ref, settled, max(0.0, timeout))
         if obj is not None:
             outcome = reconcile_outcome(obj, token)
             assert outcome is not None
             return outcome
-        current = self.objects.object(request.target, request.ref)
+        current = self.objects.object(target, ref)
         handled = current is not None and current.last_handled_reconcile_at == token
         why = (
             current.message
@@ -447,29 +492,161 @@ class ActionService:
             offer_resume=True,
         )
 
-    def _resume(self, request: ActionRequest, progress: Progress) -> ActionResult:
+    def _resume(
+        self, actor: Actor, request: ActionRequest, obj: FluxObject, progress: Progress
+    ) -> ActionResult:
+        """Hand the object back to Git: release fluxbot's hold, let the parent Kustomization
+        apply Git's current spec (with its source), say what that deploys, and only then
+        unsuspend, so resuming never redeploys the bad version behind Git's back."""
         title = request.title
+        result = ActionResult(False, "")
+        started = time.monotonic()
+        objects = index_objects(self.objects.cluster_objects(request.target))
+        held = [obj.ref]
+        source = obj.helm.chart_source if obj.helm is not None else None
+        pinned = objects.get((source.kind, source.namespace, source.name)) if source else None
+        if pinned is not None and pinned.reconcile_disabled:
+            held.append(pinned.ref)
+        try:
+            for ref in held:
+                progress(f"Resuming {title}: handing {ref.kind} {ref.name} back to Git…")
+                self.writer.patch(request.target, ref, release_patch_for(ref == obj.ref))
+            result.changed.append("parent Kustomization may apply it again")
+        except Exception as err:  # noqa: BLE001 - reported with what was done
+            result.headline = f"Could not resume {title}: {err}"
+            return result
+        owner = obj.owner
+        parent = objects.get((owner.kind, owner.namespace, owner.name)) if owner else None
+        if parent is not None:
+            progress(f"Resuming {title}: applying Git with Kustomization {parent.name}…")
+            applied = self._reconcile(
+                ActionRequest(Action.RECONCILE, request.target, parent.ref, variant="with-source"),
+                parent,
+                progress,
+            )
+            if not applied.ok:
+                result.headline = (
+                    f"Resume of {title} stopped: Git's current spec could not be applied "
+                    f"({applied.headline})"
+                )
+                result.not_changed.append(
+                    "still suspended" if obj.suspended else "Git's spec not applied yet"
+                )
+                return result
+            result.changed.append(f"Git applied by Kustomization {parent.name}")
+        now = self.objects.object(request.target, request.ref) or obj
+        deploys = _deploys(now)
+        if deploys:
+            result.details.append(f"It now deploys {deploys}, as Git declares.")
+        token = reconcile_token(self.clock())
+        body: dict[str, object] = (
+            resume_patch(token)
+            if now.suspended
+            else {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}
+        )
+        try:
+            progress(f"Resuming {title}: {'unsuspending' if now.suspended else 'reconciling'}…")
+            self.writer.patch(request.target, request.ref, body)
+        except Exception as err:  # noqa: BLE001 - reported to the person who acted
+            result.headline = f"Could not resume {title}: {err}"
+            result.not_changed.append("still suspended")
+            return result
+        left = self._budget([now]) - (time.monotonic() - started)
+        outcome = self._follow(request.target, request.ref, token, left)
+        result.outcome = outcome
+        if outcome.state is OutcomeState.FAILED:
+            result.headline = f"Resumed {title}, but its reconcile failed: {outcome.message}"
+            return result
+        result.ok = outcome.state is OutcomeState.SUCCEEDED
+        result.pending = not result.ok
+        state = "and reconciled" if result.ok else "(still reconciling)"
+        result.headline = f"Resumed {title} {state}."
+        return result
+
+    def _flux_rollback(
+        self, actor: Actor, request: ActionRequest, plan: RollbackPlan, progress: Progress
+    ) -> ActionResult:
+        """Pin the previous chart and let helm-controller upgrade to it, tracked."""
+        assert plan.pin is not None
+        title = request.title
+        target = f"{plan.target.chart_name}@{plan.target.chart_version}"
+        result = ActionResult(False, "")
+        steps_left = [
+            "parent Kustomization kept from re-applying the HelmRelease",
+            f"chart pinned to {plan.target.chart_version} ({plan.pin.ref.kind} "
+            f"{plan.pin.ref.name} {plan.pin.field})",
+        ]
+        started = time.monotonic()
         token = reconcile_token(self.clock())
         try:
-            self.writer.patch(request.target, request.ref, resume_patch(token))
-        except Exception as err:  # noqa: BLE001 - reported to the person who acted
-            return ActionResult(False, f"Could not resume {title}: {err}")
-        progress(f"Resumed {title}; waiting for the controller…")
-        outcome = self._follow(request, token, self.config.actions.follow_timeout_seconds)
-        if outcome.state is OutcomeState.FAILED:
-            return ActionResult(
-                False,
-                f"Resumed {title}, but its reconcile failed: {outcome.message}",
-                outcome=outcome,
+            progress(f"Rolling back {title}: keeping the parent Kustomization off it…")
+            self.writer.patch(request.target, request.ref, hold_patch(actor.name or actor.id, plan))
+            if plan.pin.ref != request.ref:
+                self.writer.patch(request.target, plan.pin.ref, _HOLD_ONLY)
+            result.changed.append(steps_left.pop(0))
+            progress(f"Rolling back {title}: pinning the chart to {plan.target.chart_version}…")
+            self.writer.patch(request.target, plan.pin.ref, plan.pin.body)
+            self.writer.patch(
+                request.target,
+                request.ref,
+                {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}},
             )
-        state = (
-            "and reconciled" if outcome.state is OutcomeState.SUCCEEDED else "(still reconciling)"
-        )
-        return ActionResult(True, f"Resumed {title} {state}.", outcome=outcome)
+            result.changed.append(steps_left.pop(0))
+        except Exception as err:  # noqa: BLE001 - every step's failure is reported with the state
+            result.not_changed = steps_left
+            result.headline = f"Rollback of {title} failed: {err}"
+            result.offer_resume = bool(result.changed)
+            return result
+        progress(f"Rolling back {title}: helm-controller is upgrading to {target}…")
+        current = self.objects.object(request.target, request.ref)
+        budget = self._budget([current]) if current is not None else 300.0
+        outcome = self._follow(request.target, request.ref, token, budget)
+        result.outcome = outcome
+        result.offer_resume = True
+        seconds = time.monotonic() - started
+        now = self.objects.object(request.target, request.ref)
+        newest = now.helm.history[0] if now and now.helm and now.helm.history else None
+        wanted = plan.target.chart_version.split("+", 1)[0]
+        if (
+            outcome.state is OutcomeState.SUCCEEDED
+            and newest is not None
+            and newest.chart_version.split("+", 1)[0] == wanted
+        ):
+            result.ok = True
+            result.headline = (
+                f"Rolled back {title} to {target} in {seconds:.0f} s: helm-controller "
+                f"upgraded it (Helm revision {newest.version})."
+            )
+        elif outcome.state is OutcomeState.PROGRESSING:
+            result.pending = True
+            result.headline = (
+                f"Rollback of {title} to {target} is still progressing after {seconds:.0f} s: "
+                f"{outcome.message}"
+            )
+        else:
+            result.headline = f"Rollback of {title} to {target} failed: {outcome.message}"
+        warnings = [
+            f"Git still declares {plan.current.chart_version}: the HelmRelease stays pinned "
+            "and kept from its parent Kustomization until someone presses Resume, which "
+            "redeploys what Git then declares. Fix Git first."
+        ]
+        if plan.values_changed:
+            warnings.append(
+                "The values also changed since the target release (configDigest differs); "
+                "pinning the chart did not restore them."
+            )
+        result.warning = " ".join(warnings)
+        return result
 
     def _rollback(
-        self, request: ActionRequest, plan: RollbackPlan, progress: Progress
+        self,
+        actor: Actor,
+        request: ActionRequest,
+        obj: FluxObject,
+        plan: RollbackPlan,
+        progress: Progress,
     ) -> ActionResult:
+        """`helm rollback` (actions.rollback: helm), with the HelmRelease suspended first."""
         assert self.helm is not None
         title = (
             f"HelmRelease {request.ref.namespace}/{request.ref.name} on {request.target.cluster}"
@@ -485,22 +662,14 @@ class ActionService:
             progress(
                 f"Rolling back {title}: stopping the parent Kustomization from re-applying it…"
             )
-            self.writer.patch(
-                request.target,
-                request.ref,
-                {
-                    "metadata": {
-                        "annotations": {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}
-                    }
-                },
-            )
+            self.writer.patch(request.target, request.ref, hold_patch(actor.name or actor.id, plan))
             result.changed.append(steps_left.pop(0))
             progress(f"Rolling back {title}: suspending the HelmRelease…")
             self.writer.patch(
                 request.target,
                 request.ref,
                 suspend_patch(
-                    "fluxbot rollback",
+                    actor.name or actor.id,
                     f"emergency rollback to revision {plan.target.version}",
                     self.clock(),
                     None,
@@ -508,7 +677,26 @@ class ActionService:
             )
             result.changed.append(steps_left.pop(0))
             progress(f"Rolling back {title}: {plan.describe()} (helm rollback --wait)…")
-            self.helm.rollback(cluster, plan.release, plan.target.version, plan.storage_namespace)
+            assert obj.helm is not None
+            options = dict(obj.helm.rollback_options)
+            timeout = (
+                parse_go_duration(options.pop("timeout", ""))
+                or obj.timeout
+                or dt.timedelta(seconds=self.config.actions.helm_timeout_seconds)
+            )
+            self.helm.rollback(
+                cluster,
+                plan.release,
+                plan.target.version,
+                plan.storage_namespace,
+                timeout=timeout.total_seconds(),
+                options=options,
+                service_account=(
+                    f"system:serviceaccount:{request.ref.namespace}:{obj.helm.service_account}"
+                    if obj.helm.service_account
+                    else ""
+                ),
+            )
             result.changed.append(steps_left.pop(0))
             newest = self.helm.history(cluster, plan.release, plan.storage_namespace)
         except Exception as err:  # noqa: BLE001 - every step's failure is reported with the state
@@ -536,7 +724,9 @@ class ActionService:
         result.offer_resume = True
         return result
 
-    def _remember(self, actor: Actor, request: ActionRequest, result: ActionResult) -> None:
+    def _remember(
+        self, actor: Actor, request: ActionRequest, result: ActionResult, action: str = ""
+    ) -> None:
         """Hand the action to the digest history (the next digest lists it)."""
         if self.on_action is None:
             return
@@ -547,7 +737,8 @@ class ActionService:
             kind=request.ref.kind,
             namespace=request.ref.namespace,
             name=request.ref.name,
-            action=request.action.value + (f" ({request.variant})" if request.variant else ""),
+            action=action
+            or request.action.value + (f" ({request.variant})" if request.variant else ""),
             user=actor.name or actor.id,
             ok=result.ok,
             summary=result.headline,
@@ -557,21 +748,68 @@ class ActionService:
         except Exception:
             log.exception("could not record the action for the digest")
 
-    def _audit(self, actor: Actor, request: ActionRequest, result: ActionResult) -> None:
-        message = f"{actor.name or actor.id} ({actor.id}) via fluxbot: {result.headline}"
+    def audit_snooze(self, actor: Actor, request: ActionRequest, until: dt.datetime) -> None:
+        """A snooze is audited like any action: an Event, a log line, the digest history."""
+        result = ActionResult(
+            True, f"Snoozed {request.title} in digests until {until:%Y-%m-%d %H:%M} UTC."
+        )
+        snooze = request.but(variant="")
+        self._audit(actor, snooze, result, action="snooze")
+        self._remember(actor, snooze, result, action="snooze")
+        log.info(
+            "action snooze of %s by %s: ok",
+            request.title,
+            actor.id,
+            extra={
+                "action": "snooze",
+                "environment": request.target.environment,
+                "cluster": request.target.cluster,
+                "object": str(request.ref),
+                "user": actor.id,
+                "ok": True,
+            },
+        )
+
+    def _audit(
+        self, actor: Actor, request: ActionRequest, result: ActionResult, action: str = ""
+    ) -> None:
+        approved = f", approved by {request.approved_by}" if request.approved_by else ""
+        message = f"{actor.name or actor.id} ({actor.id}) via fluxbot{approved}: {result.headline}"
         try:
             self.writer.record_event(
                 request.target,
                 request.ref,
-                request.action.value + (f"-{request.variant}" if request.variant else ""),
+                action or request.action.value + (f"-{request.variant}" if request.variant else ""),
                 actor.name or actor.id,
                 sorted(actor.group_handles),
                 message,
-                warning=not result.ok,
+                warning=not result.ok and not result.pending,
             )
         except Exception as err:  # noqa: BLE001 - the action itself is done; say the audit failed
             log.warning("could not record the audit Event for %s: %s", request.describe(), err)
             result.details.append(f"(the audit Event could not be written: {err})")
+
+
+# Keeps the parent Kustomization off the OCIRepository a rollback pinned.
+_HOLD_ONLY: Final[dict[str, object]] = {
+    "metadata": {"annotations": {RECONCILE_ANNOTATION: "disabled"}}
+}
+
+
+def release_patch_for(is_release: bool) -> dict[str, object]:
+    """Release fluxbot's hold on the HelmRelease (with its rollback record) or on the
+    OCIRepository a rollback pinned."""
+    if is_release:
+        return release_patch()
+    return {"metadata": {"annotations": {RECONCILE_ANNOTATION: None}}}
+
+
+def _deploys(obj: FluxObject) -> str:
+    """What a HelmRelease will deploy, as far as its spec says."""
+    if obj.helm is None or not obj.helm.chart_version:
+        return ""
+    name = obj.helm.history[0].chart_name if obj.helm.history else ""
+    return f"{name}@{obj.helm.chart_version}" if name else obj.helm.chart_version
 
 
 def _options(variant: str) -> ReconcileOptions:

@@ -1,11 +1,11 @@
 """The demo fleet, alive: it can be acted on, and a simulated Flux answers.
 
 `fluxbot serve --demo` uses this so the remediation buttons work without a cluster: writes are
-applied to the demo objects in memory (merge patches, as an API server would), and a simulated
-controller handles each reconcile request after a short delay. The demo's failures live in Git
-and in registries (a revoked deploy key, a chart version that does not exist, an immutable
-field), so reconciling a failing object fails again with the same message, as it would for
-real; anything else becomes Ready. Rollbacks succeed at once.
+applied to the demo objects in memory (merge patches, as an API server would), and the
+simulated Flux controllers the tests use (bot/simulation/flux.py) handle each change after a
+short delay. The demo's failures live in Git and in registries (a revoked deploy key, a chart
+version that does not exist, an immutable field), so reconciling a failing object fails again
+with the same message, as it would for real; anything else becomes Ready.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from bot.config import FluxbotConfig
 from bot.demo import DEMO_ENVIRONMENTS, demo_channel, demo_directory
 from bot.domain.events import FluxEvent, newest_first
 from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, FleetLayout, Freshness
-from bot.domain.status import REQUESTED_AT, FluxObject, Health, ObjectRef, parse_flux_object
+from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
 from bot.offline import event_of, read_dump
+from bot.simulation.flux import FluxSimulator
 
 # How long the simulated controller takes to reconcile: long enough to see "waiting…".
 RECONCILE_SECONDS: Final = 1.5
@@ -59,13 +60,47 @@ class _Cluster:
     objects: dict[Key, dict[str, Any]]
     parsed: dict[Key, FluxObject]
     events: list[tuple[ObjectRef, FluxEvent]]
+    flux: FluxSimulator | None = None
+
+
+class _ClusterStore:
+    """One demo cluster as the simulated controllers' store (called under the demo's lock)."""
+
+    def __init__(self, demo: LiveDemo, cluster: _Cluster) -> None:
+        self._demo = demo
+        self._cluster = cluster
+
+    def objects(self) -> list[dict[str, Any]]:
+        return [copy.deepcopy(o) for o in self._cluster.objects.values()]
+
+    def find(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self._cluster.objects.get((kind, namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def write_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        key = _key_of(obj)
+        current = self._cluster.objects.get(key)
+        if current is not None:
+            updated = copy.deepcopy(current)
+            updated["status"] = status
+            self._demo.store(self._cluster, key, updated)
+
+    def write_spec(self, obj: dict[str, Any], spec: dict[str, Any]) -> None:
+        key = _key_of(obj)
+        current = self._cluster.objects.get(key)
+        if current is not None and current.get("spec") != spec:
+            updated = copy.deepcopy(current)
+            updated["spec"] = spec
+            updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            self._demo.store(self._cluster, key, updated)
 
 
 class LiveDemo:
     """The demo fleet as a reader, an object source and a writer, with a simulated Flux."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: the simulated controllers write back while a step holds it.
+        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._clusters: dict[tuple[str, str], _Cluster] = {}
         for env in DEMO_ENVIRONMENTS:
@@ -78,6 +113,18 @@ class LiveDemo:
                     obj = parse_flux_object(doc)
                     cluster.objects[obj.key] = doc
                     cluster.parsed[obj.key] = obj
+                cluster.flux = FluxSimulator(_ClusterStore(self, cluster))
+                # The demo's failures are in Git and registries: a retry fails the same way.
+                for key, obj in cluster.parsed.items():
+                    history = obj.helm.history if obj.helm is not None else ()
+                    if obj.health is not Health.FAILING:
+                        continue
+                    if history and history[0].status == "failed":
+                        # A release that fails at this chart version: an older one works.
+                        failed = (history[0].chart_version, obj.message)
+                        cluster.flux.release_failures[key] = failed
+                    else:
+                        cluster.flux.failures[key] = obj.message
                 self._clusters[(env, path.stem)] = cluster
         self._timers: list[threading.Timer] = []
         self.read_at = dt.datetime.now(dt.UTC)
@@ -156,13 +203,12 @@ class LiveDemo:
             metadata = updated["metadata"]
             if updated.get("spec") != current.get("spec"):
                 metadata["generation"] = int(metadata.get("generation", 1)) + 1
-            self._store(cluster, ref, updated)
-        token = (body.get("metadata", {}).get("annotations") or {}).get(REQUESTED_AT)
-        if token:
-            timer = threading.Timer(RECONCILE_SECONDS, self._reconcile, (target, ref, token))
-            timer.daemon = True
-            timer.start()
-            self._timers.append(timer)
+            self.store(cluster, _key(ref), updated)
+        # The controllers react to every change (a token, a new generation) after a moment.
+        timer = threading.Timer(RECONCILE_SECONDS, self._reconcile, (target,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
 
     def record_event(
         self,
@@ -201,71 +247,27 @@ class LiveDemo:
 
     # -- the simulated controller --
 
-    def _reconcile(self, target: ClusterTarget, ref: ObjectRef, token: str) -> None:
+    def _reconcile(self, target: ClusterTarget) -> None:
         with self._changed:
-            cluster = self._clusters[(target.environment, target.cluster)]
-            current = cluster.objects.get(_key(ref))
-            if current is None:
-                return
-            updated = copy.deepcopy(current)
-            status = updated.setdefault("status", {})
-            status["lastHandledReconcileAt"] = token
-            generation = updated["metadata"].get("generation", 1)
-            status["observedGeneration"] = generation
-            before = cluster.parsed[_key(ref)]
-            if before.health is not Health.FAILING and not before.suspended:
-                now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                status["conditions"] = [
-                    c
-                    for c in status.get("conditions", [])
-                    if c.get("type") not in ("Ready", "Reconciling", "Stalled")
-                ] + [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "ReconciliationSucceeded",
-                        "message": f"Applied revision: {before.full_revision or 'latest'}",
-                        "lastTransitionTime": now,
-                        "observedGeneration": generation,
-                    }
-                ]
-            self._store(cluster, ref, updated)
+            flux = self._clusters[(target.environment, target.cluster)].flux
+            assert flux is not None
+            flux.step()
 
-    def _store(self, cluster: _Cluster, ref: ObjectRef, obj: dict[str, Any]) -> None:
-        cluster.objects[_key(ref)] = obj
-        cluster.parsed[_key(ref)] = parse_flux_object(obj)
-        self._changed.notify_all()
-
-
-class DemoHelm:
-    """Helm for the demo: rollbacks succeed, and history says so."""
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], int] = {}
-
-    def rollback(self, cluster: object, release: str, revision: int, namespace: str) -> str:
-        """Pretend `helm rollback` worked."""
-        self._last[(namespace, release)] = revision
-        return "Rollback was a success! Happy Helming!"
-
-    def history(self, cluster: object, release: str, namespace: str) -> object:
-        """The newest revision: the rollback just made."""
-        target = self._last.get((namespace, release), 0)
-        return _Revision(
-            revision=target + 100, status="deployed", description=f"Rollback to {target}"
-        )
-
-
-@dataclass(frozen=True)
-class _Revision:
-    revision: int
-    status: str
-    description: str
-    chart: str = ""
+    def store(self, cluster: _Cluster, key: Key, obj: dict[str, Any]) -> None:
+        """Keep a new version of an object and wake whoever waits for a change."""
+        with self._changed:
+            cluster.objects[key] = obj
+            cluster.parsed[key] = parse_flux_object(obj)
+            self._changed.notify_all()
 
 
 def _key(ref: ObjectRef) -> Key:
     return (ref.kind, ref.namespace, ref.name)
+
+
+def _key_of(obj: dict[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return (str(obj["kind"]), str(meta["namespace"]), str(meta["name"]))
 
 
 def _merge(target: Any, patch: Any) -> Any:

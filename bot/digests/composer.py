@@ -60,6 +60,7 @@ class DigestComposer:
             self.history.failing_since(environment),
             now,
             since,
+            self.history.last_seen(environment),
         )
 
 

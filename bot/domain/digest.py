@@ -2,8 +2,11 @@
 
 Failing objects are grouped by root cause: a failing source and the Kustomizations and
 HelmReleases that fail because of it (through `sourceRef` or `dependsOn`) are one item.
-Changes since the last digest come from recorded transitions and actions. Composing is pure:
-the caller gathers current status and history, this decides what earns a line.
+Changes since the last digest come from recorded transitions and actions, grouped the same
+way: one fixed source is one "recovered" item with what recovered with it. A HelmRelease whose
+newer chart failed is a failure ("66.3.0 failed, 65.1.0 still running"), not an upgrade.
+Composing is pure: the caller gathers current status and history, this decides what earns a
+line.
 """
 
 from __future__ import annotations
@@ -12,21 +15,28 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
-from bot.domain.causes import group_failures
+from bot.domain.causes import group_failures, group_related
+from bot.domain.condense import condense
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
+from bot.domain.forges import commit_link
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
-from bot.domain.kinds import HELM_RELEASE, kind_order
+from bot.domain.kinds import GIT_REPOSITORY, HELM_RELEASE, kind_order
 from bot.domain.posture import Finding
 from bot.domain.remediation import material_state
-from bot.domain.status import FluxObject
+from bot.domain.status import FluxObject, Health, ObjectRef, truncate_hex
 from bot.domain.transitions import Change, Transition
 
 # An object that failed this many times in one digest window is flapping, not news each time.
 FLAP_THRESHOLD: Final = 3
 # Without a previous digest, "changes" covers the last day.
 FIRST_WINDOW: Final = dt.timedelta(days=1)
+# The key phrase of an error in a one-line summary of a problem.
+PHRASE_LIMIT: Final = 100
+# Helm release statuses of a release that is (or was) running (helm pkg/release/status.go).
+_RAN: Final = frozenset({"deployed", "superseded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +47,29 @@ class ClusterLine:
     counts: HealthCounts
     freshness: Freshness | None
     unreadable: ClusterProblem | None
+    # When fluxbot last read the cluster fine (from the history store), if it ever did.
+    last_read: dt.datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """`unreadable`, `stale`, `syncing` or `live`."""
+        if self.unreadable is not None:
+            return "unreadable"
+        return self.freshness.state.value if self.freshness is not None else "live"
+
+    @property
+    def error(self) -> str:
+        """Why the cluster could not be read, or why its data is stale."""
+        if self.unreadable is not None:
+            return self.unreadable.message
+        return self.freshness.error if self.freshness is not None else ""
+
+    @property
+    def since(self) -> dt.datetime | None:
+        """Since when the cluster could not be read (or its data is stale), as best known."""
+        if self.freshness is not None and self.freshness.state is CacheState.STALE:
+            return self.freshness.since
+        return self.last_read if self.unreadable is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +98,65 @@ class RevisionGroup:
     new: str
     old: tuple[str, ...]
     objects: tuple[ObjectKey, ...]
+    # The commit's page, when the revision is a commit of a GitRepository on a known forge.
+    link: str | None = None
+    # When some of the objects moved while fluxbot was down: from when to when.
+    while_down: tuple[dt.datetime, dt.datetime] | None = None
+
+    @property
+    def short(self) -> str:
+        """The revision as `flux get` prints it (`main@sha1:696f056d`)."""
+        return truncate_hex(self.new)
 
 
 @dataclass(frozen=True, slots=True)
 class ChartUpgrade:
-    """A HelmRelease that moved to another chart version."""
+    """A HelmRelease that moved to another chart version and runs it (or is still upgrading)."""
 
     cluster: str
     namespace: str
     name: str
     old: str
     new: str
+    in_progress: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeItem:
+    """One root cause that failed (or recovered) since the last digest, with what followed it.
+
+    `root` is the transition of the object at the top; `dependents` those of the objects that
+    failed (recovered) because of it. `failed_upgrade` says which chart failed and which still
+    runs, for a HelmRelease whose upgrade failed.
+    """
+
+    cluster: str
+    root: Transition
+    dependents: tuple[Transition, ...] = ()
+    failed_upgrade: str = ""
+
+    @property
+    def size(self) -> int:
+        """How many objects this item stands for."""
+        return 1 + len(self.dependents)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One line of the top-level message: what is wrong, where, since when, new or not."""
+
+    kind: str  # "unreadable", "failing" or "overdue"
+    cluster: str
+    subject: str  # "GitRepository flux-system/platform"; "" for an unreadable cluster
+    message: str  # the error in full
+    since: dt.datetime | None
+    new: bool
+    dependents: int = 0
+
+    @property
+    def phrase(self) -> str:
+        """The key phrase of the error: condensed (only when shown, condensing costs)."""
+        return condense(self.message, PHRASE_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +165,8 @@ class Changes:
 
     revisions: tuple[RevisionGroup, ...] = ()
     chart_upgrades: tuple[ChartUpgrade, ...] = ()
-    new_failures: tuple[Transition, ...] = ()
-    recoveries: tuple[Transition, ...] = ()
+    new_failures: tuple[ChangeItem, ...] = ()
+    recoveries: tuple[ChangeItem, ...] = ()
     flapping: tuple[tuple[ObjectKey, int], ...] = ()
     actions: tuple[ActionRecord, ...] = ()
 
@@ -107,8 +188,8 @@ class Changes:
         return (
             sum(len(g.objects) for g in self.revisions)
             + len(self.chart_upgrades)
-            + len(self.new_failures)
-            + len(self.recoveries)
+            + sum(i.size for i in self.new_failures)
+            + sum(i.size for i in self.recoveries)
             + len(self.flapping)
             + len(self.actions)
         )
@@ -147,6 +228,47 @@ class Digest:
             not self.attention and not self.unreadable and not self.suspended and self.changes.empty
         )
 
+    @cached_property
+    def problems(self) -> tuple[Problem, ...]:
+        """What is wrong, most urgent first: unreadable clusters, root causes, overdue
+        suspensions."""
+        out = [
+            Problem(
+                "unreadable",
+                c.cluster,
+                "",
+                c.error,
+                c.since,
+                new=c.since is not None and c.since > self.since,
+            )
+            for c in self.unreadable
+        ]
+        out += [
+            Problem(
+                "failing",
+                i.cluster,
+                f"{i.root.kind} {i.root.namespace}/{i.root.name}",
+                i.root.message,
+                i.since,
+                new=i.since is not None and i.since > self.since,
+                dependents=len(i.dependents),
+            )
+            for i in self.attention
+        ]
+        out += [
+            Problem(
+                "overdue",
+                s.cluster,
+                f"{s.obj.kind} {s.obj.namespace}/{s.obj.name}",
+                "suspended past its end",
+                s.obj.suspension.until if s.obj.suspension else None,
+                new=False,
+            )
+            for s in self.suspended
+            if s.overdue
+        ]
+        return tuple(out)
+
 
 def compose(
     environment: str,
@@ -157,8 +279,10 @@ def compose(
     failing_since: Mapping[ObjectKey, dt.datetime],
     now: dt.datetime,
     since: dt.datetime | None,
+    last_seen: Mapping[str, dt.datetime] | None = None,
 ) -> Digest:
     """The digest of `environment` at `now`, covering changes after `since`."""
+    last_seen = last_seen or {}
     window_start = since or now - FIRST_WINDOW
     snoozed = {s.key: s for s in snoozes if s.until > now}
     attention: list[AttentionItem] = []
@@ -185,7 +309,10 @@ def compose(
         key=lambda i: (-len(i.dependents), kind_order(i.root.kind), i.cluster, i.root.name)
     )
     suspended.sort(key=lambda s: (not s.overdue, s.cluster, s.obj.namespace, s.obj.name))
-    lines = tuple(ClusterLine(s.cluster, s.counts, s.freshness, s.unreadable) for s in clusters)
+    lines = tuple(
+        ClusterLine(s.cluster, s.counts, s.freshness, s.unreadable, last_seen.get(s.cluster))
+        for s in clusters
+    )
     return Digest(
         environment=environment,
         now=now,
@@ -193,7 +320,7 @@ def compose(
         clusters=lines,
         attention=tuple(attention),
         suspended=tuple(suspended),
-        changes=_changes(transitions, actions, window_start, now),
+        changes=_changes(transitions, actions, window_start, now, clusters),
         snoozed=hidden,
         counts=total,
     )
@@ -223,12 +350,20 @@ def _changes(
     actions: Sequence[ActionRecord],
     start: dt.datetime,
     end: dt.datetime,
+    clusters: Sequence[ClusterStatus] = (),
 ) -> Changes:
     window = [t for t in transitions if start < t.at <= end]
+    current = {
+        (status.cluster, o.kind, o.namespace, o.name): o
+        for status in clusters
+        for o in status.objects
+    }
     failures = Counter(_key(t) for t in window if t.change is Change.FAILING)
     flapping = {k for k, n in failures.items() if n >= FLAP_THRESHOLD}
     revisions: dict[str, dict[ObjectKey, str]] = defaultdict(dict)
     firsts: dict[ObjectKey, str] = {}
+    latest: dict[ObjectKey, str] = {}
+    downtime: dict[ObjectKey, tuple[dt.datetime, dt.datetime]] = {}
     upgrades: dict[ObjectKey, tuple[str, str]] = {}
     for t in window:
         if t.change is not Change.REVISION:
@@ -239,8 +374,13 @@ def _changes(
             upgrades[key] = (old, t.new)
             continue
         firsts.setdefault(key, t.old)
-        for rev_objects in revisions.values():
-            rev_objects.pop(key, None)
+        if t.down_since is not None:
+            downtime[key] = (t.down_since, t.at)
+        else:
+            downtime.pop(key, None)
+        if key in latest:
+            revisions[latest[key]].pop(key, None)
+        latest[key] = t.new
         revisions[t.new][key] = firsts[key]
     groups = tuple(
         sorted(
@@ -248,7 +388,9 @@ def _changes(
                 RevisionGroup(
                     new,
                     tuple(sorted({old for old in moved.values() if old})),
-                    tuple(sorted(moved)),
+                    tuple(sorted(moved, key=lambda k: (kind_order(k[1]), k[0], k[2], k[3]))),
+                    _link(new, moved, current),
+                    _downtime([downtime[k] for k in moved if k in downtime]),
                 )
                 for new, moved in revisions.items()
                 if moved
@@ -256,25 +398,132 @@ def _changes(
             key=lambda g: (-len(g.objects), g.new),
         )
     )
-    chart_upgrades = tuple(
-        ChartUpgrade(k[0], k[2], k[3], old, new)
-        for k, (old, new) in sorted(upgrades.items())
-        if old != new
-    )
+    chart_upgrades: list[ChartUpgrade] = []
+    failed_upgrades: dict[ObjectKey, str] = {}
+    for key, (old, new) in sorted(upgrades.items()):
+        if old == new:
+            continue
+        verdict = _upgrade_verdict(current.get(key), new)
+        if verdict is None:
+            chart_upgrades.append(ChartUpgrade(key[0], key[2], key[3], old, new))
+        elif verdict == "":
+            chart_upgrades.append(ChartUpgrade(key[0], key[2], key[3], old, new, in_progress=True))
+        else:
+            failed_upgrades[key] = verdict
     new_failures = _latest_per_object(
         t for t in window if t.change is Change.FAILING and _key(t) not in flapping
     )
+    failing_keys = {_key(t) for t in new_failures}
+    # A failed upgrade of a release that was failing already is still news: its chart failed.
+    new_failures += tuple(
+        Transition(
+            t.environment, t.cluster, t.kind, t.namespace, t.name, Change.FAILING, t.at,
+            message=current[key].message if key in current else "", down_since=t.down_since,
+        )
+        for t in (window if failed_upgrades else ())
+        if t.change is Change.REVISION
+        and (key := _key(t)) in failed_upgrades
+        and key not in failing_keys
+        and key not in flapping
+        and t.new == upgrades[key][1]
+    )  # fmt: skip
     recoveries = _latest_per_object(
         t for t in window if t.change is Change.RECOVERED and _key(t) not in flapping
     )
     return Changes(
         revisions=groups,
-        chart_upgrades=chart_upgrades,
-        new_failures=new_failures,
-        recoveries=recoveries,
+        chart_upgrades=tuple(chart_upgrades),
+        new_failures=_by_root_cause(new_failures, clusters, failed_upgrades),
+        recoveries=_by_root_cause(recoveries, clusters, {}),
         flapping=tuple(sorted((k, failures[k]) for k in flapping)),
         actions=tuple(a for a in actions if start < a.at <= end),
     )
+
+
+def _downtime(
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+) -> tuple[dt.datetime, dt.datetime] | None:
+    return (min(w[0] for w in windows), max(w[1] for w in windows)) if windows else None
+
+
+def _upgrade_verdict(release: FluxObject | None, new: str) -> str | None:
+    """None: upgraded; "": still upgrading; otherwise what failed and what still runs.
+
+    helm-controller records every release it observes in `status.history`, newest first
+    (internal/reconcile/release.go). A failed upgrade adds a snapshot of the new chart with
+    status `failed`, and Helm leaves the previous release `deployed`: it is still running.
+    """
+    if release is None or release.helm is None or not release.helm.history:
+        return None
+    latest = release.helm.history[0]
+    if latest.chart_version != new:
+        return None
+    if latest.status == "failed":
+        running = next((s for s in release.helm.history[1:] if s.status == "deployed"), None)
+        if running is not None and running.chart_version != new:
+            return f"{new} failed, {running.chart_version} still running"
+        return f"{new} failed"
+    if latest.status in _RAN and release.health is not Health.PROGRESSING:
+        return None
+    return ""
+
+
+def _link(
+    new: str, moved: Mapping[ObjectKey, str], current: Mapping[ObjectKey, FluxObject]
+) -> str | None:
+    """The commit page of `new`, from a GitRepository that moved to it (or serves it now)."""
+    repositories = [current.get(k) for k in moved if k[1] == GIT_REPOSITORY.kind]
+    if not repositories:
+        clusters = {k[0] for k in moved}
+        repositories = [
+            o
+            for k, o in current.items()
+            if k[0] in clusters and o.kind == GIT_REPOSITORY.kind and o.full_revision == new
+        ]
+    for repository in repositories:
+        if repository is not None and repository.url:
+            link = commit_link(repository.url, new)
+            if link is not None:
+                return link
+    return None
+
+
+def _by_root_cause(
+    found: Sequence[Transition],
+    clusters: Sequence[ClusterStatus],
+    failed_upgrades: Mapping[ObjectKey, str],
+) -> tuple[ChangeItem, ...]:
+    """`found` grouped as Needs attention groups failures: one item per root cause."""
+    by_key = {_key(t): t for t in found}
+    per_cluster: dict[str, set[ObjectRef]] = defaultdict(set)
+    for key in by_key:
+        per_cluster[key[0]].add(ObjectRef(key[1], key[2], key[3]))
+    items: list[ChangeItem] = []
+    grouped: set[ObjectKey] = set()
+    for status in clusters:
+        selected = per_cluster.get(status.cluster)
+        if not selected:
+            continue
+        for group in group_related(status.objects, selected):
+            root_key = (status.cluster, group.root.kind, group.root.namespace, group.root.name)
+            members = [
+                by_key[(status.cluster, d.kind, d.namespace, d.name)] for d in group.dependents
+            ]
+            grouped.update({root_key, *(_key(m) for m in members)})
+            items.append(
+                ChangeItem(
+                    status.cluster, by_key[root_key], tuple(members),
+                    failed_upgrades.get(root_key, ""),
+                )
+            )  # fmt: skip
+    # Objects no longer there (deleted since) stand alone.
+    items += [
+        ChangeItem(t.cluster, t, (), failed_upgrades.get(_key(t), ""))
+        for t in found
+        if _key(t) not in grouped
+    ]
+    items.sort(key=lambda i: (-i.size, i.root.at, i.cluster, i.root.name))
+    return tuple(items)
 
 
 def _latest_per_object(transitions: Iterable[Transition]) -> tuple[Transition, ...]:

@@ -9,12 +9,12 @@ twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.domain.transitions import Transition
+from bot.domain.transitions import Change, KnownState, Transition
 
 ObjectKey = tuple[str, str, str, str]
 """(cluster, kind, namespace, name): an object, fleet-wide (cluster names are unique)."""
@@ -56,6 +56,33 @@ class Snooze:
         return (self.cluster, self.kind, self.namespace, self.name)
 
 
+def fold_known(
+    known: Mapping[ObjectKey, KnownState], transitions: Iterable[Transition]
+) -> dict[ObjectKey, KnownState]:
+    """`known` brought up to date with `transitions` (oldest first)."""
+    out = dict(known)
+    for t in transitions:
+        key = (t.cluster, t.kind, t.namespace, t.name)
+        if t.change is Change.REMOVED:
+            out.pop(key, None)
+            continue
+        state = out.get(key) or KnownState(False, "", False)
+        if t.change is Change.ADDED:
+            state = KnownState(False, t.new, False)
+        elif t.change is Change.FAILING:
+            state = KnownState(True, state.revision, state.suspended)
+        elif t.change is Change.RECOVERED:
+            state = KnownState(False, state.revision, state.suspended)
+        elif t.change is Change.SUSPENDED:
+            state = KnownState(False, state.revision, True)
+        elif t.change is Change.RESUMED:
+            state = KnownState(state.failing, state.revision, False)
+        elif t.change is Change.REVISION:
+            state = KnownState(state.failing, t.new, state.suspended)
+        out[key] = state
+    return out
+
+
 class RunState(StrEnum):
     """Where a scheduled digest stands."""
 
@@ -93,6 +120,25 @@ class HistoryStore(Protocol):
 
     def record_action(self, record: ActionRecord) -> None:
         """Append one remediation action."""
+        ...
+
+    def known_states(self, environment: str, cluster: str) -> dict[ObjectKey, KnownState]:
+        """What the store last knew of every object of one cluster (kept by record_transitions
+        and record_listing)."""
+        ...
+
+    def record_listing(
+        self, environment: str, cluster: str, kind: str, states: Mapping[ObjectKey, KnownState]
+    ) -> None:
+        """Replace what the store knows of one kind in one cluster with a complete listing."""
+        ...
+
+    def mark_seen(self, environment: str, clusters: Sequence[str], at: dt.datetime) -> None:
+        """Record that fluxbot read `clusters` fine at `at` (a heartbeat while it watches)."""
+        ...
+
+    def last_seen(self, environment: str) -> dict[str, dt.datetime]:
+        """Per cluster, the last time fluxbot read it fine."""
         ...
 
     def actions(

@@ -17,7 +17,9 @@ from typing import Any, Final
 
 from bot.domain.kinds import HELM_CHART, HELM_RELEASE
 from bot.domain.policy import Action
+from bot.domain.rollback import CannotRollBack, rollback_plan
 from bot.domain.status import (
+    OPERATOR_SUSPENDED_BY,
     RECONCILE_ANNOTATION,
     REQUESTED_AT,
     SUSPEND_REASON,
@@ -25,16 +27,13 @@ from bot.domain.status import (
     SUSPENDED_BY,
     SUSPENDED_UNTIL,
     FluxObject,
-    Health,
     ObjectRef,
-    ReleaseSnapshot,
 )
 
 FORCE_AT: Final = "reconcile.fluxcd.io/forceAt"
 RESET_AT: Final = "reconcile.fluxcd.io/resetAt"
 # kustomize-controller strips fields owned by other managers; the Flux CLI uses this one.
 FIELD_MANAGER: Final = "flux-client-side-apply"
-SUCCESSFUL_RELEASE: Final = frozenset({"deployed", "superseded"})
 
 
 class Refused(Exception):
@@ -70,9 +69,23 @@ def reconcile_patch(token: str, obj: FluxObject, options: ReconcileOptions) -> d
 
 
 def check_reconcilable(obj: FluxObject) -> None:
-    """The Flux CLI refuses to reconcile a suspended object; so do we."""
+    """What the Flux CLI refuses to reconcile, in its words: a suspended or static object."""
+    if obj.static:
+        raise Refused(
+            f"{obj.kind} {obj.namespace}/{obj.name} is an OCI Helm repository: reconciliation "
+            "not supported by the object"
+        )
     if obj.suspended:
-        raise Refused(f"{obj.kind} {obj.namespace}/{obj.name} is suspended; resume it first")
+        raise Refused(
+            f"{obj.kind} {obj.namespace}/{obj.name} is suspended; resume it first (the Flux "
+            "CLI: resource is suspended)"
+        )
+
+
+# Source kinds `flux reconcile --with-source` knows how to reconcile (cmd/flux/reconcile_*.go).
+RECONCILABLE_SOURCES: Final = frozenset(
+    {"GitRepository", "OCIRepository", "Bucket", "HelmChart", "HelmRepository"}
+)
 
 
 def source_chain(
@@ -96,12 +109,59 @@ def source_chain(
     return chain
 
 
+def with_source_plan(
+    obj: FluxObject, objects: Mapping[tuple[str, str, str], FluxObject]
+) -> tuple[list[ObjectRef], list[ObjectRef]]:
+    """The sources to reconcile first and the static ones the CLI skips; Refused (in the CLI's
+    words) when a source cannot be reconciled or any object of the chain is suspended."""
+    check_reconcilable(obj)
+    reconcile: list[ObjectRef] = []
+    skipped: list[ObjectRef] = []
+    for ref in source_chain(obj, objects):
+        if ref.kind not in RECONCILABLE_SOURCES:
+            raise Refused(f"cannot reconcile source of kind {ref.kind}")
+        found = objects.get((ref.kind, ref.namespace, ref.name))
+        if found is None:
+            raise Refused(f"source {ref.kind} {ref.namespace}/{ref.name} was not found")
+        if found.static:
+            skipped.append(ref)
+            continue
+        if found.suspended:
+            raise Refused(
+                f"source {ref.kind} {ref.namespace}/{ref.name} is suspended; resume it first "
+                "(the Flux CLI: resource is suspended)"
+            )
+        reconcile.append(ref)
+    return reconcile, skipped
+
+
+def follow_budget(chain: Iterable[FluxObject]) -> float:
+    """Seconds to follow a reconcile: each object's spec.timeout, the chain as a whole.
+
+    Defaults as the controllers have them: a Kustomization's timeout is its interval,
+    a HelmRelease's 5 minutes, a source's 60 seconds.
+    """
+    total = 0.0
+    for obj in chain:
+        if obj.timeout is not None:
+            total += obj.timeout.total_seconds()
+        elif obj.kind == "Kustomization" and obj.interval is not None:
+            total += obj.interval.total_seconds()
+        elif obj.kind == HELM_RELEASE.kind:
+            total += 300.0
+        else:
+            total += 60.0
+    return total
+
+
 def suspend_patch(
     actor: str, reason: str, now: dt.datetime, until: dt.datetime | None
 ) -> dict[str, Any]:
     """Suspend, record who/when/why/until when, and keep the parent Kustomization off it."""
     annotations: dict[str, str | None] = {
         SUSPENDED_BY: actor,
+        # The Flux Operator's annotation too, so its UI and other tools show who.
+        OPERATOR_SUSPENDED_BY: actor,
         SUSPENDED_AT: _rfc3339(now),
         SUSPEND_REASON: reason,
         SUSPENDED_UNTIL: _rfc3339(until) if until else None,
@@ -114,6 +174,7 @@ def resume_patch(token: str) -> dict[str, Any]:
     """Resume and hand the object back to its parent Kustomization."""
     annotations: dict[str, str | None] = {
         SUSPENDED_BY: None,
+        OPERATOR_SUSPENDED_BY: None,
         SUSPENDED_AT: None,
         SUSPEND_REASON: None,
         SUSPENDED_UNTIL: None,
@@ -126,49 +187,6 @@ def resume_patch(token: str) -> dict[str, Any]:
 
 def _rfc3339(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackPlan:
-    """An emergency rollback: from the current Helm release to the last successful one."""
-
-    release: str
-    namespace: str
-    storage_namespace: str
-    current: ReleaseSnapshot
-    target: ReleaseSnapshot
-
-    def describe(self) -> str:
-        """One line for people."""
-        return (
-            f"roll back Helm release {self.namespace}/{self.release} from revision "
-            f"{self.current.version} ({self.current.chart_name}@{self.current.chart_version}, "
-            f"{self.current.status}) to revision {self.target.version} "
-            f"({self.target.chart_name}@{self.target.chart_version})"
-        )
-
-
-def rollback_plan(obj: FluxObject) -> RollbackPlan:
-    """The rollback of a HelmRelease to its previous successful release; Refused if none."""
-    if obj.kind != HELM_RELEASE.kind or obj.helm is None:
-        raise Refused("only HelmReleases can be rolled back")
-    history = obj.helm.history
-    if not history:
-        raise Refused("the HelmRelease has no release history to roll back to")
-    current = history[0]
-    target = next((s for s in history[1:] if s.status in SUCCESSFUL_RELEASE), None)
-    if target is None:
-        raise Refused(
-            "no earlier successful release in the HelmRelease's history "
-            f"({len(history)} entr{'y' if len(history) == 1 else 'ies'})"
-        )
-    return RollbackPlan(
-        release=current.name,
-        namespace=current.namespace,
-        storage_namespace=obj.helm.storage_namespace or current.namespace,
-        current=current,
-        target=target,
-    )
 
 
 class OutcomeState(StrEnum):
@@ -191,15 +209,24 @@ class Outcome:
 def reconcile_outcome(obj: FluxObject, token: str) -> Outcome | None:
     """The outcome once the controller has handled `token`; None while it has not.
 
-    Done means `status.lastHandledReconcileAt == token`. Then, as kstatus: a generation lag or
-    Reconciling=True is still in progress, Stalled is failed, Ready True succeeded; a failed
-    attempt (Ready False, retrying) is reported at once rather than after five minutes.
+    Done means `status.lastHandledReconcileAt == token`. Then, as `flux resume` does
+    (cmd/flux/readiness.go), the Ready condition is judged for the latest generation by its
+    own observedGeneration when it has one (kustomize- and helm-controller advance the
+    status-level one only on success, so after a failed attempt at a new generation it lags
+    for good); only without it does the status-level one count. Stalled is failed, Ready True
+    succeeded, and a failed attempt (Ready False, retrying) is reported at once rather than
+    after five minutes.
     """
     if obj.last_handled_reconcile_at != token:
         return None
-    if obj.generation_lag:
+    ready = next((c for c in obj.conditions if c.type == "Ready"), None)
+    if ready is not None and ready.observed_generation:
+        current = ready.observed_generation == obj.generation
+    else:
+        current = not obj.generation_lag
+    if not current:
         return Outcome(OutcomeState.PROGRESSING, "the controller has not caught up yet")
-    if obj.stalled or (obj.ready == "False" and obj.health is Health.FAILING):
+    if obj.stalled or (ready is not None and ready.status == "False"):
         return Outcome(OutcomeState.FAILED, obj.message, obj.full_revision)
     if obj.ready == "True" and not obj.reconciling:
         return Outcome(OutcomeState.SUCCEEDED, obj.message, obj.full_revision)
@@ -217,25 +244,41 @@ def material_state(obj: FluxObject) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()[:10]
 
 
-def applicable_actions(obj: FluxObject, rollback_available: bool) -> list[tuple[Action, str]]:
-    """The buttons an object deserves: (action, variant) pairs, most useful first."""
+def applicable_actions(
+    obj: FluxObject,
+    rollback_method: str | None,
+    objects: Mapping[tuple[str, str, str], FluxObject] | None = None,
+) -> list[tuple[Action, str]]:
+    """The buttons an object deserves: (action, variant) pairs, most useful first.
+
+    `rollback_method` is None when rollback is not available at all. Static objects (OCI
+    HelmRepositories) are not reconciled by Flux, so nothing is offered for them but suspend.
+    """
     if obj.suspended:
         return [(Action.RESUME, "")]
-    actions: list[tuple[Action, str]] = [(Action.RECONCILE, "")]
-    if obj.source_ref is not None:
-        actions.append((Action.RECONCILE, "with-source"))
+    if obj.reconcile_disabled and obj.kind == HELM_RELEASE.kind and _rolled_back(obj):
+        return [(Action.RESUME, ""), (Action.SUSPEND, "")]
+    actions: list[tuple[Action, str]] = []
+    if not obj.static:
+        actions.append((Action.RECONCILE, ""))
+        if obj.source_ref is not None and obj.source_ref.kind in RECONCILABLE_SOURCES:
+            actions.append((Action.RECONCILE, "with-source"))
     if obj.kind == HELM_RELEASE.kind:
         actions.append((Action.RECONCILE, "force"))
         if obj.stalled or (obj.helm is not None and obj.helm.failures):
             actions.append((Action.RECONCILE, "reset"))
-        if rollback_available:
+        if rollback_method is not None:
             try:
-                rollback_plan(obj)
+                rollback_plan(obj, dict(objects or {}), rollback_method)
                 actions.append((Action.ROLLBACK, ""))
-            except Refused:
+            except CannotRollBack:
                 pass
     actions.append((Action.SUSPEND, ""))
     return actions
+
+
+def _rolled_back(obj: FluxObject) -> bool:
+    return bool(obj.rolled_back_from)
 
 
 def index_objects(objects: Iterable[FluxObject]) -> dict[tuple[str, str, str], FluxObject]:

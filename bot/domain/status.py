@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.domain.kinds import (
+    GIT_REPOSITORY,
     HELM_CHART,
     HELM_RELEASE,
     HELM_REPOSITORY,
@@ -30,6 +31,12 @@ SUSPENDED_BY: Final = "fluxbot.io/suspended-by"
 SUSPENDED_AT: Final = "fluxbot.io/suspended-at"
 SUSPEND_REASON: Final = "fluxbot.io/suspend-reason"
 SUSPENDED_UNTIL: Final = "fluxbot.io/suspended-until"
+# The Flux Operator's record of who suspended an object (its web UI and CLI write it).
+OPERATOR_SUSPENDED_BY: Final = "fluxcd.controlplane.io/suspendedBy"
+# fluxbot's record of an emergency rollback, kept until Resume.
+ROLLED_BACK_BY: Final = "fluxbot.io/rolled-back-by"
+ROLLED_BACK_FROM: Final = "fluxbot.io/rolled-back-from"
+ROLLED_BACK_TO: Final = "fluxbot.io/rolled-back-to"
 # Set on an object to keep its parent Kustomization from re-applying it.
 RECONCILE_ANNOTATION: Final = "kustomize.toolkit.fluxcd.io/reconcile"
 REQUESTED_AT: Final = "reconcile.fluxcd.io/requestedAt"
@@ -111,6 +118,9 @@ class ReleaseSnapshot:
     first_deployed: dt.datetime | None
     last_deployed: dt.datetime | None
     action: str
+    config_digest: str = ""
+    # A test hook of this release ended in phase Failed.
+    tests_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,14 @@ class HelmReleaseStatus:
     upgrade_failures: int
     # Where the chart comes from: the HelmChart templated from `spec.chart`, or `spec.chartRef`.
     chart_source: ObjectRef | None
+    # What a rollback needs from the spec: `spec.chart.spec.version` (templated charts), a
+    # remote cluster (`spec.kubeConfig`), the account helm-controller impersonates, and
+    # `spec.rollback` (timeout, disableHooks, force, recreate, cleanupOnFail, disableWait).
+    chart_version: str = ""
+    chart_ref: bool = False  # the chart comes from `spec.chartRef`, not a templated HelmChart
+    kube_config: bool = False
+    service_account: str = ""
+    rollback_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def release_name(self) -> str:
@@ -229,6 +247,14 @@ class FluxObject:
     created_at: dt.datetime | None = None
     delivery: Delivery | None = None
     safeguards: Safeguards | None = None
+    # spec.interval (a Go duration), when set.
+    interval: dt.timedelta | None = None
+    # An OCI HelmRepository: source-controller never reconciles it (no token, no status).
+    static: bool = False
+    # The chart version an emergency rollback went back from (fluxbot.io/rolled-back-from).
+    rolled_back_from: str = ""
+    # A GitRepository's `spec.url`: digests link revisions to their commit on known forges.
+    url: str = ""
     _health: Health = field(init=False, repr=False, compare=False)
 
     @property
@@ -331,7 +357,9 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         else None
     )
     annotations = _map(metadata.get("annotations"))
-    suspended_by = _str(annotations.get(SUSPENDED_BY))
+    suspended_by = _str(annotations.get(SUSPENDED_BY)) or _str(
+        annotations.get(OPERATOR_SUSPENDED_BY)
+    )
     suspension = (
         Suspension(
             by=suspended_by,
@@ -371,6 +399,10 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         created_at=parse_time(metadata.get("creationTimestamp")),
         delivery=_delivery(flux_kind, spec, status, helm, full_revision),
         safeguards=_safeguards(flux_kind, spec, status),
+        interval=parse_go_duration(spec.get("interval")),
+        static=flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci",
+        rolled_back_from=_str(annotations.get(ROLLED_BACK_FROM)),
+        url=_str(spec.get("url")) if flux_kind is GIT_REPOSITORY else "",
     )
 
 
@@ -577,6 +609,13 @@ def _helm_status(
         install_failures=_int(status.get("installFailures")) or 0,
         upgrade_failures=_int(status.get("upgradeFailures")) or 0,
         chart_source=chart_source,
+        chart_version=_str(template.get("version")),
+        chart_ref=bool(chart_ref),
+        kube_config=bool(_map(spec.get("kubeConfig"))),
+        service_account=_str(spec.get("serviceAccountName")),
+        rollback_options=tuple(
+            sorted((str(k), str(v)) for k, v in _map(spec.get("rollback")).items())
+        ),
     )
 
 
@@ -592,6 +631,11 @@ def _snapshot(item: Mapping[str, Any]) -> ReleaseSnapshot:
         first_deployed=parse_time(item.get("firstDeployed")),
         last_deployed=parse_time(item.get("lastDeployed")),
         action=_str(item.get("action")),
+        config_digest=_str(item.get("configDigest")),
+        tests_failed=any(
+            _str(_map(hook).get("phase")) == "Failed"
+            for hook in _map(item.get("testHooks")).values()
+        ),
     )
 
 

@@ -37,7 +37,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
-from bot.domain.transitions import Transition, settled_health, transitions
+from bot.domain.transitions import Listing, Transition, settled_health, transitions
 from bot.kube.clients import build_api_client
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
@@ -113,8 +113,10 @@ class ClusterCache:
         kubernetes: KubernetesSettings,
         settings: CacheSettings,
         emit: Subscriber,
+        listed: Callable[[Listing], None] | None = None,
     ) -> None:
         self.target = target
+        self._listed = listed
         self._cluster = cluster
         self._kubernetes = kubernetes
         self._settings = settings
@@ -269,6 +271,17 @@ class ClusterCache:
             self._changed.notify_all()
             if not any(h.problem for h in self._kinds.values()):
                 self._problem_since = None
+        if first and self._listed is not None:
+            # What changed while fluxbot was not watching is found against the history store.
+            try:
+                self._listed(
+                    Listing(
+                        self.target.environment, self.target.cluster, kind,
+                        tuple(fresh.values()), at,
+                    )
+                )  # fmt: skip
+            except Exception:
+                log.exception("listing subscriber failed")
         self._publish(emitted)
 
     def _note_synced(self, at: dt.datetime) -> None:
@@ -337,6 +350,19 @@ class ClusterCache:
                 if left <= 0 or self._stop.is_set():
                     return None
                 self._changed.wait(left)
+
+    def listings(self) -> list[Listing]:
+        """The cached objects of every kind listed so far, one listing per kind."""
+        at = _now()
+        with self._lock:
+            synced = [kind for kind, h in self._kinds.items() if h.synced]
+            return [
+                Listing(
+                    self.target.environment, self.target.cluster, kind,
+                    tuple(e.obj for key, e in self._store.items() if key[0] == kind), at,
+                )
+                for kind in synced
+            ]  # fmt: skip
 
     def freshness(self) -> Freshness:
         """Whether this cluster's data is live, still syncing, or stale (since when, why)."""
@@ -528,6 +554,7 @@ class FleetCache:
 
     def __init__(self, config: FluxbotConfig) -> None:
         self._subscribers: list[Subscriber] = []
+        self._listing_subscribers: list[Callable[[Listing], None]] = []
         self._clusters: dict[tuple[str, str], ClusterCache] = {}
         layout = config.layout()
         for target in layout.targets():
@@ -537,11 +564,20 @@ class FleetCache:
                 config.kubernetes,
                 config.cache,
                 self._emit,
+                self._listed,
             )
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber` with every transition; it runs on a watcher thread, keep it quick."""
         self._subscribers.append(subscriber)
+
+    def subscribe_listings(self, subscriber: Callable[[Listing], None]) -> None:
+        """Call `subscriber` with the first listing of each kind in each cluster."""
+        self._listing_subscribers.append(subscriber)
+
+    def _listed(self, listing: Listing) -> None:
+        for subscriber in self._listing_subscribers:
+            subscriber(listing)
 
     def _emit(self, transition: Transition) -> None:
         for subscriber in self._subscribers:
@@ -571,6 +607,18 @@ class FleetCache:
                 return all(s is CacheState.LIVE for s in states)
             time.sleep(0.02)
         return False
+
+    def listings(self) -> list[Listing]:
+        """What every cluster's cache holds now, one listing per listed kind."""
+        return [listing for c in self._clusters.values() for listing in c.listings()]
+
+    def live_clusters(self) -> list[tuple[str, str]]:
+        """(environment, cluster) of every cluster whose data is live."""
+        return [
+            (c.target.environment, c.target.cluster)
+            for c in self._clusters.values()
+            if c.freshness().state is CacheState.LIVE
+        ]
 
     def freshness(self) -> dict[ClusterTarget, Freshness]:
         """Every cluster's freshness."""

@@ -7,7 +7,9 @@ becomes leader next picks up where the last one stopped: `reload()` on becoming 
 Layout (all in `namespace`, labelled `fluxbot.io/history=<name_prefix>`):
 
 - `<name_prefix>-env-<environment>`: the transitions and actions of one environment within
-  the retention window;
+  the retention window, what fluxbot last knew of each object (`known`) and when it last saw
+  each cluster (`seen`), to find what changed while it was down (SqliteHistory's tables of
+  the same names);
 - `<name_prefix>-state`: digest runs and snoozes of every environment.
 
 Each holds one key in `binaryData`, `history.json.gz`: gzip-compressed JSON. Every write is a
@@ -58,7 +60,7 @@ import math
 import re
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -66,8 +68,8 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
-from bot.domain.history import ActionRecord, DigestRun, ObjectKey, RunState, Snooze
-from bot.domain.transitions import Change, Transition
+from bot.domain.history import ActionRecord, DigestRun, ObjectKey, RunState, Snooze, fold_known
+from bot.domain.transitions import Change, KnownState, Transition
 
 if TYPE_CHECKING:
     from bot.domain.history import HistoryStore
@@ -135,6 +137,11 @@ Health = dict[ObjectKey, tuple[Change, dt.datetime]]
 
 _HEALTH_CHANGES: Final = frozenset({Change.FAILING, Change.RECOVERED, Change.REMOVED})
 
+Known = dict[ObjectKey, KnownState]
+"""Per object, what fluxbot last knew of it (SqliteHistory's `known`)."""
+Seen = dict[str, dt.datetime]
+"""Per cluster, when fluxbot last read it fine (SqliteHistory's `seen`)."""
+
 
 @dataclass
 class _EnvShard:
@@ -145,9 +152,11 @@ class _EnvShard:
     transitions: list[Transition] = field(default_factory=list)  # oldest first
     actions: list[ActionRecord] = field(default_factory=list)  # oldest first
     health: Health = field(default_factory=dict)
+    known: Known = field(default_factory=dict)
+    seen: dict[str, dt.datetime] = field(default_factory=dict)
 
-    def content(self) -> tuple[list[Transition], list[ActionRecord], Health]:
-        return self.transitions, self.actions, self.health
+    def content(self) -> tuple[list[Transition], list[ActionRecord], Health, Known, Seen]:
+        return self.transitions, self.actions, self.health, self.known, self.seen
 
 
 @dataclass
@@ -168,6 +177,12 @@ class _Pending:
 
     transitions: list[Transition] = field(default_factory=list)
     actions: list[ActionRecord] = field(default_factory=list)
+    # Complete listings (cluster, kind, states), applied before the transitions.
+    listings: list[tuple[str, str, Known]] = field(default_factory=list)
+    seen: Seen = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.transitions or self.actions or self.listings or self.seen)
 
 
 # --- encoding -----------------------------------------------------------------------------
@@ -198,6 +213,8 @@ def _transition_to_json(t: Transition) -> dict[str, Any]:
     for key in ("old", "new", "message"):
         if value := getattr(t, key):
             out[key] = value
+    if t.down_since is not None:
+        out["down_since"] = _iso(t.down_since)
     return out
 
 
@@ -213,6 +230,7 @@ def _transition_from_json(environment: str, d: dict[str, Any]) -> Transition:
         old=d.get("old", ""),
         new=d.get("new", ""),
         message=d.get("message", ""),
+        down_since=_parse(d["down_since"]) if d.get("down_since") else None,
     )
 
 
@@ -246,7 +264,12 @@ def _action_from_json(environment: str, d: dict[str, Any]) -> ActionRecord:
 
 
 def _encode_env(
-    environment: str, ts: Sequence[Transition], acts: Sequence[ActionRecord], health: Health
+    environment: str,
+    ts: Sequence[Transition],
+    acts: Sequence[ActionRecord],
+    health: Health,
+    known: Known,
+    seen: Seen,
 ) -> bytes:
     return _compress(
         {
@@ -265,6 +288,11 @@ def _encode_env(
                 }
                 for key, (change, at) in sorted(health.items())
             ],
+            "known": [
+                [*key, int(state.failing), state.revision, int(state.suspended)]
+                for key, state in sorted(known.items())
+            ],
+            "seen": {cluster: _iso(at) for cluster, at in sorted(seen.items())},
         }
     )
 
@@ -280,7 +308,12 @@ def _decode_env(environment: str, payload: bytes) -> _EnvShard:
         (d["cluster"], d["kind"], d["namespace"], d["name"]): (Change(d["change"]), _parse(d["at"]))
         for d in document.get("health", [])
     }
-    return _EnvShard(env, None, ts, acts, health)
+    known: Known = {
+        (c, k, ns, n): KnownState(bool(failing), revision, bool(suspended))
+        for c, k, ns, n, failing, revision, suspended in document.get("known", [])
+    }
+    seen = {cluster: _parse(at) for cluster, at in (document.get("seen") or {}).items()}
+    return _EnvShard(env, None, ts, acts, health, known, seen)
 
 
 def _run_to_json(r: DigestRun) -> dict[str, Any]:
@@ -382,6 +415,20 @@ def _fold_health(health: Health, transitions: Iterable[Transition]) -> Health:
         elif t.at >= known[1]:
             out[key] = (t.change, t.at)
     return out
+
+
+def _fold_pending(known: Known, seen: Seen, pending: _Pending | None) -> tuple[Known, Seen]:
+    """`known` and `seen` with the buffered listings, transitions and heartbeats applied."""
+    if not pending:
+        return known, seen
+    out = dict(known)
+    for cluster, kind, states in pending.listings:
+        out = {k: v for k, v in out.items() if (k[0], k[1]) != (cluster, kind)}
+        out.update(states)
+    seen = dict(seen)
+    for cluster, at in pending.seen.items():
+        seen[cluster] = max(at, seen.get(cluster, at))
+    return fold_known(out, pending.transitions), seen
 
 
 def _settle(health: Health, before: dt.datetime) -> Health:
@@ -646,6 +693,45 @@ class ConfigMapHistory:
                 health = _fold_health(health, pending.transitions)
         return {key: at for key, (change, at) in health.items() if change is Change.FAILING}
 
+    # -- what fluxbot last knew, and when it last saw each cluster --
+
+    def known_states(self, environment: str, cluster: str) -> dict[ObjectKey, KnownState]:
+        """What the store last knew of every object of one cluster (buffered changes included)."""
+        with self._lock:
+            stored = self._envs.get(environment)
+            known, _seen = _fold_pending(
+                stored.known if stored else {}, {}, self._pending.get(environment)
+            )
+        return {key: state for key, state in known.items() if key[0] == cluster}
+
+    def record_listing(
+        self, environment: str, cluster: str, kind: str, states: Mapping[ObjectKey, KnownState]
+    ) -> None:
+        """Buffer a complete listing of one kind in one cluster; written with the transitions."""
+        with self._lock:
+            self._check_open()
+            # Applied before the buffered transitions: those of this cluster and kind are the
+            # ones that led to this listing, so applying them again changes nothing.
+            self._pending_of(environment).listings.append((cluster, kind, dict(states)))
+
+    def mark_seen(self, environment: str, clusters: Sequence[str], at: dt.datetime) -> None:
+        """Buffer a heartbeat: fluxbot read `clusters` fine at `at`."""
+        at = _utc(at)
+        with self._lock:
+            self._check_open()
+            seen = self._pending_of(environment).seen
+            for cluster in clusters:
+                seen[cluster] = max(at, seen.get(cluster, at))
+
+    def last_seen(self, environment: str) -> dict[str, dt.datetime]:
+        """Per cluster, the last time fluxbot read it fine."""
+        with self._lock:
+            stored = self._envs.get(environment)
+            _known, seen = _fold_pending(
+                {}, stored.seen if stored else {}, self._pending.get(environment)
+            )
+        return seen
+
     # -- snoozes and runs --
 
     def save_snooze(self, snooze: Snooze) -> None:
@@ -759,7 +845,7 @@ class ConfigMapHistory:
     def flush(self) -> None:
         """Write every buffered transition and action now; HistoryUnavailable on failure."""
         with self._lock:
-            environments = [env for env, p in self._pending.items() if p.transitions or p.actions]
+            environments = [env for env, p in self._pending.items() if p]
         problems = []
         for env in environments:
             try:
@@ -912,6 +998,7 @@ class ConfigMapHistory:
             with self._lock:
                 pending = self._pending.get(environment) or _Pending()
                 new_ts, new_acts = list(pending.transitions), list(pending.actions)
+                new_listings, new_seen = list(pending.listings), dict(pending.seen)
                 base = self._envs.get(environment) or _EnvShard(environment)
             for _attempt in range(_MAX_ATTEMPTS):
                 known = set(base.transitions)
@@ -923,6 +1010,9 @@ class ConfigMapHistory:
                 ts = sorted([*base.transitions, *fresh], key=lambda t: t.at)
                 acts = _merge(base.actions, new_acts, lambda a: a.at)
                 health = _fold_health(base.health, fresh)
+                states, seen = _fold_pending(
+                    base.known, base.seen, _Pending(fresh, [], new_listings, new_seen)
+                )
                 removed = 0
                 if prune_before is not None:
                     kept_ts, kept_acts = _since(ts, acts, prune_before)
@@ -931,8 +1021,10 @@ class ConfigMapHistory:
                 cutoff = _utc(self._clock()) - self.retention
                 ts, acts = _since(ts, acts, cutoff)
                 health = _settle(health, cutoff)
-                payload, ts, acts = self._fit(name, environment, ts, acts, health)
-                if base.resource_version is not None and (ts, acts, health) == base.content():
+                payload, ts, acts = self._fit(name, environment, ts, acts, health, states, seen)
+                if base.resource_version is not None and (
+                    (ts, acts, health, states, seen) == base.content()
+                ):
                     written = base.resource_version  # nothing changes: no write
                 else:
                     try:
@@ -947,12 +1039,18 @@ class ConfigMapHistory:
                         base = self._read_env(environment)
                         continue
                 with self._lock:
-                    self._envs[environment] = _EnvShard(environment, written, ts, acts, health)
+                    self._envs[environment] = _EnvShard(
+                        environment, written, ts, acts, health, states, seen
+                    )
                     left = self._pending.get(environment)
                     if left is not None:
                         del left.transitions[: len(new_ts)]
                         del left.actions[: len(new_acts)]
-                        if not left.transitions and not left.actions:
+                        del left.listings[: len(new_listings)]
+                        for cluster, at in new_seen.items():
+                            if left.seen.get(cluster) == at:
+                                del left.seen[cluster]
+                        if not left:
                             del self._pending[environment]
                 return removed
         raise HistoryUnavailable(f"ConfigMap {name}: still conflicting after {_MAX_ATTEMPTS} tries")
@@ -964,13 +1062,15 @@ class ConfigMapHistory:
         ts: list[Transition],
         acts: list[ActionRecord],
         health: Health,
+        known: Known,
+        seen: Seen,
     ) -> tuple[bytes, list[Transition], list[ActionRecord]]:
         """The payload, after dropping the oldest records if it is over `max_shard_bytes`.
 
         Transitions go first, oldest first, then actions (rarer, and worth more). The health
         map stays whole: it is one entry per object that ever failed within the retention.
         """
-        payload = _encode_env(environment, ts, acts, health)
+        payload = _encode_env(environment, ts, acts, health, known, seen)
         if len(payload) <= self.max_shard_bytes:
             return payload, ts, acts
         total, cut = len(ts) + len(acts), 0
@@ -982,7 +1082,7 @@ class ConfigMapHistory:
             cut = min(total, cut + max(1, math.ceil(share * (total - cut))))
             kept_ts = ts[min(cut, len(ts)) :]
             kept_acts = acts[max(0, cut - len(ts)) :]
-            payload = _encode_env(environment, kept_ts, kept_acts, health)
+            payload = _encode_env(environment, kept_ts, kept_acts, health, known, seen)
         log.warning(
             "history: ConfigMap %s would hold %d KiB compressed, over the %d KiB limit; "
             "dropped the %d oldest transitions and %d oldest actions (kept since %s)",

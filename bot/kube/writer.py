@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import socket
+import urllib.request
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -20,8 +22,9 @@ from bot.kube.errors import describe_error
 log = logging.getLogger(__name__)
 
 MERGE_PATCH: Final = "application/merge-patch+json"
-# The Flux Operator web UI's convention: notification-controller forwards Events carrying
-# event.toolkit.fluxcd.io/* annotations, so actions show up wherever Flux alerts go.
+# The Flux Operator web UI's convention for user actions. notification-controller does not
+# watch Kubernetes Events: to reach Flux Alerts the event is also POSTed to its events
+# address, as fluxcd/pkg runtime/events (Recorder.AnnotatedEventf) does for the controllers.
 AUDIT_REASON: Final = "WebAction"
 ACTION_ANNOTATION: Final = "event.toolkit.fluxcd.io/action"
 USERNAME_ANNOTATION: Final = "event.toolkit.fluxcd.io/username"
@@ -35,8 +38,9 @@ class WriteFailed(Exception):
 class KubeWriter:
     """Patches Flux objects and records Events, through the watch cache's connections."""
 
-    def __init__(self, cache: FleetCache) -> None:
+    def __init__(self, cache: FleetCache, events_address: str | None = None) -> None:
         self._cache = cache
+        self._events_address = events_address
 
     def patch(self, target: ClusterTarget, ref: ObjectRef, body: dict[str, Any]) -> None:
         """Merge-patch one Flux object as field manager `flux-client-side-apply`."""
@@ -107,6 +111,35 @@ class KubeWriter:
             )
         except Exception as err:
             raise self._failed(connection, err, ref) from err
+        if self._events_address:
+            self._forward(body, warning)
+
+    def _forward(self, event: dict[str, Any], warning: bool) -> None:
+        """POST the event to notification-controller (fluxcd/pkg apis/event/v1beta1 Event)."""
+        assert self._events_address is not None
+        payload = {
+            "involvedObject": event["involvedObject"],
+            "severity": "error" if warning else "info",
+            "timestamp": event["lastTimestamp"],
+            "message": event["message"],
+            "reason": event["reason"],
+            "metadata": event["metadata"]["annotations"],
+            "reportingController": "fluxbot",
+            "reportingInstance": event["reportingInstance"],
+        }
+        request = urllib.request.Request(  # noqa: S310 - the configured http(s) address
+            self._events_address,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                response.read()
+        except (OSError, ValueError) as err:
+            raise WriteFailed(
+                f"the event was not forwarded to notification-controller: {err}"
+            ) from err
 
     def may(
         self,

@@ -1,13 +1,20 @@
-"""Digests as terminal text and as JSON (`fluxbot digest ENV --dry-run`)."""
+"""Digests as terminal text and as JSON (`fluxbot digest ENV --dry-run`).
+
+The terminal gets the whole digest, never cut, with every message in full; Slack gets the
+condensed form (bot.slack.digest_render).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
-from bot.domain.digest import Digest
+from bot.domain.digest import ChangeItem, Changes, ClusterLine, Digest, Problem, RevisionGroup
 from bot.domain.fleet import CacheState, HealthCounts
 from bot.domain.posture import posture_line
+from bot.domain.status import truncate_hex
+from bot.domain.transitions import Transition
 
 
 def counts_line(counts: HealthCounts) -> str:
@@ -22,30 +29,211 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
 
 
+def while_down(t: Transition | RevisionGroup) -> str:
+    """Marks a change found after a restart: ` (while fluxbot was down, 02:10-02:25 UTC)`."""
+    if isinstance(t, RevisionGroup):
+        if t.while_down is None:
+            return ""
+        start, end = (w.astimezone(dt.UTC) for w in t.while_down)
+    elif t.down_since is None:
+        return ""
+    else:
+        start, end = t.down_since.astimezone(dt.UTC), t.at.astimezone(dt.UTC)
+    day = "" if start.date() == end.date() else f"{start:%Y-%m-%d} "
+    return f" (while fluxbot was down, {day}{start:%H:%M}–{end:%H:%M} UTC)"
+
+
+def _change_record(t: Transition) -> dict[str, Any]:
+    return {
+        "object": "/".join((t.cluster, t.kind, t.namespace, t.name)),
+        "at": t.at.isoformat(),
+        "message": t.message,
+        "while_down": {"from": t.down_since.isoformat(), "to": t.at.isoformat()}
+        if t.down_since is not None
+        else None,
+    }
+
+
+def _item_record(item: ChangeItem) -> dict[str, Any]:
+    return {
+        **_change_record(item.root),
+        "failed_upgrade": item.failed_upgrade or None,
+        "dependents": [_change_record(d) for d in item.dependents],
+    }
+
+
+def unreadable_since(line: ClusterLine) -> str:
+    """`since 02:10 UTC`, `last read 02:10 UTC` or `never read by fluxbot`."""
+    if line.freshness is not None and line.freshness.state is CacheState.STALE:
+        return f"since {_when(line.freshness.since)}"
+    if line.last_read is not None:
+        return f"last read {_when(line.last_read)}"
+    return "never read by fluxbot"
+
+
+# The top-level message names this many problems, then says how many more there are.
+TOP_PROBLEMS: Final = 3
+# Objects named for a revision that moved, then a count.
+NAMED_OBJECTS: Final = 3
+
+
+def duration(since: dt.datetime | None, now: dt.datetime) -> str:
+    """`45m`, `3h`, `2d 4h`: how long since `since`."""
+    if since is None:
+        return "?"
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def problem_text(problem: Problem, now: dt.datetime) -> str:
+    """One problem in one line: where, what, the key phrase, how long, new or ongoing."""
+    age = "new" if problem.new else "ongoing"
+    if problem.kind == "unreadable":
+        since = f"for {duration(problem.since, now)}" if problem.since else "since unknown"
+        return f"{problem.cluster} cannot be read ({since}): {problem.phrase}"
+    if problem.kind == "overdue":
+        return (
+            f"{problem.subject} on {problem.cluster}: its suspension ended "
+            f"{duration(problem.since, now)} ago; resume or extend it"
+        )
+    dependents = f" (+{problem.dependents} failing because of it)" if problem.dependents else ""
+    return (
+        f"{problem.subject} on {problem.cluster}: {problem.phrase}{dependents}; "
+        f"failing {duration(problem.since, now)}, {age}"
+    )
+
+
+def applied_texts(changes: Changes) -> list[str]:
+    """What was applied: the revisions objects moved to, and the charts releases run now."""
+    out = []
+    for group in changes.revisions:
+        where = ", ".join(sorted({k[0] for k in group.objects}))
+        out.append(f"{group.short} to {_count(len(group.objects), 'object')} on {where}")
+    out += [
+        f"{u.name} chart {u.new}" + (" (in progress)" if u.in_progress else "")
+        for u in changes.chart_upgrades
+    ]
+    return out
+
+
+def named_objects(keys: Sequence[tuple[str, str, str, str]], limit: int = NAMED_OBJECTS) -> str:
+    """`Kustomization apps, GitRepository platform and 9 more`."""
+    names = [f"{kind} {name}" for _cluster, kind, _ns, name in keys[:limit]]
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(names) + more
+
+
 def headline(digest: Digest) -> str:
-    """The one line a channel sees first."""
+    """The one line a channel sees first (the notification): the problems themselves."""
     if digest.healthy:
         return (
             f"{digest.environment}: all {digest.counts.total} objects ready, no changes since "
             f"{_when(digest.since)}"
         )
-    parts = [f"{len(digest.attention)} need attention"]
-    if digest.suspended:
-        parts.append(f"{len(digest.suspended)} suspended")
-    parts.append(f"{digest.changes.count} changes")
-    if digest.unreadable:
-        parts.append(f"{len(digest.unreadable)} cluster(s) not read")
-    return f"{digest.environment} digest: " + " · ".join(parts)
+    problems = digest.problems
+    parts = []
+    for problem in problems[:TOP_PROBLEMS]:
+        if problem.kind == "unreadable":
+            parts.append(f"{problem.cluster} cannot be read")
+        elif problem.kind == "overdue":
+            parts.append(f"{problem.subject.split()[-1]} on {problem.cluster} still suspended")
+        else:
+            phrase = problem.phrase if len(problem.phrase) <= 60 else problem.phrase[:59] + "…"
+            parts.append(f"{problem.subject.split('/')[-1]} on {problem.cluster}: {phrase}")
+    text = f"{digest.environment}: " + "; ".join(parts) if parts else digest.environment
+    if len(problems) > TOP_PROBLEMS:
+        text += f" and {len(problems) - TOP_PROBLEMS} more"
+    tail = []
+    applied = applied_texts(digest.changes)
+    if applied:
+        tail.append(
+            "applied " + applied[0] + (f" (+{len(applied) - 1})" if len(applied) > 1 else "")
+        )
+    changes = digest.changes.count
+    if changes:
+        tail.append(_count(changes, "change"))
+    return " · ".join([text, *tail])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
+    """Every change, one item per line (dependents on the lines below), without markup."""
+    lines = []
+    for group in changes.revisions:
+        where = ", ".join(sorted({k[0] for k in group.objects}))
+        old = f" (from {', '.join(truncate_hex(o) for o in group.old)})" if group.old else ""
+        link = f" {group.link}" if group.link else ""
+        lines.append(
+            f"- {group.short} applied to {_count(len(group.objects), 'object')} on {where}: "
+            f"{named_objects(group.objects)}{old}{link}{while_down(group)}"
+        )
+    for up in changes.chart_upgrades:
+        state = " (in progress)" if up.in_progress else ""
+        lines.append(
+            f"- upgraded: HelmRelease {up.namespace}/{up.name} on {up.cluster}: "
+            f"chart {up.old} -> {up.new}{state}"
+        )
+    for item in changes.new_failures:
+        t = item.root
+        why = item.failed_upgrade or " ".join(t.message.split())
+        lines.append(
+            f"- new failure: {t.kind} {t.namespace}/{t.name} on {item.cluster}: {why}"
+            f"{while_down(t)}"
+        )
+        if item.dependents:
+            lines.append(
+                f"    and {_count(len(item.dependents), 'object')} failing because of it: "
+                + named_objects([_key(d) for d in item.dependents], 10)
+            )
+    for item in changes.recoveries:
+        t = item.root
+        lines.append(
+            f"- recovered: {t.kind} {t.namespace}/{t.name} on {item.cluster}{while_down(t)}"
+        )
+        if item.dependents:
+            lines.append(
+                f"    with {_count(len(item.dependents), 'object')} that recovered with it: "
+                + named_objects([_key(d) for d in item.dependents], 10)
+            )
+    for (where, kind, ns, name), count in changes.flapping:
+        lines.append(f"- flapping: {kind} {ns}/{name} on {where} failed {count} times")
+    for a in changes.actions:
+        result = "" if a.ok else " (failed)"
+        lines.append(
+            f"- {a.user} ran {a.action} on {a.kind} {a.namespace}/{a.name} ({a.cluster}){result}"
+        )
+    return lines
+
+
+def _key(t: Transition) -> tuple[str, str, str, str]:
+    return (t.cluster, t.kind, t.namespace, t.name)
 
 
 def render_digest(digest: Digest) -> str:
-    """The whole digest as text."""
+    """The whole digest as text: nothing is cut."""
     lines = [headline(digest), ""]
     if (posture := posture_line(digest.posture)) is not None:
         lines[1:1] = [posture]
+    problems = digest.problems
+    if problems:
+        lines += [f"  ! {problem_text(p, digest.now)}" for p in problems[:TOP_PROBLEMS]]
+        if len(problems) > TOP_PROBLEMS:
+            lines.append(f"  … and {len(problems) - TOP_PROBLEMS} more problem(s), all below")
+        lines.append("")
     for cluster in digest.clusters:
         if cluster.unreadable is not None:
-            lines.append(f"  {cluster.cluster}: cannot read: {cluster.unreadable.message}")
+            lines.append(
+                f"  {cluster.cluster}: cannot read ({unreadable_since(cluster)}): "
+                f"{cluster.unreadable.message}"
+            )
             continue
         line = f"  {cluster.cluster}: {counts_line(cluster.counts)}"
         fresh = cluster.freshness
@@ -59,7 +247,8 @@ def render_digest(digest: Digest) -> str:
             dependents = f" -> {len(item.dependents)} dependents" if item.dependents else ""
             lines.append(
                 f"  - {root.kind} {root.namespace}/{root.name} on {item.cluster}: "
-                f"{' '.join(root.message.split())}{dependents} (failing since {_when(item.since)})"
+                f"{' '.join(root.message.split())}{dependents} "
+                f"(failing since {_when(item.since)})"
             )
             lines += [f"      {d.kind} {d.namespace}/{d.name}" for d in item.dependents]
     if digest.suspended:
@@ -76,27 +265,9 @@ def render_digest(digest: Digest) -> str:
             lines.append(
                 f"  - {s.obj.kind} {s.obj.namespace}/{s.obj.name} on {s.cluster}{who}{overdue}"
             )
-    changes = digest.changes
-    if not changes.empty:
+    if not digest.changes.empty:
         lines += ["", f"Changes since {_when(digest.since)}:"]
-        for group in changes.revisions:
-            old = f" (from {', '.join(group.old)})" if group.old else ""
-            lines.append(f"  - {len(group.objects)} object(s) now at {group.new}{old}")
-        for up in changes.chart_upgrades:
-            release = f"{up.namespace}/{up.name}"
-            lines.append(f"  - HelmRelease {release} on {up.cluster}: chart {up.old} -> {up.new}")
-        for t in changes.new_failures:
-            lines.append(
-                f"  - new failure: {t.kind} {t.namespace}/{t.name} on {t.cluster}: {t.message}"
-            )
-        for t in changes.recoveries:
-            lines.append(f"  - recovered: {t.kind} {t.namespace}/{t.name} on {t.cluster}")
-        for (where, kind, ns, name), count in changes.flapping:
-            lines.append(f"  - flapping: {kind} {ns}/{name} on {where} failed {count} times")
-        for a in changes.actions:
-            result = "" if a.ok else " (failed)"
-            target = f"{a.kind} {a.namespace}/{a.name} ({a.cluster})"
-            lines.append(f"  - {a.user} ran {a.action} on {target}{result}")
+        lines += [f"  {line}" for line in change_lines(digest.changes, digest.now)]
     if digest.snoozed:
         lines += ["", f"({digest.snoozed} snoozed object(s) not shown)"]
     return "\n".join(lines).rstrip()
@@ -110,6 +281,18 @@ def digest_record(digest: Digest) -> dict[str, Any]:
         "since": digest.since.isoformat(),
         "healthy": digest.healthy,
         "headline": headline(digest),
+        "problems": [
+            {
+                "kind": p.kind,
+                "cluster": p.cluster,
+                "object": p.subject or None,
+                "phrase": p.phrase,
+                "since": p.since.isoformat() if p.since else None,
+                "new": p.new,
+                "dependents": p.dependents,
+            }
+            for p in digest.problems
+        ],
         "counts": {
             "failing": digest.counts.failing,
             "progressing": digest.counts.progressing,
@@ -121,8 +304,13 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 "cluster": c.cluster,
                 "failing": c.counts.failing,
                 "ready": c.counts.ready,
-                "state": c.freshness.state.value if c.freshness else "live",
+                "state": c.state,
                 "unreadable": c.unreadable.message if c.unreadable else None,
+                "error": c.unreadable.message
+                if c.unreadable
+                else (c.freshness.error if c.freshness and c.freshness.error else None),
+                "since": c.since.isoformat() if c.since else None,
+                "last_read": c.last_read.isoformat() if c.last_read else None,
             }
             for c in digest.clusters
         ],
@@ -152,7 +340,19 @@ def digest_record(digest: Digest) -> dict[str, Any]:
         ],
         "changes": {
             "revisions": [
-                {"new": g.new, "old": list(g.old), "objects": ["/".join(k) for k in g.objects]}
+                {
+                    "new": g.new,
+                    "short": g.short,
+                    "old": list(g.old),
+                    "objects": ["/".join(k) for k in g.objects],
+                    "link": g.link,
+                    "while_down": {
+                        "from": g.while_down[0].isoformat(),
+                        "to": g.while_down[1].isoformat(),
+                    }
+                    if g.while_down
+                    else None,
+                }
                 for g in digest.changes.revisions
             ],
             "chart_upgrades": [
@@ -161,17 +361,12 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                     "release": f"{u.namespace}/{u.name}",
                     "old": u.old,
                     "new": u.new,
+                    "in_progress": u.in_progress,
                 }
                 for u in digest.changes.chart_upgrades
             ],
-            "new_failures": [
-                "/".join((t.cluster, t.kind, t.namespace, t.name))
-                for t in digest.changes.new_failures
-            ],
-            "recoveries": [
-                "/".join((t.cluster, t.kind, t.namespace, t.name))
-                for t in digest.changes.recoveries
-            ],
+            "new_failures": [_item_record(i) for i in digest.changes.new_failures],
+            "recoveries": [_item_record(i) for i in digest.changes.recoveries],
             "flapping": [
                 {"object": "/".join(k), "failures": n} for k, n in digest.changes.flapping
             ],

@@ -9,9 +9,8 @@ from typing import Final
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject, PlainTextObject
 
 from bot.actions.buttons import ButtonPayload, new_nonce, sign
+from bot.actions.offers import Action, ConfirmationMode, fingerprint, offered
 from bot.config import FluxbotConfig
-from bot.domain.policy import Action, ConfirmationMode
-from bot.domain.remediation import applicable_actions, material_state
 from bot.domain.status import FluxObject
 
 ACT: Final = "flux_act"
@@ -19,16 +18,6 @@ SNOOZE: Final = "flux_snooze"
 MENU: Final = "flux_menu"
 APPROVE: Final = "flux_approve"
 DENY: Final = "flux_deny"
-
-LABELS: Final = {
-    (Action.RECONCILE, ""): "Reconcile",
-    (Action.RECONCILE, "with-source"): "Reconcile with source",
-    (Action.RECONCILE, "force"): "Force",
-    (Action.RECONCILE, "reset"): "Reset retries",
-    (Action.SUSPEND, ""): "Suspend…",
-    (Action.RESUME, ""): "Resume",
-    (Action.ROLLBACK, ""): "Rollback…",
-}
 
 
 class ButtonMint:
@@ -38,12 +27,12 @@ class ButtonMint:
         self,
         config: FluxbotConfig,
         key: bytes,
-        rollback_available: bool,
+        rollback_method: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._key = key
-        self._rollback = rollback_available
+        self._rollback = rollback_method
         self._clock = clock
 
     def payload(
@@ -68,7 +57,7 @@ class ButtonMint:
             k=obj.kind,
             ns=obj.namespace,
             n=obj.name,
-            s=material_state(obj),
+            s=fingerprint(obj),
             x=int(self._clock() + lifetime),
             i=new_nonce(),
             r=rollback_to,
@@ -109,27 +98,27 @@ class ButtonMint:
             return []
         mode = self._config.policy(environment).confirmation
         out = []
-        for action, variant in applicable_actions(obj, self._rollback):
-            payload = self.payload(action.value, environment, cluster, obj, variant=variant)
+        for offer in offered(obj, self._rollback):
+            payload = self.payload(offer.action.value, environment, cluster, obj,
+                                   variant=offer.variant)  # fmt: skip
             confirm = None
-            if mode is ConfirmationMode.DIALOG and action in (Action.RECONCILE, Action.RESUME):
-                confirm = _confirm(LABELS[(action, variant)], obj, cluster)
-            style = "danger" if action is Action.ROLLBACK else None
-            if action is Action.RESUME:
-                style = "primary"
+            if mode is ConfirmationMode.DIALOG and offer.action in (Action.RECONCILE,
+                                                                    Action.RESUME):  # fmt: skip
+                confirm = _confirm(offer.label, obj, cluster, offer.warning)
             out.append(
-                self.button(LABELS[(action, variant)], ACT, payload, style=style, confirm=confirm)
+                self.button(offer.label, ACT, payload, style=offer.style or None, confirm=confirm)
             )
         return out
 
 
-def _confirm(label: str, obj: FluxObject, cluster: str) -> ConfirmObject:
-    what = label.removesuffix("…").lower()
+def _confirm(label: str, obj: FluxObject, cluster: str, warning: str = "") -> ConfirmObject:
+    what = label.removesuffix("…").split(" (", 1)[0]
+    text = f"{what} {obj.kind} {obj.namespace}/{obj.name} on {cluster}?"
+    if warning:
+        text += f" {warning}"
     return ConfirmObject(
-        title=PlainTextObject(text=f"{label.removesuffix('…')}?"[:100]),
-        text=PlainTextObject(
-            text=f"{what} {obj.kind} {obj.namespace}/{obj.name} on {cluster}"[:300]
-        ),
-        confirm=PlainTextObject(text=label.removesuffix("…")[:30]),
+        title=PlainTextObject(text=f"{what}?"[:100]),
+        text=PlainTextObject(text=text[:300]),
+        confirm=PlainTextObject(text=what[:30]),
         deny=PlainTextObject(text="Cancel"),
     )

@@ -13,7 +13,12 @@ from slack_sdk.errors import SlackApiError
 from bot.config import DigestConfig
 from bot.domain.digest import Digest
 from bot.domain.fleet import FleetLayout
-from bot.slack.digest_render import DigestButtons, details_message, summary_message
+from bot.slack.digest_render import (
+    DigestButtons,
+    details_message,
+    single_message,
+    summary_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +47,7 @@ class SlackDigestPoster:
         # Posture findings alone keep a digest healthy, but their list goes in the thread.
         quiet = digest.healthy and not digest.posture
         if quiet or not settings.details_in_thread:
-            message = (
-                summary_message(digest, False) if quiet else details_message(digest, self._buttons)
-            )
+            message = single_message(digest, self._buttons)
             return self._send(channel, message.text, message.blocks)
         summary = summary_message(digest, True)
         ts = self._send(channel, summary.text, summary.blocks)

@@ -10,7 +10,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.policy import Actor
+from bot.actions.model import Actor
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ class SlackDirectory:
         with self._lock:
             self._users[user_id] = (now, user)
         return user
+
+    def group_mention(self, group: str) -> str:
+        """`<!subteam^S…>` for a user group ID or handle, so its members are notified; the
+        handle as text when Slack does not know it."""
+        handle = group.removeprefix("@")
+        for gid, (known, _members) in self._membership().items():
+            if group in (gid, known) or handle == known:
+                return f"<!subteam^{gid}>"
+        return f"@{handle}"
 
     def _membership(self) -> dict[str, tuple[str, frozenset[str]]]:
         now = time.monotonic()

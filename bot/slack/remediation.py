@@ -1,122 +1,75 @@
-"""Remediation in Slack: clicks, forms, approvals and text commands, around ActionService.
+"""Remediation in Slack: payloads in, steps out.
 
-Every path ends in `ActionService.prepare` (role, Kubernetes RBAC, current state) before
-anything is shown as possible and again in `ActionService.run` before anything is written.
-Outcomes update the message that held the button (through its response_url) and leave a
-reply saying who did what: in the message's thread, or in the environment's channel when the
-message was only visible to one person.
+Clicks, forms, approvals and typed commands become an `ActionRequest` and an `Actor`; the
+action flow (bot.actions) decides the next step, and this module shows it: a form, a plan, an
+approval request, the object's fresh state, or a refusal. A started action reports to a
+`SlackPresenter`, which updates the message and leaves the audit reply.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import json
 import logging
-import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    InputBlock,
-    MarkdownTextObject,
-    Option,
-    PlainTextInputElement,
-    PlainTextObject,
-    SectionBlock,
-    StaticSelectElement,
-)
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, PlainTextObject
 from slack_sdk.models.views import View
 
-from bot.actions.buttons import ButtonPayload, InvalidButton, sign, verify
-from bot.actions.service import ActionRequest, ActionResult, ActionService, Preparation, Verdict
+from bot.actions.buttons import ButtonPayload, ExpiredButton, InvalidButton, sign, verify
+from bot.actions.flow import ActionFlow
+from bot.actions.model import (
+    Action,
+    ActionRequest,
+    AlreadyDone,
+    AskReason,
+    AskTypedName,
+    AwaitApproval,
+    Busy,
+    Decided,
+    Denied,
+    Refused,
+    ShowPlan,
+    Snoozed,
+    Stale,
+    Started,
+    Step,
+)
+from bot.actions.offers import parse_duration
 from bot.commands.answers import ErrorAnswer, ObjectAnswer, ObjectMatch
 from bot.commands.executor import CommandContext, CommandRunner, blocked_by, dependents_of
 from bot.commands.grammar import ActionCommand
-from bot.domain.condense import condense
 from bot.domain.fleet import ClusterTarget
-from bot.domain.history import HistoryStore, Snooze
-from bot.domain.policy import Action, Actor, ConfirmationMode, decide
-from bot.domain.remediation import material_state, parse_duration, rollback_plan
 from bot.domain.status import ObjectRef
-from bot.slack.buttons import APPROVE, DENY, SNOOZE, ButtonMint
+from bot.slack.action_views import (
+    EXPIRY_CHOICES,
+    approval_message,
+    confirm_form_blocks,
+    note,
+    plan_message,
+    section,
+    suspend_form_blocks,
+    title,
+)
+from bot.slack.buttons import ACT, APPROVE, DENY, SNOOZE, ButtonMint
 from bot.slack.directory import SlackDirectory
-from bot.slack.render import SlackMessage, clip, escape, render, slack_date
+from bot.slack.presenter import Origin, SlackOutput, SlackPresenter, decided_origin
+from bot.slack.render import SlackMessage, escape, render, slack_date
 from bot.slack.responder import post_response
+
+__all__ = ["CONFIRM_VIEW", "SUSPEND_VIEW", "Origin", "SlackRemediation"]
 
 log = logging.getLogger(__name__)
 
+# Answers a view submission: with the form's errors, or None to close it.
+FormAck = Callable[..., None]
+
 SUSPEND_VIEW: Final = "flux_suspend"
 CONFIRM_VIEW: Final = "flux_confirm"
-EXPIRY_CHOICES: Final = (
-    ("1h", "1 hour"),
-    ("4h", "4 hours"),
-    ("1d", "1 day"),
-    ("3d", "3 days"),
-    ("1w", "1 week"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a click or command came from, and how to answer there."""
-
-    user_id: str
-    channel_id: str
-    response_url: str
-    trigger_id: str = ""
-    message_ts: str = ""
-    ephemeral: bool = True
-    # The clicked message's blocks and the block holding the button (channel messages only).
-    blocks: tuple[dict[str, Any], ...] = ()
-    block_id: str = ""
-
-    @classmethod
-    def of_click(cls, body: dict[str, Any], action: dict[str, Any]) -> Origin:
-        """From a block_actions payload."""
-        container = body.get("container") or {}
-        message = body.get("message") or {}
-        ephemeral = bool(container.get("is_ephemeral")) or not message
-        return cls(
-            user_id=str((body.get("user") or {}).get("id", "")),
-            channel_id=str(
-                (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-            ),
-            response_url=str(body.get("response_url") or ""),
-            trigger_id=str(body.get("trigger_id") or ""),
-            message_ts=str(container.get("message_ts") or message.get("ts") or ""),
-            ephemeral=ephemeral,
-            blocks=tuple(message.get("blocks") or ()) if not ephemeral else (),
-            block_id=str(action.get("block_id") or ""),
-        )
-
-    def to_metadata(self) -> dict[str, Any]:
-        """What a modal must remember to answer where the click happened."""
-        return {
-            "u": self.user_id,
-            "ch": self.channel_id,
-            "url": self.response_url,
-            "ts": self.message_ts,
-            "eph": self.ephemeral,
-        }
-
-    @classmethod
-    def from_metadata(cls, data: dict[str, Any], trigger_id: str = "") -> Origin:
-        """Back from a modal's private_metadata."""
-        return cls(
-            user_id=str(data.get("u", "")),
-            channel_id=str(data.get("ch", "")),
-            response_url=str(data.get("url", "")),
-            trigger_id=trigger_id,
-            message_ts=str(data.get("ts", "")),
-            ephemeral=bool(data.get("eph", True)),
-        )
 
 
 class SlackRemediation:
@@ -124,7 +77,7 @@ class SlackRemediation:
 
     def __init__(
         self,
-        service: ActionService,
+        flow: ActionFlow,
         runner: CommandRunner,
         directory: SlackDirectory,
         client: WebClient,
@@ -132,10 +85,8 @@ class SlackRemediation:
         key: bytes,
         retries: int,
         command: str,
-        history: HistoryStore | None = None,
     ) -> None:
-        self.service = service
-        self.history = history
+        self.flow = flow
         self.runner = runner
         self.directory = directory
         self.client = client
@@ -143,29 +94,16 @@ class SlackRemediation:
         self.key = key
         self.retries = retries
         self.command = command
-        # Following a reconcile can take minutes: never on Bolt's listener threads.
-        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="action")
-        self._inflight: dict[Future[None], tuple[ActionRequest, Origin]] = {}
-        self._inflight_lock = threading.Lock()
-        self._closing = False
+        self.output = SlackOutput(
+            client, retries, command, self._environment_channel, self._resume_buttons,
+            self._retry_buttons, lambda user_id: directory.actor(user_id).name or user_id,
+            self._view_with,
+        )  # fmt: skip
 
     def shutdown(self, timeout: float) -> None:
         """Take no new actions; let running ones finish for `timeout` s, then say which were
-        abandoned (their writes may have happened; their outcome is not followed)."""
-        self._closing = True
-        with self._inflight_lock:
-            running = dict(self._inflight)
-        _done, pending = wait(list(running), timeout=timeout)
-        for future in pending:
-            request, origin = running[future]
-            log.warning("abandoning %s at shutdown", request.describe())
-            self._ephemeral(
-                origin,
-                f":warning: fluxbot is restarting: {request.describe()} was started, but its "
-                f"outcome is no longer being followed. Check it with `{self.command} get "
-                f"{request.ref.kind} {request.ref.name} -n {request.ref.namespace}`.",
-            )
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        abandoned."""
+        self.flow.runner.shutdown(timeout)
 
     # -- entry points --
 
@@ -177,73 +115,59 @@ class SlackRemediation:
             self._show_object(origin, _target(payload), _ref(payload), note="")
 
     def on_click(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """An action button: check, then confirm, plan, ask for approval, or act."""
+        """An action button: the flow says whether to confirm, plan, ask approval, or act."""
         origin = Origin.of_click(body, action)
         payload = self._verified(origin, action)
         if payload is None:
             return
-        actor = self.directory.actor(origin.user_id)
         request = _request(payload)
-        prepared = self.service.prepare(actor, request)
-        if not self._usable(origin, request, prepared):
-            return
-        if request.action is Action.SUSPEND:
-            self._open_suspend_form(origin, payload, prepared)
-        elif request.action is Action.ROLLBACK and payload.v != "confirm":
-            self._show_plan(origin, payload, prepared)
-        elif prepared.confirmation is ConfirmationMode.TYPED:
-            self._open_confirm_form(origin, payload)
-        elif request.action is Action.ROLLBACK and prepared.needs_approval:
-            self._request_approval(origin, actor, payload, prepared)
-        else:
-            self._start(actor, request, payload.i, origin)
+        # views.open needs the trigger_id within 3 s of the click: open the form first, then
+        # check (reading roles may call Slack) and fill it, or say why not.
+        view_id = self._open_loading(origin) if self.flow.wants_form(request) else ""
+        actor = self.directory.actor(origin.user_id)
+        step = self.flow.next(actor, request, payload.i, self._sink(origin))
+        self._show(origin, payload, step, view_id=view_id)
 
-    def on_suspend_form(self, view: dict[str, Any], user_id: str) -> dict[str, str] | None:
-        """The suspend form was submitted: errors for the form, or None and the action runs."""
+    def on_suspend_form(self, view: dict[str, Any], user_id: str, ack: FormAck) -> None:
+        """The suspend form was submitted: its own mistakes go back in the ack at once; the
+        checks and the action come after it."""
         payload, origin = self._form_context(view)
         if payload is None or origin is None:
-            return {"reason": "This form has expired; start again from the message."}
+            ack(errors={"reason": "This form has expired; start again from the message."})
+            return
         values = _form_values(view)
         reason = values.get("reason", "").strip()
         if not reason:
-            return {"reason": "Say why it is suspended: the next person will want to know."}
+            ack(errors={"reason": "Say why it is suspended: the next person will want to know."})
+            return
         typed_error = _typed_error(values, payload)
         if typed_error:
-            return {"typed": typed_error}
+            ack(errors={"typed": typed_error})
+            return
+        ack(errors=None)
         until = None
         if values.get("expiry"):
             delta = parse_duration(values["expiry"])
             until = dt.datetime.now(dt.UTC) + delta if delta else None
         actor = self.directory.actor(user_id)
-        request = ActionRequest(
-            Action.SUSPEND,
-            _target(payload),
-            _ref(payload),
-            state=payload.s,
-            reason=reason,
-            until=until,
-        )
-        self._start(actor, request, payload.i, origin)
-        return None
+        request = _request(payload).but(reason=reason, until=until, confirmed=True)
+        self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
 
-    def on_confirm_form(self, view: dict[str, Any], user_id: str) -> dict[str, str] | None:
-        """A typed confirmation was submitted: errors for the form, or None and it goes on."""
+    def on_confirm_form(self, view: dict[str, Any], user_id: str, ack: FormAck) -> None:
+        """A typed confirmation was submitted: a mistyped name goes back in the ack at once;
+        the checks and the action come after it."""
         payload, origin = self._form_context(view)
         if payload is None or origin is None:
-            return {"typed": "This form has expired; start again from the message."}
+            ack(errors={"typed": "This form has expired; start again from the message."})
+            return
         error = _typed_error(_form_values(view), payload)
         if error:
-            return {"typed": error}
+            ack(errors={"typed": error})
+            return
+        ack(errors=None)
         actor = self.directory.actor(user_id)
-        request = _request(payload)
-        prepared = self.service.prepare(actor, request)
-        if not self._usable(origin, request, prepared):
-            return None
-        if request.action is Action.ROLLBACK and prepared.needs_approval:
-            self._request_approval(origin, actor, payload, prepared)
-        else:
-            self._start(actor, request, payload.i, origin)
-        return None
+        request = _request(payload).but(confirmed=True)
+        self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
 
     def on_approval(self, body: dict[str, Any], action: dict[str, Any], approve: bool) -> None:
         """Approve or Deny on a rollback request."""
@@ -251,34 +175,23 @@ class SlackRemediation:
         payload = self._verified(origin, action)
         if payload is None:
             return
-        approver = self.directory.actor(origin.user_id)
-        request = _request(payload)
-        if approve and approver.id == payload.q:
-            self._ephemeral(origin, "You cannot approve your own request: a second person must.")
+        decider = self.directory.actor(origin.user_id)
+        request = _request(payload).but(requester=payload.q)
+        verdict = ":white_check_mark: Approved" if approve else ":no_entry_sign: Denied"
+        decided = decided_origin(origin, f"{verdict} by <@{decider.id}>:")
+        if approve:
+            requester = self.directory.actor(payload.q)
+            step = self.flow.approve(decider, requester, request, payload.i, self._sink(decided))
+        else:
+            step = self.flow.deny(decider, request, payload.i)
+        if isinstance(step, Decided):
+            # The request line says who decided; Deny runs nothing.
+            self._sink(decided).replace(f"Rollback of {escape(request.title)} was not run.")
             return
-        prepared = self.service.prepare(approver, request)
-        if prepared.verdict is Verdict.DENIED and approver.id != payload.q:
-            self._ephemeral(
-                origin, f"Only someone who may roll back can decide. {prepared.message}"
-            )
-            return
-        if not approve:
-            if not self.service.claim(payload.i, self.mint_ttl):
-                self._ephemeral(origin, "This request was already decided.")
-                return
-            self._replace(
-                origin, f":no_entry: Rollback of {request.title} denied by <@{approver.id}>."
-            )
-            return
-        requester = self.directory.actor(payload.q)
-        if not self._usable(origin, request, self.service.prepare(requester, request)):
-            return
-        if not self._usable(origin, request, prepared):
-            return
-        self._start(requester, request, payload.i, origin, approved_by=approver.id)
+        self._show(origin, payload, step)
 
     def on_command(self, command: ActionCommand, origin: Origin, context: CommandContext) -> None:
-        """A typed action command: the same checks as a click; typing the name confirms it."""
+        """A typed action command: the same flow as a click; typing the name confirms it."""
         located = self.runner.locate(command, context)
         if isinstance(located, ErrorAnswer):
             post_response(origin.response_url, render(located, self.command), self.retries)
@@ -296,23 +209,14 @@ class SlackRemediation:
                 return
             until = dt.datetime.now(dt.UTC) + delta
         request = ActionRequest(
-            action,
-            target,
-            located.object.ref,
+            action, target, located.object.ref, variant=command.variant,
+            reason=command.reason, until=until, confirmed=True,
+        )  # fmt: skip
+        payload = self.mint.payload(
+            action.value, target.environment, target.cluster, located.object,
             variant=command.variant,
-            reason=command.reason,
-            until=until,
-        )
-        prepared = self.service.prepare(actor, request)
-        if not self._usable(origin, request, prepared):
-            return
-        if action is Action.ROLLBACK:
-            payload = self.mint.payload(
-                action.value, target.environment, target.cluster, located.object
-            )
-            self._show_plan(origin, payload, prepared)
-            return
-        self._start(actor, request, "", origin)
+        )  # fmt: skip
+        self._show(origin, payload, self.flow.next(actor, request, "", self._sink(origin)))
 
     def on_snooze(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         """ "Snooze…" offers durations; a duration hides the object from digests until then."""
@@ -321,22 +225,14 @@ class SlackRemediation:
         if payload is None:
             return
         actor = self.directory.actor(origin.user_id)
-        # Snoozing takes the right to act on the object, like reconciling it.
         request = ActionRequest(Action.RECONCILE, _target(payload), _ref(payload))
-        decision = decide(
-            actor,
-            Action.RECONCILE,
-            self.service.config.policy(payload.e),
-            self.service.config.role_map(),
-        )
-        if not decision.allowed:
-            self._ephemeral(origin, f":no_entry: Not allowed to snooze: {decision.reason}.")
-            return
-        obj = self.service.objects.object(request.target, request.ref)
-        if obj is None:
-            self._ephemeral(origin, f":warning: {request.ref} is not on {payload.c} any more.")
-            return
         if not payload.v:
+            stopped = self.flow.may_snooze(actor, request)
+            if stopped is not None:
+                self._show(origin, payload, stopped)
+                return
+            obj = self.flow.service.objects.object(request.target, request.ref)
+            assert obj is not None
             choices = [
                 self.mint.button(
                     label,
@@ -345,207 +241,108 @@ class SlackRemediation:
                 )
                 for value, label in EXPIRY_CHOICES
             ]
-            text = f"Hide {_title(payload)} from digests until its state changes, or for:"
-            blocks = [
-                SectionBlock(text=MarkdownTextObject(text=text)).to_dict(),
-                ActionsBlock(elements=choices).to_dict(),
-            ]
+            text = f"Hide {title(payload)} from digests until its state changes, or for:"
+            blocks = [section(text), ActionsBlock(elements=choices).to_dict()]
             message = SlackMessage(f"Snooze {request.ref}", blocks)
             post_response(origin.response_url, message, self.retries, replace_original=False)
             return
         delta = parse_duration(payload.v)
-        if delta is None or self.history is None:
-            self._ephemeral(origin, ":warning: Snoozing needs fluxbot's history store.")
+        if delta is None:
+            self._ephemeral(origin, f":warning: Cannot snooze for {payload.v!r}.")
             return
-        until = dt.datetime.now(dt.UTC) + delta
-        self.history.save_snooze(
-            Snooze(
-                payload.e, payload.c, payload.k, payload.ns, payload.n, until,
-                state=material_state(obj), by=actor.name or actor.id,
-            )
+        self._show(origin, payload, self.flow.snooze(actor, request, delta))
+
+    # -- showing steps --
+
+    def _show(self, origin: Origin, payload: ButtonPayload, step: Step, view_id: str = "") -> None:
+        if view_id and not isinstance(step, AskReason | AskTypedName):
+            self._update_view(view_id, _notice(step))
+        match step:
+            case Started():
+                pass  # the presenter reports from here on
+            case Denied(message=message):
+                self._ephemeral(origin, f":no_entry: {message}")
+            case Stale(message=message, obj=obj):
+                self._show_object(origin, _target(payload), obj.ref, note=message)
+            case Refused(message=message) | Busy(message=message):
+                self._ephemeral(origin, f":warning: {message}")
+            case AlreadyDone(message=message):
+                self._ephemeral(origin, message)
+            case AskReason(typed=typed):
+                blocks = suspend_form_blocks(payload, typed)
+                self._open_view(
+                    origin, SUSPEND_VIEW, "Suspend", "Suspend", payload, blocks, view_id
+                )
+            case AskTypedName(warning=warning):
+                label, blocks = confirm_form_blocks(payload, warning)
+                self._open_view(origin, CONFIRM_VIEW, "Confirm", label, payload, blocks, view_id)
+            case ShowPlan():
+                self._show_plan(origin, payload, step)
+            case AwaitApproval():
+                self._request_approval(origin, payload, step)
+            case Decided():
+                pass  # shown by on_approval
+            case Snoozed(until=until):
+                self._ephemeral(
+                    origin,
+                    f":zzz: {title(payload)} is hidden from digests until "
+                    f"{slack_date(until)}, or until its state changes.",
+                )
+
+    def _show_plan(self, origin: Origin, payload: ButtonPayload, step: ShowPlan) -> None:
+        obj = self.flow.service.objects.object(step.request.target, step.request.ref)
+        if obj is None:
+            self._ephemeral(origin, f":warning: {step.request.ref} is not there any more.")
+            return
+        confirm = self.mint.payload(
+            Action.ROLLBACK.value, payload.e, payload.c, obj,
+            variant="confirm", rollback_to=step.plan.target.version,
         )  # fmt: skip
+        button = self.mint.button("Confirm rollback", ACT, confirm, style="danger")
+        post_response(
+            origin.response_url,
+            plan_message(step, payload.c, button),
+            self.retries,
+            replace_original=False,
+        )
+
+    def _request_approval(
+        self, origin: Origin, payload: ButtonPayload, step: AwaitApproval
+    ) -> None:
+        obj = self.flow.service.objects.object(step.request.target, step.request.ref)
+        if obj is None:
+            self._ephemeral(origin, f":warning: {step.request.ref} is not there any more.")
+            return
+        request_payload = self.mint.payload(
+            Action.ROLLBACK.value, payload.e, payload.c, obj, ttl=step.ttl_seconds,
+            rollback_to=step.plan.target.version, requester=step.request.requester,
+        )  # fmt: skip
+        approve = self.mint.button("Approve", APPROVE, request_payload, style="primary")
+        deny = self.mint.button("Deny", DENY, request_payload)  # neutral: denying is safe
+        mentions = [self.directory.group_mention(g) for g in step.approver_groups]
+        message = approval_message(step, payload.c, approve, deny, request_payload.i, mentions)
+        channel = step.channel or origin.channel_id
+        try:
+            self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        except SlackApiError as err:
+            self._ephemeral(
+                origin, f":x: Could not post the approval request: {err.response.get('error')}"
+            )
+            return
         self._ephemeral(
             origin,
-            f":zzz: {_title(payload)} is hidden from digests until "
-            f"{slack_date(until)}, or until its state changes.",
+            f"Approval requested in <#{channel}>; the rollback runs once someone approves.",
         )
-
-    @property
-    def mint_ttl(self) -> float:
-        """How long a nonce must be remembered: as long as a button lives."""
-        return float(self.service.config.actions.button_ttl_seconds)
-
-    # -- steps --
-
-    def _verified(self, origin: Origin, action: dict[str, Any]) -> ButtonPayload | None:
-        try:
-            return verify(str(action.get("value") or ""), self.key, time.time())
-        except InvalidButton as err:
-            log.warning("refused a button click from %s: %s", origin.user_id, err)
-            self._ephemeral(origin, f":no_entry: {err}")
-            return None
-
-    def _usable(self, origin: Origin, request: ActionRequest, prepared: Preparation) -> bool:
-        if prepared.verdict is Verdict.OK:
-            return True
-        if prepared.verdict is Verdict.STALE:
-            self._show_object(origin, request.target, request.ref, note=prepared.message)
-        else:
-            icon = ":no_entry:" if prepared.verdict is Verdict.DENIED else ":warning:"
-            self._ephemeral(origin, f"{icon} {prepared.message}")
-        return False
-
-    def _start(
-        self,
-        actor: Actor,
-        request: ActionRequest,
-        nonce: str,
-        origin: Origin,
-        approved_by: str = "",
-    ) -> None:
-        if self._closing:
-            self._ephemeral(origin, "fluxbot is restarting; try again in a minute.")
-            return
-        if nonce and not self.service.claim(nonce, self.mint_ttl):
-            self._ephemeral(origin, "This button was already used; nothing more was done.")
-            return
-        # The worker thread keeps this interaction's request id in its log lines.
-        context = contextvars.copy_context()
-        future = self.executor.submit(
-            context.run, self._execute, actor, request, origin, approved_by
-        )
-        with self._inflight_lock:
-            self._inflight[future] = (request, origin)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._inflight_lock:
-            self._inflight.pop(future, None)
-
-    def _execute(
-        self, actor: Actor, request: ActionRequest, origin: Origin, approved_by: str
-    ) -> None:
-        try:
-            self._replace(
-                origin,
-                f":hourglass_flowing_sand: {request.describe()} by <@{actor.id}>…",
-                request=request,
-            )
-            result = self.service.run(actor, request, progress=lambda _text: None)
-            self._report(actor, request, origin, result, approved_by)
-        except Exception:
-            log.exception("action %s failed unexpectedly", request.describe())
-            self._ephemeral(origin, ":boom: That action failed inside fluxbot; see the log.")
-
-    def _report(
-        self,
-        actor: Actor,
-        request: ActionRequest,
-        origin: Origin,
-        result: ActionResult,
-        approved_by: str,
-    ) -> None:
-        icon = ":white_check_mark:" if result.ok else ":x:"
-        headline = result.headline
-        said = result.outcome.message if result.outcome is not None else ""
-        if said and said in headline:
-            # The object's view above shows the controller's message whole; once is enough.
-            headline = headline.replace(said, condense(said, 160))
-        text_line = escape(headline)
-        if request.until is not None:
-            # The domain writes the expiry in UTC (it also goes into Kubernetes Events); in
-            # Slack it is a date token each reader sees in their own time zone.
-            plain = escape(f"{request.until:%Y-%m-%d %H:%M} UTC")
-            text_line = text_line.replace(plain, slack_date(request.until))
-        lines = [f"{icon} {text_line}"]
-        lines += [escape(d) for d in result.details]
-        if result.changed and not result.ok:
-            lines.append("Changed: " + "; ".join(result.changed))
-        if result.not_changed:
-            lines.append("Not changed: " + "; ".join(result.not_changed))
-        if result.warning:
-            lines.append(f":warning: *{escape(result.warning)}*")
-        who = f"<@{actor.id}>" + (f", approved by <@{approved_by}>" if approved_by else "")
-        lines.append(f"_{request.action.value} by {who}_")
-        text = clip("\n".join(lines), 2900)
-        self._replace(origin, text, offer_resume=result.offer_resume, request=request)
-        audit = f"{who}: {text_line}"
-        try:
-            if origin.ephemeral or not origin.message_ts:
-                channel = self._environment_channel(request.target.environment) or origin.channel_id
-                self.client.chat_postMessage(channel=channel, text=clip(audit, 3000))
-            else:
-                self.client.chat_postMessage(
-                    channel=origin.channel_id, thread_ts=origin.message_ts, text=clip(audit, 3000)
-                )
-        except SlackApiError as err:
-            log.warning("could not post the audit reply: %s", err.response.get("error"))
-
-    def _replace(
-        self,
-        origin: Origin,
-        text: str,
-        *,
-        offer_resume: bool = False,
-        request: ActionRequest | None = None,
-    ) -> None:
-        """Update the message that held the button: the outcome, in place."""
-        outcome: list[dict[str, Any]] = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
-        if offer_resume and request is not None:
-            obj = self.service.objects.object(request.target, request.ref)
-            if obj is not None:
-                buttons = [
-                    b
-                    for b in self.mint.actions(
-                        request.target.environment, request.target.cluster, obj
-                    )
-                    if b.text and b.text.text == "Resume"
-                ]  # fmt: skip
-                if buttons:
-                    outcome.append(ActionsBlock(elements=buttons).to_dict())
-        if origin.ephemeral and request is not None:
-            # Slack does not send an ephemeral message's blocks with the click: show the
-            # object's view again, fresh, with the outcome where its buttons were.
-            blocks = self._view_with(request, outcome)
-        elif origin.ephemeral or not origin.blocks:
-            blocks = outcome
-        else:
-            blocks = _insert_after(list(origin.blocks), origin.block_id, outcome)
-        message = SlackMessage(clip(text, 3000), blocks)
-        post_response(origin.response_url, message, self.retries, replace_original=True)
-
-    def _view_with(
-        self, request: ActionRequest, outcome: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        obj = self.service.objects.object(request.target, request.ref)
-        if obj is None:
-            return outcome
-        siblings = tuple(self.service.objects.cluster_objects(request.target))
-        match = ObjectMatch(
-            request.target.environment,
-            request.target.cluster,
-            obj,
-            dependents_of(obj, siblings),
-            blocked=blocked_by(obj, siblings),
-        )
-        view = render(ObjectAnswer(obj.kind, obj.name, obj.namespace, (match,), ()), self.command)
-        return [*view.blocks[:1], *outcome, *view.blocks[1:]][:50]
-
-    def _ephemeral(self, origin: Origin, text: str) -> None:
-        message = SlackMessage(
-            clip(text, 3000),
-            [SectionBlock(text=MarkdownTextObject(text=clip(text, 3000))).to_dict()],
-        )
-        post_response(origin.response_url, message, self.retries, replace_original=False)
 
     def _show_object(
         self, origin: Origin, target: ClusterTarget, ref: ObjectRef, note: str
     ) -> None:
-        obj = self.service.objects.object(target, ref)
+        objects = self.flow.service.objects
+        obj = objects.object(target, ref)
         if obj is None:
             self._ephemeral(origin, f":warning: {ref} is not on {target.cluster} any more.")
             return
-        siblings = tuple(self.service.objects.cluster_objects(target))
+        siblings = tuple(objects.cluster_objects(target))
         match = ObjectMatch(
             target.environment,
             target.cluster,
@@ -557,157 +354,85 @@ class SlackRemediation:
         message = render(answer, self.command, buttons=self.mint)
         if note:
             message = SlackMessage(
-                message.text,
-                [
-                    SectionBlock(
-                        text=MarkdownTextObject(text=f":warning: {escape(note)}")
-                    ).to_dict(),
-                    *message.blocks[:49],
-                ],
+                message.text, [section(f":warning: {escape(note)}"), *message.blocks[:49]]
             )
         post_response(origin.response_url, message, self.retries, replace_original=False)
-
-    def _show_plan(self, origin: Origin, payload: ButtonPayload, prepared: Preparation) -> None:
-        obj = prepared.obj
-        assert obj is not None
-        plan = rollback_plan(obj)
-        confirm = self.mint.payload(
-            Action.ROLLBACK.value,
-            payload.e,
-            payload.c,
-            obj,
-            variant="confirm",
-            rollback_to=plan.target.version,
-        )
-        approval = (
-            " A second person who may roll back must approve it." if prepared.needs_approval else ""
-        )
-        text = (
-            f":rewind: *Emergency rollback plan* for {escape(str(obj.ref))} "
-            f"on *{escape(payload.c)}*\n"
-            f"• Now: revision {plan.current.version} `{escape(plan.current.chart_name)}@"
-            f"{escape(plan.current.chart_version)}` ({escape(plan.current.status)})\n"
-            f"• Target: revision {plan.target.version} `{escape(plan.target.chart_name)}@"
-            f"{escape(plan.target.chart_version)}`, the previous successful release\n"
-            "Steps: keep the parent Kustomization from re-applying it, suspend the HelmRelease, "
-            f"`helm rollback {escape(plan.release)} {plan.target.version} -n "
-            f"{escape(plan.storage_namespace)} --wait`, verify.\n"
-            f":warning: The HelmRelease stays suspended until Git is fixed.{approval}"
-        )
-        blocks = [
-            SectionBlock(text=MarkdownTextObject(text=clip(text, 3000))).to_dict(),
-            ActionsBlock(
-                elements=[self.mint.button("Confirm rollback", "flux_act", confirm, style="danger")]
-            ).to_dict(),
-        ]
-        post_response(
-            origin.response_url,
-            SlackMessage(f"Rollback plan for {obj.ref}", blocks),
-            self.retries,
-            replace_original=False,
-        )
-
-    def _request_approval(
-        self, origin: Origin, requester: Actor, payload: ButtonPayload, prepared: Preparation
-    ) -> None:
-        obj = prepared.obj
-        assert obj is not None
-        assert prepared.plan is not None
-        ttl = float(self.service.config.actions.approval_ttl_seconds)
-        request_payload = self.mint.payload(
-            Action.ROLLBACK.value, payload.e, payload.c, obj, ttl=ttl,
-            rollback_to=prepared.plan.target.version, requester=requester.id,
-        )  # fmt: skip
-        approve = self.mint.button("Approve", APPROVE, request_payload, style="primary")
-        deny = self.mint.button("Deny", DENY, request_payload, style="danger")
-        text = (
-            f":rotating_light: <@{requester.id}> asks to {escape(prepared.plan.describe())} "
-            f"on *{escape(payload.c)}*. A second person who may roll back must approve; "
-            f"this request expires in {int(ttl // 60)} minutes."
-        )
-        blocks = [
-            SectionBlock(text=MarkdownTextObject(text=clip(text, 3000))).to_dict(),
-            ActionsBlock(
-                elements=[approve, deny], block_id=f"approval:{request_payload.i}"
-            ).to_dict(),
-        ]
-        try:
-            self.client.chat_postMessage(
-                channel=origin.channel_id, text=clip(text, 3000), blocks=blocks
-            )
-        except SlackApiError as err:
-            self._ephemeral(
-                origin, f":x: Could not post the approval request: {err.response.get('error')}"
-            )
-            return
-        self._ephemeral(
-            origin, "Approval requested in the channel; the rollback runs once someone approves."
-        )
-
-    def _open_suspend_form(
-        self, origin: Origin, payload: ButtonPayload, prepared: Preparation
-    ) -> None:
-        blocks: list[Any] = [
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"Suspend {_title(payload)}. Flux stops reconciling it, and its parent "
-                    "Kustomization will not undo the suspension."
-                )
-            ),
-            InputBlock(
-                block_id="reason",
-                label=PlainTextObject(text="Why"),
-                element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500),
-            ),
-            InputBlock(
-                block_id="expiry",
-                label=PlainTextObject(text="For how long (a reminder, not an automatic resume)"),
-                optional=True,
-                element=StaticSelectElement(
-                    action_id="expiry",
-                    options=[
-                        Option(value=v, text=PlainTextObject(text=t)) for v, t in EXPIRY_CHOICES
-                    ],
-                ),
-            ),
-        ]
-        if prepared.confirmation is ConfirmationMode.TYPED:
-            blocks.append(_typed_input(payload.n))
-        self._open_view(origin, SUSPEND_VIEW, "Suspend", "Suspend", payload, blocks)
-
-    def _open_confirm_form(self, origin: Origin, payload: ButtonPayload) -> None:
-        label = {"rollback": "Roll back", "reconcile": "Reconcile", "resume": "Resume"}.get(
-            payload.a, "Confirm"
-        )
-        blocks: list[Any] = [
-            SectionBlock(text=MarkdownTextObject(text=f"{escape(label)} {_title(payload)}?")),
-            _typed_input(payload.n),
-        ]
-        self._open_view(origin, CONFIRM_VIEW, "Confirm", label, payload, blocks)
 
     def _open_view(
         self,
         origin: Origin,
         callback_id: str,
-        title: str,
+        heading: str,
         submit: str,
         payload: ButtonPayload,
         blocks: Sequence[Any],
+        view_id: str = "",
     ) -> None:
         metadata = json.dumps({"p": sign(payload, self.key), **origin.to_metadata()})
         view = View(
             type="modal",
             callback_id=callback_id,
-            title=PlainTextObject(text=title[:24]),
+            title=PlainTextObject(text=heading[:24]),
             submit=PlainTextObject(text=submit[:24]),
             close=PlainTextObject(text="Cancel"),
             private_metadata=metadata,
             blocks=list(blocks),
         )
         try:
-            self.client.views_open(trigger_id=origin.trigger_id, view=view)
+            if view_id:
+                self.client.views_update(view_id=view_id, view=view)
+            else:
+                self.client.views_open(trigger_id=origin.trigger_id, view=view)
         except SlackApiError as err:
             self._ephemeral(origin, f":x: Could not open the form: {err.response.get('error')}")
+
+    def _open_loading(self, origin: Origin) -> str:
+        """Open a modal at once (the trigger_id expires 3 s after the click); "" if Slack
+        refused, and the form is then opened the usual way."""
+        view = View(
+            type="modal",
+            title=PlainTextObject(text="fluxbot"),
+            close=PlainTextObject(text="Close"),
+            blocks=[section(":hourglass_flowing_sand: Checking…")],
+        )
+        try:
+            response = self.client.views_open(trigger_id=origin.trigger_id, view=view)
+        except SlackApiError as err:
+            log.warning("could not open a form: %s", err.response.get("error"))
+            return ""
+        return str((response.get("view") or {}).get("id") or "")
+
+    def _update_view(self, view_id: str, text: str) -> None:
+        view = View(
+            type="modal",
+            title=PlainTextObject(text="fluxbot"),
+            close=PlainTextObject(text="Close"),
+            blocks=[section(text)],
+        )
+        try:
+            self.client.views_update(view_id=view_id, view=view)
+        except SlackApiError as err:
+            log.warning("could not update a form: %s", err.response.get("error"))
+
+    # -- helpers --
+
+    def _sink(self, origin: Origin) -> SlackPresenter:
+        return SlackPresenter(origin, self.output)
+
+    def _ephemeral(self, origin: Origin, text: str) -> None:
+        post_response(origin.response_url, note(text), self.retries, replace_original=False)
+
+    def _verified(self, origin: Origin, action: dict[str, Any]) -> ButtonPayload | None:
+        try:
+            return verify(str(action.get("value") or ""), self.key, time.time())
+        except ExpiredButton as err:
+            # Genuine but old: show the current state it promised, with fresh buttons.
+            self._show_object(origin, _target(err.payload), _ref(err.payload), note=str(err))
+            return None
+        except InvalidButton as err:
+            log.warning("refused a button click from %s: %s", origin.user_id, err)
+            self._ephemeral(origin, f":no_entry: {err}")
+            return None
 
     def _form_context(self, view: dict[str, Any]) -> tuple[ButtonPayload | None, Origin | None]:
         try:
@@ -721,19 +446,49 @@ class SlackRemediation:
         env = self.runner.layout.environment(environment)
         return env.channel if env else None
 
+    def _view_with(
+        self, request: ActionRequest, outcome: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Slack does not send an ephemeral message's blocks with the click: the object's view
+        again, fresh, with the outcome where its buttons were."""
+        objects = self.flow.service.objects
+        obj = objects.object(request.target, request.ref)
+        if obj is None:
+            return outcome
+        siblings = tuple(objects.cluster_objects(request.target))
+        match = ObjectMatch(
+            request.target.environment,
+            request.target.cluster,
+            obj,
+            dependents_of(obj, siblings),
+            blocked=blocked_by(obj, siblings),
+        )
+        view = render(ObjectAnswer(obj.kind, obj.name, obj.namespace, (match,), ()), self.command)
+        return [*view.blocks[:1], *outcome, *view.blocks[1:]][:50]
 
-def _title(payload: ButtonPayload) -> str:
-    return (
-        f"*{escape(payload.k)}* `{escape(payload.ns)}/{escape(payload.n)}` on *{escape(payload.c)}*"
-    )
+    def _retry_buttons(self, request: ActionRequest) -> list[ButtonElement]:
+        obj = self.flow.service.objects.object(request.target, request.ref)
+        if obj is None:
+            return []
+        return self.mint.actions(request.target.environment, request.target.cluster, obj)
+
+    def _resume_buttons(self, request: ActionRequest) -> list[ButtonElement]:
+        obj = self.flow.service.objects.object(request.target, request.ref)
+        if obj is None:
+            return []
+        return [
+            b
+            for b in self.mint.actions(request.target.environment, request.target.cluster, obj)
+            if b.text and b.text.text.startswith("Resume")
+        ]
 
 
-def _typed_input(name: str) -> InputBlock:
-    return InputBlock(
-        block_id="typed",
-        label=PlainTextObject(text=f"Type {name} to confirm"[:2000]),
-        element=PlainTextInputElement(action_id="typed", max_length=253),
-    )
+def _notice(step: Step) -> str:
+    """What a form opened in advance says when the next step is not a form."""
+    message = getattr(step, "message", "")
+    if isinstance(step, Started):
+        return ":hourglass_flowing_sand: Started; the message shows how it goes."
+    return escape(message) if message else "Done; see the message."
 
 
 def _typed_error(values: dict[str, str], payload: ButtonPayload) -> str:
@@ -757,20 +512,6 @@ def _form_values(view: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _insert_after(
-    blocks: list[dict[str, Any]], block_id: str, extra: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The clicked message with the outcome right under the clicked block (replacing buttons)."""
-    index = next((i for i, b in enumerate(blocks) if b.get("block_id") == block_id), None)
-    if index is None:
-        merged = [*blocks, *extra]
-    elif blocks[index].get("type") == "actions":
-        merged = [*blocks[:index], *extra, *blocks[index + 1 :]]
-    else:
-        merged = [*blocks[: index + 1], *extra, *blocks[index + 1 :]]
-    return merged[:50]
-
-
 def _target(payload: ButtonPayload) -> ClusterTarget:
     return ClusterTarget(payload.e, payload.c)
 
@@ -780,6 +521,7 @@ def _ref(payload: ButtonPayload) -> ObjectRef:
 
 
 def _request(payload: ButtonPayload) -> ActionRequest:
+    """The request a button (or a form made from one) carries."""
     action = Action(payload.a)
     variant = payload.v if payload.v in ("with-source", "force", "reset") else ""
     return ActionRequest(
@@ -789,4 +531,6 @@ def _request(payload: ButtonPayload) -> ActionRequest:
         variant=variant,
         state=payload.s,
         rollback_to=payload.r,
+        planned=payload.v == "confirm" or bool(payload.q),
+        requester=payload.q,
     )

@@ -715,9 +715,10 @@ def _with_share_button(message: SlackMessage, value: str) -> SlackMessage:
 
 def _digest_preview(answer: DigestAnswer, shared: bool) -> SlackMessage:
     # Imported here: the digest renderer builds on this module's helpers.
-    from bot.slack.digest_render import details_message  # noqa: PLC0415
+    from bot.slack.digest_render import single_message  # noqa: PLC0415
 
-    details = details_message(answer.digest, None)
+    # The problems first, as the posted digest has them; room for the note and a share button.
+    details = single_message(answer.digest, None, reserve=1)
     if shared:
         return details
     note = ContextBlock(

@@ -13,6 +13,9 @@ benchmarks/history_bench.py):
 - `health` holds, per object, its latest failing/recovered/removed transition, kept up to date
   in the same transaction as the transitions themselves, so `failing_since` neither scans the
   history nor forgets an object that has been failing for longer than the retention.
+- `known` holds, per object, what fluxbot last knew of it (failing, revision, suspended), kept
+  up to date with the transitions and replaced by the first listing after a start; `seen`, per
+  cluster, when fluxbot last read it fine. Together they tell what changed while it was down.
 - `digest_runs` is keyed by (environment, scheduled_for); claiming is one UPSERT statement,
   so exactly one claimer wins.
 
@@ -25,12 +28,18 @@ import contextlib
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from bot.domain.history import ActionRecord, DigestRun, ObjectKey, RunState, Snooze
-from bot.domain.transitions import Change, Transition
+from bot.domain.history import (
+    ActionRecord,
+    DigestRun,
+    ObjectKey,
+    RunState,
+    Snooze,
+)
+from bot.domain.transitions import Change, KnownState, Transition
 
 DEFAULT_RETENTION: Final = dt.timedelta(days=8)
 """How long history is worth keeping: the caller prunes what is older than `now - retention`.
@@ -50,7 +59,7 @@ twice. A caller whose claim is refused because of a young POSTING run (see `last
 try again once it is this old.
 """
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 BUSY_TIMEOUT_S: Final = 30.0
 WAL_LIMIT_BYTES: Final = 16 * 1024 * 1024
 
@@ -136,12 +145,52 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('prune_epoch', 0)",
         ),
     ),
+    (
+        2,
+        (
+            # When a transition was found by the first listing after a start: when fluxbot
+            # last saw the cluster (0: seen as it happened).
+            "ALTER TABLE transitions ADD COLUMN down_us INTEGER NOT NULL DEFAULT 0",
+            # Per object, what fluxbot last knew of it (KnownState): compared with the first
+            # listing after a start to find what changed while it was down.
+            """CREATE TABLE IF NOT EXISTS known (
+                object INTEGER PRIMARY KEY,
+                environment INTEGER NOT NULL,
+                failing INTEGER NOT NULL,
+                revision TEXT NOT NULL,
+                suspended INTEGER NOT NULL
+            )""",
+            # Per cluster, the last time fluxbot read it fine (a heartbeat while it watches).
+            """CREATE TABLE IF NOT EXISTS seen (
+                environment INTEGER NOT NULL,
+                cluster TEXT NOT NULL,
+                at_us INTEGER NOT NULL,
+                PRIMARY KEY (environment, cluster)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 _INSERT_TRANSITION: Final = """
-    INSERT INTO transitions (environment, object, change, at_us, old, new, message)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO transitions (environment, object, change, at_us, old, new, message, down_us)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
+# How each change moves an object's known state (bot.domain.history.fold_known, in SQL):
+# parameters (object, environment, revision).
+_KNOWN_UPSERT: Final = """
+    INSERT INTO known (object, environment, failing, revision, suspended) VALUES (?, ?, {}, ?, {})
+    ON CONFLICT (object) DO UPDATE SET {}
+"""
+_KNOWN: Final = {
+    Change.ADDED: _KNOWN_UPSERT.format(
+        0, 0, "failing = 0, revision = excluded.revision, suspended = 0"
+    ),
+    Change.FAILING: _KNOWN_UPSERT.format(1, 0, "failing = 1"),
+    Change.RECOVERED: _KNOWN_UPSERT.format(0, 0, "failing = 0"),
+    Change.SUSPENDED: _KNOWN_UPSERT.format(0, 1, "failing = 0, suspended = 1"),
+    Change.RESUMED: _KNOWN_UPSERT.format(0, 0, "suspended = 0"),
+    Change.REVISION: _KNOWN_UPSERT.format(0, 0, "revision = excluded.revision"),
+}
 # A later failing/recovered/removed replaces an earlier one; failing while already failing
 # keeps the earlier start (a restarted watch cache reports every failing object again).
 _UPSERT_HEALTH: Final = """
@@ -179,7 +228,8 @@ _FINISH_RUN: Final = """
 
 # Reads: the environment by name, then its rows through the (environment, at) indexes.
 _SELECT_TRANSITIONS: Final = """
-    SELECT o.cluster, o.kind, o.namespace, o.name, t.change, t.at_us, t.old, t.new, t.message
+    SELECT o.cluster, o.kind, o.namespace, o.name, t.change, t.at_us, t.old, t.new, t.message,
+        t.down_us
     FROM transitions t JOIN objects o ON o.id = t.object
     WHERE t.environment = (SELECT id FROM environments WHERE name = ?)
         AND t.at_us > ? AND t.at_us <= ?
@@ -197,6 +247,11 @@ _SELECT_FAILING: Final = """
     SELECT o.cluster, o.kind, o.namespace, o.name, h.at_us
     FROM health h JOIN objects o ON o.id = h.object
     WHERE h.environment = (SELECT id FROM environments WHERE name = ?) AND h.change = 'failing'
+"""
+_SELECT_KNOWN: Final = """
+    SELECT o.cluster, o.kind, o.namespace, o.name, k.failing, k.revision, k.suspended
+    FROM known k JOIN objects o ON o.id = k.object
+    WHERE k.environment = (SELECT id FROM environments WHERE name = ?) AND o.cluster = ?
 """
 _SELECT_SNOOZES: Final = """
     SELECT o.cluster, o.kind, o.namespace, o.name, s.until_us, s.state, s.snoozed_by
@@ -374,10 +429,16 @@ class SqliteHistory:
                 environment = self._environment_id(con, t.environment)
                 obj = self._object_id(con, environment, (t.cluster, t.kind, t.namespace, t.name))
                 at = to_us(t.at)
-                change = Change(t.change).value
-                rows.append((environment, obj, change, at, t.old, t.new, t.message))
-                if t.change in _HEALTH_CHANGES:
-                    health.append((obj, environment, change, at))
+                change = Change(t.change)
+                down = to_us(t.down_since) if t.down_since is not None else 0
+                rows.append((environment, obj, change.value, at, t.old, t.new, t.message, down))
+                if change in _HEALTH_CHANGES:
+                    health.append((obj, environment, change.value, at))
+                # In order: each change moves the known state from where the last one left it.
+                if change is Change.REMOVED:
+                    con.execute("DELETE FROM known WHERE object = ?", (obj,))
+                else:
+                    con.execute(_KNOWN[change], (obj, environment, t.new))
             con.executemany(_INSERT_TRANSITION, rows)
             if health:
                 con.executemany(_UPSERT_HEALTH, health)
@@ -394,10 +455,65 @@ class SqliteHistory:
         return [
             Transition(
                 environment, cluster, kind, namespace, name, Change(change), from_us(at),
-                old, new, message,
+                old, new, message, from_us(down) if down else None,
             )
-            for cluster, kind, namespace, name, change, at, old, new, message in rows
+            for cluster, kind, namespace, name, change, at, old, new, message, down in rows
         ]  # fmt: skip
+
+    # -- what fluxbot last knew, and when it last saw each cluster --
+
+    def known_states(self, environment: str, cluster: str) -> dict[ObjectKey, KnownState]:
+        """What the store last knew of every object of one cluster."""
+        with self._read() as con:
+            rows = con.execute(_SELECT_KNOWN, (environment, cluster)).fetchall()
+        return {
+            (c, k, ns, n): KnownState(bool(failing), revision, bool(suspended))
+            for c, k, ns, n, failing, revision, suspended in rows
+        }
+
+    def record_listing(
+        self, environment: str, cluster: str, kind: str, states: Mapping[ObjectKey, KnownState]
+    ) -> None:
+        """Replace what the store knows of one kind in one cluster with a complete listing."""
+        with self._write() as con:
+            env = self._environment_id(con, environment)
+            con.execute(
+                "DELETE FROM known WHERE object IN (SELECT id FROM objects "
+                "WHERE environment = ? AND cluster = ? AND kind = ?)",
+                (env, cluster, kind),
+            )
+            con.executemany(
+                "INSERT OR REPLACE INTO known (object, environment, failing, revision, "
+                "suspended) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (self._object_id(con, env, key), env, int(s.failing), s.revision,
+                     int(s.suspended))
+                    for key, s in states.items()
+                ],
+            )  # fmt: skip
+
+    def mark_seen(self, environment: str, clusters: Sequence[str], at: dt.datetime) -> None:
+        """Record that fluxbot read `clusters` fine at `at`."""
+        if not clusters:
+            return
+        with self._write() as con:
+            env = self._environment_id(con, environment)
+            con.executemany(
+                "INSERT INTO seen (environment, cluster, at_us) VALUES (?, ?, ?) "
+                "ON CONFLICT (environment, cluster) DO UPDATE SET "
+                "at_us = max(seen.at_us, excluded.at_us)",
+                [(env, cluster, to_us(at)) for cluster in clusters],
+            )
+
+    def last_seen(self, environment: str) -> dict[str, dt.datetime]:
+        """Per cluster, the last time fluxbot read it fine."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT cluster, at_us FROM seen "
+                "WHERE environment = (SELECT id FROM environments WHERE name = ?)",
+                (environment,),
+            ).fetchall()
+        return {cluster: from_us(at) for cluster, at in rows}
 
     def failing_since(self, environment: str) -> dict[ObjectKey, dt.datetime]:
         """For each object whose latest failing/recovered transition is `failing`: since when.
@@ -570,7 +686,8 @@ class SqliteHistory:
                     "DELETE FROM objects WHERE id NOT IN (SELECT object FROM transitions) "
                     "AND id NOT IN (SELECT object FROM actions) "
                     "AND id NOT IN (SELECT object FROM snoozes) "
-                    "AND id NOT IN (SELECT object FROM health)"
+                    "AND id NOT IN (SELECT object FROM health) "
+                    "AND id NOT IN (SELECT object FROM known)"
                 ).rowcount
             if orphans:
                 con.execute("UPDATE meta SET value = value + 1 WHERE key = 'prune_epoch'")

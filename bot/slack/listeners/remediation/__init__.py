@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
@@ -42,15 +43,13 @@ def register(app: App, bot: SlackBot) -> None:
             remediation.on_approval(body, action, approve=False)
 
     def on_suspend_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        # Form errors must go back in the ack itself; the checks are quick.
+        # The form's own mistakes go back in the ack, at once; authorizing comes after it.
         with request_scope():
-            errors = remediation.on_suspend_form(view, str(body["user"]["id"]))
-        ack(response_action="errors", errors=errors) if errors else ack()
+            remediation.on_suspend_form(view, str(body["user"]["id"]), _form_ack(ack))
 
     def on_confirm_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         with request_scope():
-            errors = remediation.on_confirm_form(view, str(body["user"]["id"]))
-        ack(response_action="errors", errors=errors) if errors else ack()
+            remediation.on_confirm_form(view, str(body["user"]["id"]), _form_ack(ack))
 
     def on_snooze(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
@@ -69,3 +68,15 @@ def register(app: App, bot: SlackBot) -> None:
     app.view(SUSPEND_VIEW)(on_suspend_form)
     app.view(CONFIRM_VIEW)(on_confirm_form)
     app.event("subteam_members_changed")(on_group_change)
+
+
+def _form_ack(ack: Ack) -> Callable[..., None]:
+    """An ack that answers a view submission with its errors, or closes the form."""
+
+    def answer(errors: dict[str, str] | None = None) -> None:
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+    return answer
