@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
+from slack_sdk import WebClient
 
 from bot.commands.answers import AuditAnswer
 from bot.commands.executor import CommandRunner
-from bot.config import load_config
+from bot.config import DigestConfig, load_config
 from bot.demo import load_demo
 from bot.digests.composer import DigestComposer
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
@@ -29,10 +30,11 @@ from bot.domain.posture import STRICT, check, default_policy
 from bot.domain.status import parse_flux_object
 from bot.offline import OfflineCluster, OfflineFleetReader
 from bot.render.text import render
+from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.digest_render import details_message, summary_message
 from bot.slack.render import MAX_BLOCKS
 from bot.slack.render import render as slack_render
-from tests.fakes.slack_api import validate_blocks
+from tests.fakes.slack_api import FakeSlack, validate_blocks
 from tests.flux_objects import condition, flux_object
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,13 +267,12 @@ def test_audit_in_slack_stays_within_block_kit_limits() -> None:
 def test_the_digest_has_one_posture_line_and_the_list_in_its_thread() -> None:
     layout, reader = load_demo()
     digest = DigestComposer(layout, reader, None, clock=lambda: NOW).compose("production")
-    summary = summary_message(digest, details_in_thread=True)
-    lines = [b["text"]["text"] for b in summary.blocks if b["type"] == "section"]
-    assert lines[1] == (
+    summary = json.dumps(summary_message(digest, details_in_thread=True).blocks, ensure_ascii=False)
+    assert (
         ":shield: Posture: 4 HelmRelease(s) with no upgrade retries; 5 HelmRelease(s) with no "
         "rollback on failure; 4 HelmRelease(s) with no install remediation; 4 Kustomization(s) "
         "applying workloads without health checks"
-    )
+    ) in summary
     details = json.dumps(details_message(digest, None).blocks, ensure_ascii=False)
     assert "*Posture* (17): `/flux audit production` says why" in details
     assert (
@@ -282,3 +283,21 @@ def test_the_digest_has_one_posture_line_and_the_list_in_its_thread() -> None:
     # Development has no policy: no posture line.
     development = DigestComposer(layout, reader, None, clock=lambda: NOW).compose("development")
     assert development.posture == ()
+
+
+def test_a_healthy_digest_with_findings_keeps_the_list_in_its_thread() -> None:
+    release = flux_object("HelmRelease", "podinfo", "apps", conditions=[condition()])
+    layout = FleetLayout((EnvironmentLayout("production", "production", "C0PROD", ("prod",)),))
+    reader = OfflineFleetReader(
+        [OfflineCluster("production", "prod", (parse_flux_object(release),))]
+    )
+    digest = DigestComposer(layout, reader, None, clock=lambda: NOW).compose("production")
+    assert digest.healthy  # advice does not make a digest unhealthy
+    with FakeSlack() as slack:
+        client = WebClient(slack.bot_token, base_url=slack.api_url)
+        ts = SlackDigestPoster(client, layout, None).post(digest, DigestConfig())
+        parent, reply = slack.messages("C0PROD", thread_ts=ts)
+    assert ":shield: Posture: 1 HelmRelease(s) with no upgrade retries" in json.dumps(
+        parent["blocks"]
+    )
+    assert "*Posture* (3)" in json.dumps(reply["blocks"])
