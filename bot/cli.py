@@ -50,13 +50,14 @@ from bot.render.text import render
 from bot.reports.chart import chart_png
 from bot.reports.compose import compose_report, parse_span
 from bot.reports.scheduler import ReportScheduler
-from bot.runtime import open_history, start_runtime
+from bot.runtime import open_history, start_incidents, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
 from bot.slack.buttons import ButtonMint
 from bot.slack.credentials import MissingCredentials, SlackCredentials
 from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
+from bot.slack.incidents import SlackIncidentPublisher
 from bot.slack.remediation import SlackRemediation
 from bot.slack.report_post import SlackReportPoster
 from bot.slack.server import serve_http, serve_socket_mode
@@ -692,6 +693,14 @@ def _serve(
                 is_leader=lambda: runtime.is_leader,
             ).start()
             runtime.on_stop(reports.stop)
+            incidents = start_incidents(
+                runtime, SlackIncidentPublisher(client, remediation.mint if remediation else None)
+            )
+            if remediation is not None:
+                remediation.output.incident_thread = lambda request: incidents.thread_of(
+                    request.target.environment, request.target.cluster, request.ref.kind,
+                    request.ref.namespace, request.ref.name,
+                )  # fmt: skip
         bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
         try:
             app = build_app(bot, http=args.http)

@@ -241,6 +241,33 @@ class PostureConfig(_Strict):
     0 turns the check off. Tier default: 72 for staging and production, off elsewhere."""
 
 
+class IncidentsConfig(_Strict):
+    """Live incidents: one message per root cause in the environment's channel, updated in
+    place until resolved."""
+
+    enabled: bool = True
+    """Raise incidents for this environment. Default: on for production, staging and
+    development; sandboxes have none unless an `incidents:` is set."""
+
+    wait_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 180
+    """How long a root cause must keep failing before its incident is posted; 0 posts at
+    once. Objects that recover within the wait are never announced, so a flap or a rollout in
+    progress posts nothing. Default 180."""
+
+    repeat_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 14400
+    """A still-open incident is re-announced in its thread (never as a new message) after
+    this many seconds, and again every as long. Default 14400 (4 hours)."""
+
+    reopen_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 900
+    """A root cause that fails again within this many seconds of its incident resolving
+    reopens that incident (same message, flap count shown) instead of raising a new one.
+    Default 900."""
+
+    mention: Annotated[str, Field(pattern=r"^S[A-Z0-9]{2,}$")] | None = None
+    """Slack user group ID (`S…`) mentioned when an incident is posted and re-announced,
+    e.g. the on-call group. Default: none, in every tier (nobody is paged unless you say so)."""
+
+
 class EnvironmentConfig(_Strict):
     """One environment: its Slack channel and the clusters that make it up."""
 
@@ -270,6 +297,9 @@ class EnvironmentConfig(_Strict):
 
     report: ReportConfig | None = None
     """Weekly change-health report. Default: Mondays at 09:00 UTC, except sandboxes (none)."""
+    incidents: IncidentsConfig | None = None
+    """Live incidents. Default: on (wait 180 s, repeat 4 h, no mention) for production,
+    staging and development; off for sandboxes."""
 
     @model_validator(mode="after")
     def _unique_cluster_names(self) -> Self:
@@ -537,6 +567,13 @@ class FluxbotConfig(_Strict):
                 changes["max_suspended"] = dt.timedelta(hours=hours) if hours else None
             policy = replace(policy, **changes)
         return policy
+
+    def incidents(self, environment: str) -> IncidentsConfig | None:
+        """The environment's effective incident settings, None when it raises none."""
+        configured = self.environments[environment].incidents
+        if configured is None:
+            return None if self.tier_of(environment) is Tier.SANDBOX else IncidentsConfig()
+        return configured if configured.enabled else None
 
     def role_map(self) -> dict[str, Role]:
         """Every role with its members; group handles lose their leading '@'."""

@@ -23,6 +23,7 @@ from bot.config import FluxbotConfig
 from bot.digests.composer import DigestComposer
 from bot.digests.recorder import TransitionRecorder
 from bot.domain.history import HistoryStore
+from bot.incidents.service import IncidentPublisher, IncidentService
 from bot.kube.cache import FleetCache
 from bot.kube.lease import LeaderElector
 from bot.state.sqlite import SqliteHistory
@@ -142,5 +143,24 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
         log.warning("some clusters are not synced yet; their answers say so")
     layout = config.layout()
     composer = DigestComposer(layout, cache, history, before=recorder.flush)
-    runner = CommandRunner(layout, cache, composer)
+    runner = CommandRunner(
+        layout,
+        cache,
+        composer,
+        incidents=lambda env: [r for r in history.incidents(env) if r.open and r.message_ts],
+    )
     return Runtime(config, cache, runner, history, recorder, elector)
+
+
+def start_incidents(runtime: Runtime, publisher: IncidentPublisher) -> IncidentService:
+    """Raise incidents from the watch cache's transitions; only the leader posts."""
+    service = IncidentService(
+        runtime.config,
+        runtime.cache,
+        runtime.history,
+        publisher,
+        is_leader=lambda: runtime.is_leader,
+    )
+    runtime.cache.subscribe(service)
+    runtime.on_stop(service.stop)
+    return service.start()

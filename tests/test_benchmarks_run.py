@@ -65,3 +65,13 @@ def test_digest_benchmark_runs_and_reports_its_timing() -> None:
     )  # fmt: skip
     assert figures["objects"] == 60
     assert figures["compose_p95_ms"] > 0
+
+
+def test_incident_benchmark_runs_and_reports_its_figures() -> None:
+    figures = _figures(
+        "benchmarks.incident_bench", "--dependents", "4", "--burst", "3", "--wait", "1",
+    )  # fmt: skip
+    assert figures["objects"] == 25
+    assert figures["top_level_messages"] == 5
+    assert figures["end_of_wait_to_message_p95_s"] >= 0
+    assert figures["recovery_to_resolved_p95_s"] >= 0

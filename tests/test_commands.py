@@ -240,3 +240,38 @@ def test_an_action_on_a_mistyped_name_suggests_the_object_meant() -> None:
     assert isinstance(located, ErrorAnswer)
     assert located.suggestions == ("podinfo",)
     assert "Did you mean podinfo?" in render(located)
+
+
+def test_incidents_lists_open_incidents_oldest_first_or_says_where_they_come_from() -> None:
+    import datetime as dt
+
+    from bot.commands.answers import ErrorAnswer, IncidentsAnswer
+    from bot.domain.incidents import IncidentRecord, IncidentState
+
+    t0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+
+    def record(env: str, name: str, minutes: int) -> IncidentRecord:
+        return IncidentRecord(
+            env, "prod-eu-1", "GitRepository", "flux-system", name, IncidentState.OPEN,
+            t0 + dt.timedelta(minutes=minutes), channel="CPROD", message_ts="1.2",
+            permalink=f"https://fake.slack.com/archives/CPROD/p{name}",
+        )  # fmt: skip
+
+    runner = _runner()
+    kept = {"production": [record("production", "b", 5), record("production", "a", 1)]}
+    answer = runner.handle("incidents")
+    assert isinstance(answer, IncidentsAnswer)
+    assert answer.unavailable  # no history here: incidents are fluxbot serve's
+    runner.incidents = lambda env: kept.get(env, [])
+    everywhere = runner.handle("incidents")
+    assert isinstance(everywhere, IncidentsAnswer)
+    assert [r.name for r in everywhere.incidents] == ["a", "b"]
+    assert everywhere.environments == ("production", "staging")
+    staging = runner.handle("incidents", CommandContext(default_environment="staging"))
+    assert isinstance(staging, IncidentsAnswer)
+    assert staging.incidents == ()
+    unknown = runner.handle("incidents prodution")
+    assert isinstance(unknown, ErrorAnswer)
+    assert "production" in unknown.suggestions
+    text = render(everywhere)
+    assert "GitRepository flux-system/a on prod-eu-1: failing since 2026-11-30 09:01 UTC" in text

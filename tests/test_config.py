@@ -147,6 +147,51 @@ def test_missing_file_is_reported_not_raised(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_incidents_default_by_tier_and_can_be_tuned_or_turned_off() -> None:
+    config = parse_config(
+        """
+environments:
+  sandbox-a: {channel: C0SBX, clusters: [{context: s}]}
+  sandbox-b:
+    channel: C0SBY
+    clusters: [{context: t}]
+    incidents: {wait_seconds: 0}
+  development: {channel: C0DEV, clusters: [{context: d}]}
+  staging:
+    channel: C0STG
+    clusters: [{context: g}]
+    incidents: {enabled: false}
+  production:
+    channel: C0PRD
+    clusters: [{context: p}]
+    incidents: {wait_seconds: 60, repeat_seconds: 3600, mention: S0ONCALL}
+"""
+    )
+    assert config.incidents("sandbox-a") is None
+    sandbox_b = config.incidents("sandbox-b")
+    assert sandbox_b is not None
+    assert sandbox_b.wait_seconds == 0
+    development = config.incidents("development")
+    assert development is not None
+    assert (development.wait_seconds, development.repeat_seconds) == (180, 14400)
+    assert development.mention is None
+    assert config.incidents("staging") is None
+    production = config.incidents("production")
+    assert production is not None
+    assert (production.wait_seconds, production.mention) == (60, "S0ONCALL")
+
+
+def test_an_incident_mention_must_be_a_user_group_id() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(
+            "environments:\n  production:\n    channel: C0PRD\n    clusters: [{context: p}]\n"
+            "    incidents: {mention: '@oncall', wait_seconds: -1}\n"
+        )
+    problems = "\n".join(excinfo.value.problems)
+    assert "environments.production.incidents.mention" in problems
+    assert "environments.production.incidents.wait_seconds" in problems
+
+
 def test_an_alias_names_its_environment_in_commands() -> None:
     config = parse_config(EXAMPLE.read_text())
     layout = config.layout()

@@ -7,6 +7,7 @@ Each store gets its own API client, as each replica would. Stores flush only whe
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -739,3 +740,33 @@ def test_the_fake_serves_configmaps_as_kube_apiserver_does(
     assert (first["type"], first["object"].data) == ("MODIFIED", {"k": "v", "k2": "v2"})
     core.delete_namespaced_config_map("cm", NS)
     assert next(events)["type"] == "DELETED"
+
+
+def test_incidents_survive_a_new_replica_and_resolved_ones_are_pruned(
+    make_store: Callable[..., ConfigMapHistory],
+) -> None:
+    from bot.domain.incidents import IncidentRecord, IncidentState
+
+    a = make_store()
+    hour = dt.timedelta(hours=1)
+    open_one = IncidentRecord(
+        "production", "prod-1", "GitRepository", "flux-system", "flux-system",
+        IncidentState.OPEN, NOW - hour, channel="C0PROD", message_ts="1700000000.000100",
+        permalink="https://fake.slack.com/archives/C0PROD/p1700000000000100", posted_at=NOW,
+    )  # fmt: skip
+    resolved = IncidentRecord(
+        "production", "prod-1", "Kustomization", "flux-system", "apps",
+        IncidentState.RESOLVED, NOW - 4 * hour, resolved_at=NOW - 3 * hour, outcome="x",
+    )  # fmt: skip
+    a.save_incident(open_one)
+    a.save_incident(resolved)
+    a.save_incident(dataclasses.replace(open_one, flaps=2))  # replaced, not added
+
+    successor = make_store()
+    assert successor.incidents("production") == [
+        dataclasses.replace(open_one, flaps=2),
+        resolved,
+    ]
+    assert successor.incidents("staging") == []
+    assert a.prune(NOW - 2 * hour) >= 1
+    assert [i.name for i in make_store().incidents("production")] == ["flux-system"]

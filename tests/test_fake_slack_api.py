@@ -178,6 +178,25 @@ def test_chat_update_keeps_fields_it_was_not_given(fake: FakeSlack, web: WebClie
     assert fake.warnings == []
 
 
+def test_chat_get_permalink_links_messages_and_thread_replies_as_slack_does(
+    web: WebClient,
+) -> None:
+    # https://api.slack.com/methods/chat.getPermalink: archives/<channel>/p<ts without the dot>,
+    # with ?thread_ts=…&cid=… for a reply; message_not_found for a ts with no message.
+    ts = web.chat_postMessage(channel="C1", text="parent")["ts"]
+    reply = web.chat_postMessage(channel="C1", text="reply", thread_ts=ts)["ts"]
+    link = web.chat_getPermalink(channel="C1", message_ts=ts)
+    assert link["channel"] == "C1"
+    assert link["permalink"] == f"https://fake.slack.com/archives/C1/p{ts.replace('.', '')}"
+    threaded = web.chat_getPermalink(channel="C1", message_ts=reply)["permalink"]
+    assert threaded == (
+        f"https://fake.slack.com/archives/C1/p{reply.replace('.', '')}?thread_ts={ts}&cid=C1"
+    )
+    with pytest.raises(SlackApiError) as excinfo:
+        web.chat_getPermalink(channel="C1", message_ts="1700000000.999999")
+    assert api_error(excinfo) == "message_not_found"
+
+
 def test_chat_update_of_a_missing_message_is_message_not_found(web: WebClient) -> None:
     with pytest.raises(SlackApiError) as excinfo:
         web.chat_update(channel="C1", ts="1700000000.999999", text="x")

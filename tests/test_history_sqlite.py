@@ -556,3 +556,26 @@ def test_concurrent_writers_and_a_reader_do_not_corrupt_the_file(db_path: Path) 
     con = sqlite3.connect(db_path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+def test_incidents_are_kept_across_reopening_and_resolved_ones_pruned(db_path: Path) -> None:
+    from bot.domain.incidents import IncidentRecord, IncidentState
+
+    hour = dt.timedelta(hours=1)
+    now = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+    open_one = IncidentRecord(
+        "production", "prod-1", "cluster-unreadable", "", "", IncidentState.OPEN, now - hour,
+        channel="C0PROD", message_ts="1700000000.000100", posted_at=now, announced_at=now,
+    )  # fmt: skip
+    resolved = IncidentRecord(
+        "production", "prod-1", "GitRepository", "flux-system", "flux-system",
+        IncidentState.RESOLVED, now - 4 * hour, resolved_at=now - 3 * hour,
+    )  # fmt: skip
+    with SqliteHistory(db_path) as history:
+        history.save_incident(open_one)
+        history.save_incident(resolved)
+    with SqliteHistory(db_path) as history:
+        assert history.incidents("production") == [resolved, open_one]  # by id
+        assert history.prune(now - 2 * hour) >= 1
+        assert history.incidents("production") == [open_one]
+        assert history.incidents("staging") == []

@@ -20,6 +20,7 @@ from bot.domain.fleet import (
     cluster_trouble,
     freshness_trouble,
 )
+from bot.domain.incidents import IncidentRecord
 from bot.domain.posture import Finding, PosturePolicy
 from bot.domain.rollout import Deployed, SourceRollout
 from bot.domain.status import FluxObject, ObjectRef
@@ -162,6 +163,16 @@ class DigestAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsAnswer:
+    """Answer to `incidents`: open incidents, oldest first, or why they are not known."""
+
+    environments: tuple[str, ...]
+    incidents: tuple[IncidentRecord, ...]
+    # Set when this fluxbot keeps no incidents (no history store, or none enabled).
+    unavailable: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EnvsAnswer:
     """Answer to `envs`: the fleet's layout."""
 
@@ -245,13 +256,6 @@ class ReportAnswer:
 
 
 Answer = (
-    StatusAnswer
-    | ObjectAnswer
-    | DigestAnswer
-    | EnvsAnswer
-    | HelpAnswer
-    | ErrorAnswer
-    | RolloutAnswer
-    | AuditAnswer
-    | ReportAnswer
-)
+    StatusAnswer | ObjectAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer | HelpAnswer
+    | ErrorAnswer | RolloutAnswer | AuditAnswer | ReportAnswer
+)  # fmt: skip

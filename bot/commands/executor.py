@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -15,6 +15,7 @@ from bot.commands.answers import (
     EnvsAnswer,
     ErrorAnswer,
     HelpAnswer,
+    IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
     StatusAnswer,
@@ -28,6 +29,7 @@ from bot.commands.grammar import (
     EnvsCommand,
     GetCommand,
     HelpCommand,
+    IncidentsCommand,
     ReportCommand,
     RolloutCommand,
     StatusCommand,
@@ -49,6 +51,7 @@ from bot.domain.fleet import (
     ObjectFilter,
     sort_objects,
 )
+from bot.domain.incidents import IncidentRecord
 from bot.domain.kinds import KINDS, resolve_kind
 from bot.domain.rollout import deployed
 from bot.domain.status import FluxObject
@@ -82,8 +85,11 @@ class CommandRunner:
         reader: FleetReader,
         digests: DigestComposer | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        incidents: Callable[[str], Sequence[IncidentRecord]] | None = None,
     ) -> None:
         self.layout = layout
+        # Open incidents of an environment (from the history store); None: not kept here.
+        self.incidents = incidents
         self.reader = reader
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Without recorded history, a digest still shows what is broken, but no changes.
@@ -111,6 +117,8 @@ class CommandRunner:
                     if environment is None:
                         return ErrorAnswer("Name an environment.", tuple(self.layout.names))
                     return DigestAnswer(self.digests.compose(environment))
+                case IncidentsCommand():
+                    return self._incidents(command, context)
                 case EnvsCommand():
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
@@ -131,6 +139,19 @@ class CommandRunner:
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
             return rejected.answer
+
+    def _incidents(self, command: IncidentsCommand, context: CommandContext) -> IncidentsAnswer:
+        named = command.environment or context.default_environment
+        # No environment named, nor one of this channel: every environment's incidents.
+        chosen = self._environment(named, context) if named else None
+        environments = (chosen,) if chosen else tuple(self.layout.names)
+        if self.incidents is None:
+            return IncidentsAnswer(
+                environments, (), "Incidents are raised by `fluxbot serve` with a configuration."
+            )
+        found = [r for env in environments for r in self.incidents(env)]
+        found.sort(key=lambda r: r.failing_since)
+        return IncidentsAnswer(environments, tuple(found))
 
     def _status(self, command: StatusCommand, context: CommandContext) -> StatusAnswer:
         environment = self._environment(command.environment, context)

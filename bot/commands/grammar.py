@@ -173,6 +173,12 @@ SPECS: Final = (
         examples=("report production", "report staging --since 7d"),
     ),
     CommandSpec(
+        name="incidents",
+        summary="Open incidents, with links to their messages",
+        positionals=(Positional("ENV", "environment (default: this channel's)", required=False),),
+        examples=("incidents", "incidents production"),
+    ),
+    CommandSpec(
         name="envs",
         summary="Environments with their channels and clusters",
         examples=("envs",),
@@ -249,6 +255,13 @@ class AuditCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsCommand:
+    """`incidents [ENV]`."""
+
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReportCommand:
     """`report [ENV] [--since SPAN]`."""
 
@@ -270,16 +283,9 @@ class HelpCommand:
 
 
 Command = (
-    StatusCommand
-    | GetCommand
-    | ActionCommand
-    | DigestCommand
-    | EnvsCommand
-    | HelpCommand
-    | RolloutCommand
-    | AuditCommand
-    | ReportCommand
-)
+    StatusCommand | GetCommand | ActionCommand | DigestCommand | IncidentsCommand | EnvsCommand
+    | HelpCommand | RolloutCommand | AuditCommand | ReportCommand
+)  # fmt: skip
 
 
 @dataclass
@@ -395,6 +401,8 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             return AuditCommand(pos[0] if pos else None)
         case "rollout":
             return RolloutCommand(pos[0] if pos else None, text("revision"))
+        case "incidents":
+            return IncidentsCommand(pos[0] if pos else None)
         case name if name in ACTION_NAMES:
             flags = [f for f in ("with_source", "force", "reset") if opts.get(f) is True]
             if len(flags) > 1:

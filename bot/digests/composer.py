@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bot.config import FluxbotConfig
 from bot.domain.digest import Digest, compose
 from bot.domain.fleet import ClusterStatus, FleetLayout, FleetReader
 from bot.domain.history import HistoryStore, RunState
+from bot.domain.incidents import IncidentRecord
 from bot.domain.posture import audit, default_policy
 
 
@@ -51,7 +53,7 @@ class DigestComposer:
         last = self.history.last_run(environment, [RunState.POSTED, RunState.SKIPPED])
         since = last.updated_at if last is not None else None
         window = since or now - dt.timedelta(days=1)
-        return compose(
+        digest = compose(
             environment,
             statuses,
             self.history.transitions(environment, window, now),
@@ -62,6 +64,28 @@ class DigestComposer:
             since,
             self.history.last_seen(environment),
         )
+        return _link_incidents(digest, self.history.incidents(environment))
+
+
+def _link_incidents(digest: Digest, incidents: Sequence[IncidentRecord]) -> Digest:
+    """Root causes with an open incident link to its message instead of being repeated."""
+    links = {
+        (i.cluster, i.kind, i.namespace, i.name): i.permalink
+        for i in incidents
+        if i.open and i.permalink
+    }
+    if not links:
+        return digest
+    attention = tuple(
+        dataclasses.replace(
+            item,
+            incident=links.get(
+                (item.cluster, item.root.kind, item.root.namespace, item.root.name), ""
+            ),
+        )
+        for item in digest.attention
+    )
+    return dataclasses.replace(digest, attention=attention)
 
 
 def digest_environments(config: FluxbotConfig) -> list[str]:

@@ -80,6 +80,8 @@ class AttentionItem:
     root: FluxObject
     dependents: tuple[FluxObject, ...]
     since: dt.datetime | None
+    # A link to the open incident about this root cause: the digest points there instead.
+    incident: str = ""
 
 
 @dataclass(frozen=True, slots=True)

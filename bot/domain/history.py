@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from bot.domain.incidents import IncidentRecord
 from bot.domain.transitions import Change, KnownState, Transition
 
 ObjectKey = tuple[str, str, str, str]
@@ -182,8 +183,18 @@ class HistoryStore(Protocol):
         """The latest run of `environment` in one of `states`, if any."""
         ...
 
+    def save_incident(self, record: IncidentRecord) -> None:
+        """Add or replace one incident (keyed by `record.id`)."""
+        ...
+
+    def incidents(self, environment: str) -> list[IncidentRecord]:
+        """Every incident of `environment` still kept: open, snoozed, and resolved ones not
+        yet pruned (a root cause failing again soon after reopens its incident)."""
+        ...
+
     def prune(self, before: dt.datetime) -> int:
-        """Forget transitions, actions, expired snoozes and runs older than `before`; count."""
+        """Forget transitions, actions, expired snoozes, runs and resolved incidents older
+        than `before`; count."""
         ...
 
     def close(self) -> None:

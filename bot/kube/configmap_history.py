@@ -10,7 +10,7 @@ Layout (all in `namespace`, labelled `fluxbot.io/history=<name_prefix>`):
   the retention window, what fluxbot last knew of each object (`known`) and when it last saw
   each cluster (`seen`), to find what changed while it was down (SqliteHistory's tables of
   the same names);
-- `<name_prefix>-state`: digest runs and snoozes of every environment.
+- `<name_prefix>-state`: digest runs, snoozes and live incidents of every environment.
 
 Each holds one key in `binaryData`, `history.json.gz`: gzip-compressed JSON. Every write is a
 read-modify-write guarded by the resourceVersion that was read: on 409 Conflict the shard is
@@ -31,8 +31,8 @@ Trade-offs of keeping state in the cluster, rather than in a database:
 - **Batched writes.** `record_transitions` only buffers: the buffer is written every
   `flush_seconds` (2 s by default) by a background thread, and by `flush()` and `close()`. A
   leader killed without `close()` loses what it recorded in its last `flush_seconds`, and
-  nothing it had flushed. `record_action` is buffered the same way. Snoozes and digest runs
-  are written at once, since a person or a posted digest depends on them.
+  nothing it had flushed. `record_action` is buffered the same way. Snoozes, digest runs and
+  incidents are written at once, since a person or a posted message depends on them.
 - **Reads come from memory**: the copy loaded at start (or by the last `reload()`) plus what
   this replica wrote and buffered since. Without `follow`, others' writes appear at the next
   `reload()`: a snooze or an action saved by a follower (which handled that Slack request)
@@ -69,6 +69,7 @@ from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from bot.domain.history import ActionRecord, DigestRun, ObjectKey, RunState, Snooze, fold_known
+from bot.domain.incidents import IncidentRecord, IncidentState
 from bot.domain.transitions import Change, KnownState, Transition
 
 if TYPE_CHECKING:
@@ -161,14 +162,17 @@ class _EnvShard:
 
 @dataclass
 class _StateShard:
-    """Digest runs and snoozes of every environment."""
+    """Digest runs, snoozes and incidents of every environment."""
 
     resource_version: str | None = None
     runs: dict[tuple[str, dt.datetime], DigestRun] = field(default_factory=dict)
     snoozes: dict[tuple[str, ObjectKey], Snooze] = field(default_factory=dict)
+    incidents: dict[str, IncidentRecord] = field(default_factory=dict)
 
     def copy(self) -> _StateShard:
-        return _StateShard(self.resource_version, dict(self.runs), dict(self.snoozes))
+        return _StateShard(
+            self.resource_version, dict(self.runs), dict(self.snoozes), dict(self.incidents)
+        )
 
 
 @dataclass
@@ -366,12 +370,17 @@ def _snooze_from_json(d: dict[str, Any]) -> Snooze:
     )
 
 
-def _encode_state(runs: Iterable[DigestRun], snoozes: Iterable[Snooze]) -> bytes:
+def _encode_state(
+    runs: Iterable[DigestRun],
+    snoozes: Iterable[Snooze],
+    incidents: Iterable[IncidentRecord] = (),
+) -> bytes:
     return _compress(
         {
             "version": FORMAT_VERSION,
             "runs": [_run_to_json(r) for r in runs],
             "snoozes": [_snooze_to_json(s) for s in snoozes],
+            "incidents": [i.to_json() for i in incidents],
         }
     )
 
@@ -385,6 +394,13 @@ def _decode_state(payload: bytes) -> _StateShard:
     for d in document.get("snoozes", []):
         snooze = _snooze_from_json(d)
         shard.snoozes[(snooze.environment, snooze.key)] = snooze
+    for d in document.get("incidents", []):
+        # An older fluxbot wrote no incidents; a damaged record is dropped, not fatal.
+        try:
+            incident = IncidentRecord.from_json(d)
+        except (ValueError, KeyError, TypeError):
+            continue
+        shard.incidents[incident.id] = incident
     return shard
 
 
@@ -497,6 +513,14 @@ def _prune_state(state: _StateShard, before: dt.datetime) -> int:
     for snooze_key, snooze in list(state.snoozes.items()):
         if snooze.until < before:
             del state.snoozes[snooze_key]
+            count += 1
+    for incident_key, incident in list(state.incidents.items()):
+        if (
+            incident.state is IncidentState.RESOLVED
+            and incident.resolved_at is not None
+            and incident.resolved_at < before
+        ):
+            del state.incidents[incident_key]
             count += 1
     return count
 
@@ -821,6 +845,22 @@ class ConfigMapHistory:
             ]
         return max(runs, key=lambda r: (r.scheduled_for, r.updated_at), default=None)
 
+    # -- incidents --
+
+    def save_incident(self, record: IncidentRecord) -> None:
+        """Add or replace one incident; written at once."""
+
+        def change(state: _StateShard) -> None:
+            state.incidents[record.id] = record
+
+        self._update_state(change)
+
+    def incidents(self, environment: str) -> list[IncidentRecord]:
+        """Every incident of `environment` still kept."""
+        with self._lock:
+            found = [i for i in self._state.incidents.values() if i.environment == environment]
+        return sorted(found, key=lambda i: i.id)
+
     # -- pruning, flushing, closing --
 
     def prune(self, before: dt.datetime) -> int:
@@ -1143,7 +1183,9 @@ class ConfigMapHistory:
                         self._state = base
                     return result
                 self._retain_state(work)
-                payload = _encode_state(work.runs.values(), work.snoozes.values())
+                payload = _encode_state(
+                    work.runs.values(), work.snoozes.values(), work.incidents.values()
+                )
                 if len(payload) > self.max_shard_bytes:
                     log.error(
                         "history: ConfigMap %s holds %d KiB compressed, over the %d KiB limit",

@@ -244,6 +244,10 @@ def render_digest(digest: Digest) -> str:
         lines += ["", "Needs attention:"]
         for item in digest.attention:
             root = item.root
+            if item.incident:
+                where = f"{root.kind} {root.namespace}/{root.name} on {item.cluster}"
+                lines.append(f"  - {where}: open incident {item.incident}")
+                continue
             dependents = f" -> {len(item.dependents)} dependents" if item.dependents else ""
             lines.append(
                 f"  - {root.kind} {root.namespace}/{root.name} on {item.cluster}: "
@@ -323,6 +327,7 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 "message": i.root.message,
                 "since": i.since.isoformat() if i.since else None,
                 "dependents": [f"{d.kind}/{d.namespace}/{d.name}" for d in i.dependents],
+                "incident": i.incident or None,
             }
             for i in digest.attention
         ],

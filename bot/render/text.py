@@ -15,6 +15,7 @@ from bot.commands.answers import (
     EnvsAnswer,
     ErrorAnswer,
     HelpAnswer,
+    IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
     ReportAnswer,
@@ -26,6 +27,7 @@ from bot.domain.condense import condense
 from bot.domain.fleet import ClusterTarget, ClusterTrouble, TroubleState, cluster_trouble
 from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
+from bot.incidents.planner import title as incident_title
 from bot.render.audit_text import render_audit
 from bot.render.digest_text import counts_line, render_digest
 from bot.render.report_text import render_report
@@ -51,6 +53,8 @@ def render(answer: Answer) -> str:
             return render_object(answer)
         case DigestAnswer():
             return render_digest(answer.digest)
+        case IncidentsAnswer():
+            return _render_incidents(answer)
         case EnvsAnswer():
             return _render_envs(answer)
         case HelpAnswer():
@@ -68,6 +72,16 @@ def render(answer: Answer) -> str:
             if answer.choices:
                 text += f" Valid names: {', '.join(answer.choices)}"
             return text
+
+
+def _render_incidents(answer: IncidentsAnswer) -> str:
+    if answer.unavailable or not answer.incidents:
+        return answer.unavailable or f"No open incidents in {', '.join(answer.environments)}."
+    return "\n".join(
+        f"{incident_title(r)}: failing since {r.failing_since:%Y-%m-%d %H:%M} UTC"
+        + (f" {r.permalink}" if r.permalink else "")
+        for r in answer.incidents
+    )
 
 
 def render_status(answer: StatusAnswer) -> str:

@@ -260,6 +260,12 @@ def details_message(
 
 def _attention_blocks(digest: Digest, item: Any, buttons: DigestButtons | None) -> list[Block]:
     root = item.root
+    if item.incident:
+        # The incident's message has the details and the buttons, kept current.
+        link = f"<{item.incident}|open incident>"
+        return [
+            _section(f":rotating_light: {object_title(root)} on *{escape(item.cluster)}*: {link}")
+        ]
     deps = ""
     if item.dependents:
         names = ", ".join(

@@ -130,6 +130,9 @@ class SlackOutput:
     # An ephemeral message's blocks do not come with the click: the object's view, redrawn
     # around what is shown in place of its buttons.
     object_view: Callable[[ActionRequest, list[dict[str, Any]]], list[dict[str, Any]]]
+    # (channel, ts) of the open incident about the object, if incidents are raised: an action
+    # asked for elsewhere (a typed command, an ephemeral answer) reports in its thread.
+    incident_thread: Callable[[ActionRequest], tuple[str, str] | None] | None = None
 
 
 @dataclass
@@ -177,8 +180,13 @@ class SlackPresenter:
         self.replace(text, extra)
         audit = self.audit_line(event)
         origin = self.origin
+        incident = self.out.incident_thread(event.request) if self.out.incident_thread else None
         try:
-            if origin.ephemeral or not origin.message_ts:
+            if (origin.ephemeral or not origin.message_ts) and incident is not None:
+                self.out.client.chat_postMessage(
+                    channel=incident[0], thread_ts=incident[1], text=audit
+                )
+            elif origin.ephemeral or not origin.message_ts:
                 channel = self.out.channel_of(event.request.target.environment)
                 self.out.client.chat_postMessage(channel=channel or origin.channel_id, text=audit)
             else:

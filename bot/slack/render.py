@@ -35,6 +35,7 @@ from bot.commands.answers import (
     EnvsAnswer,
     ErrorAnswer,
     HelpAnswer,
+    IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
     ReportAnswer,
@@ -54,6 +55,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.readout import age, duration_words, is_stuck, release_versions, state_since
 from bot.domain.status import FluxObject, Health, ObjectRef
+from bot.incidents.planner import title as incident_title
 
 MAX_BLOCKS: Final = 50
 SECTION_LIMIT: Final = 3000
@@ -122,6 +124,8 @@ def render(
             message = _object(answer, buttons)
         case DigestAnswer():
             message = _digest_preview(answer, shared)
+        case IncidentsAnswer():
+            message = _incidents(answer)
         case EnvsAnswer():
             message = _envs(answer)
         case HelpAnswer():
@@ -634,6 +638,26 @@ def _match_blocks(
     if match.events_note:
         blocks.append(_context(escape(match.events_note)))
     return blocks
+
+
+def _incidents(answer: IncidentsAnswer) -> SlackMessage:
+    scope = ", ".join(answer.environments)
+    if answer.unavailable or not answer.incidents:
+        text = answer.unavailable or f"No open incidents in {scope}."
+        return SlackMessage(text, [_section(escape(text)).to_dict()])
+    lines = []
+    for record in answer.incidents:
+        what = escape(incident_title(record))
+        link = f"<{record.permalink}|{what}>" if record.permalink else what
+        since = f"{record.failing_since:%Y-%m-%d %H:%M} UTC"
+        env = escape(record.environment)
+        lines.append(f":rotating_light: {link}: failing since {since} ({env})")
+    blocks = _Blocks(reserve=1)
+    blocks.add(_header(f"Open incidents: {len(answer.incidents)}"))
+    for section in _sections(lines):
+        blocks.add(section)
+    fallback = f"{len(answer.incidents)} open incidents in {scope}"
+    return SlackMessage(clip(fallback, FALLBACK_LIMIT), blocks.dicts())
 
 
 def _envs(answer: EnvsAnswer) -> SlackMessage:

@@ -1,4 +1,4 @@
-"""`HistoryStore` in one SQLite file: transitions, actions, snoozes and digest runs.
+"""`HistoryStore` in one SQLite file: transitions, actions, snoozes, digest runs, incidents.
 
 For a single replica. The file survives restarts; several threads (one shared connection
 behind a lock) and several processes (SQLite's file locks, WAL mode) may use it at once.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ from bot.domain.history import (
     RunState,
     Snooze,
 )
+from bot.domain.incidents import IncidentRecord, IncidentState
 from bot.domain.transitions import Change, KnownState, Transition
 
 DEFAULT_RETENTION: Final = dt.timedelta(days=8)
@@ -59,7 +61,7 @@ twice. A caller whose claim is refused because of a young POSTING run (see `last
 try again once it is this old.
 """
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 BUSY_TIMEOUT_S: Final = 30.0
 WAL_LIMIT_BYTES: Final = 16 * 1024 * 1024
 
@@ -167,6 +169,22 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 at_us INTEGER NOT NULL,
                 PRIMARY KEY (environment, cluster)
             ) WITHOUT ROWID""",
+        ),
+    ),
+    (
+        3,
+        (
+            # Live incidents, one row per root cause; the record is a small JSON document
+            # (see IncidentRecord.to_json), the columns are what queries select on.
+            """CREATE TABLE IF NOT EXISTS incidents (
+                id TEXT PRIMARY KEY,
+                environment TEXT NOT NULL,
+                state TEXT NOT NULL,
+                resolved_us INTEGER,
+                document TEXT NOT NULL
+            ) WITHOUT ROWID""",
+            """CREATE INDEX IF NOT EXISTS incidents_by_environment
+                ON incidents (environment)""",
         ),
     ),
 )
@@ -656,6 +674,39 @@ class SqliteHistory:
             error, attempts,
         )  # fmt: skip
 
+    # -- incidents --
+
+    def save_incident(self, record: IncidentRecord) -> None:
+        """Add or replace one incident (keyed by `record.id`)."""
+        resolved = to_us(record.resolved_at) if record.resolved_at else None
+        with self._write() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO incidents (id, environment, state, resolved_us, "
+                "document) VALUES (?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.environment,
+                    record.state.value,
+                    resolved,
+                    json.dumps(record.to_json(), sort_keys=True),
+                ),
+            )
+
+    def incidents(self, environment: str) -> list[IncidentRecord]:
+        """Every incident of `environment` still kept, unreadable rows skipped."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT document FROM incidents WHERE environment = ? ORDER BY id",
+                (environment,),
+            ).fetchall()
+        out = []
+        for (document,) in rows:
+            try:
+                out.append(IncidentRecord.from_json(json.loads(document)))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
+
     # -- housekeeping --
 
     def prune(self, before: dt.datetime) -> int:
@@ -676,6 +727,10 @@ class SqliteHistory:
                 "SELECT max(r.scheduled_us) FROM digest_runs r "
                 "WHERE r.environment = digest_runs.environment AND r.state = digest_runs.state)",
                 (cutoff,),
+            ).rowcount
+            deleted += con.execute(
+                "DELETE FROM incidents WHERE state = ? AND resolved_us < ?",
+                (IncidentState.RESOLVED.value, cutoff),
             ).rowcount
             settled = con.execute(
                 "DELETE FROM health WHERE change != 'failing' AND at_us < ?", (cutoff,)

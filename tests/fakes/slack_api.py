@@ -651,6 +651,7 @@ class FakeSlack:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
+            "chat.getPermalink": self._chat_get_permalink,
             "users.info": self._users_info,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
@@ -1825,6 +1826,21 @@ class FakeSlack:
         del self._messages[channel][msg["ts"]]
         self._bump()
         return {"ok": True, "channel": channel, "ts": msg["ts"]}
+
+    def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/chat.getPermalink: `https://<team>.slack.com/archives/
+        # <channel>/p<ts without the dot>`, with `?thread_ts=…&cid=…` for a thread reply;
+        # message_not_found for a ts with no message, channel_not_found for an unknown channel.
+        channel = self._resolve_channel(params)
+        msg = self._messages.get(channel, {}).get(str(params.get("message_ts") or ""))
+        if msg is None or msg["ephemeral_user"] is not None:
+            raise _SlackError("message_not_found")
+        link = (
+            f"https://{self.team_domain}.slack.com/archives/{channel}/p{msg['ts'].replace('.', '')}"
+        )
+        if msg["thread_ts"] and msg["thread_ts"] != msg["ts"]:
+            link += f"?thread_ts={msg['thread_ts']}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self._users.get(str(params.get("user", "")))
