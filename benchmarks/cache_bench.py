@@ -45,8 +45,17 @@ KIND_MIX: Final = {
     "HelmRepository": 30,
     "HelmChart": 80,
     "Bucket": 10,
-    "Kustomization": 150,
-    "HelmRelease": 180,
+    "Kustomization": 135,
+    "HelmRelease": 165,
+    # The other kinds `flux get all` shows, and ArtifactGenerators.
+    "ImageRepository": 8,
+    "ImagePolicy": 8,
+    "ImageUpdateAutomation": 3,
+    "Receiver": 3,
+    "Provider": 2,
+    "Alert": 3,
+    "ArtifactGenerator": 3,
+    "ExternalArtifact": 3,
 }
 API_VERSIONS: Final = {
     "GitRepository": "source.toolkit.fluxcd.io/v1",
@@ -56,6 +65,14 @@ API_VERSIONS: Final = {
     "Bucket": "source.toolkit.fluxcd.io/v1",
     "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
     "HelmRelease": "helm.toolkit.fluxcd.io/v2",
+    "ImageRepository": "image.toolkit.fluxcd.io/v1",
+    "ImagePolicy": "image.toolkit.fluxcd.io/v1",
+    "ImageUpdateAutomation": "image.toolkit.fluxcd.io/v1",
+    "Receiver": "notification.toolkit.fluxcd.io/v1",
+    "Provider": "notification.toolkit.fluxcd.io/v1beta3",
+    "Alert": "notification.toolkit.fluxcd.io/v1beta3",
+    "ArtifactGenerator": "source.extensions.fluxcd.io/v1beta1",
+    "ExternalArtifact": "source.toolkit.fluxcd.io/v1",
 }
 # (name, short name used in cluster names, Slack channel)
 ENVIRONMENTS: Final = (
@@ -217,7 +234,125 @@ class ClusterBuilder:
             else:
                 chart = ("OCIRepository", oci_names[i % len(oci_names)])
             self._add(self.helm_release(ns, name, app, chart))
+        for kind in (
+            "ImageRepository", "ImagePolicy", "ImageUpdateAutomation", "Receiver", "Provider",
+            "Alert", "ArtifactGenerator", "ExternalArtifact",
+        ):  # fmt: skip
+            for i in range(n[kind]):
+                self._add(self.other_kind(kind, i, git_names or ["flux-system"]))
         return self.out
+
+    def other_kind(self, kind: str, i: int, git_names: Sequence[str]) -> dict[str, Any]:
+        """An image automation, notification or generated-artifact object, in the states
+        their controllers write (image-reflector/automation-controller, notification-
+        controller, source-watcher)."""
+        health = self.health()
+        at = self.when()
+        app = _unique(APPS, i)
+        image = f"ghcr.io/acme/{app}"
+        status: dict[str, Any] = {"observedGeneration": 1}
+        ready: tuple[str, str] = ("Succeeded", "")
+        failure: tuple[str, str] = ("", "")
+        spec: dict[str, Any]
+        annotations: dict[str, str] = {}
+        if kind == "ImageRepository":
+            spec = {"image": image, "interval": "5m0s"}
+            checksum = f"sha256:{self.sha256()}"
+            tags = self.rng.randrange(5, 300)
+            status["lastScanResult"] = {"revision": checksum, "scanTime": at, "tagCount": tags}
+            ready = ("Succeeded", f"successful scan: found {tags} tags with checksum {checksum}")
+            failure = (
+                "ReadOperationFailed",
+                f"scan failed: GET https://ghcr.io/token?scope=repository%3Aacme%2F{app}"
+                "%3Apull&service=ghcr.io: UNAUTHORIZED: authentication required",
+            )
+        elif kind == "ImagePolicy":
+            spec = {"imageRepositoryRef": {"name": app}, "policy": {"semver": {"range": ">=1.0.0"}}}
+            tag = self.semver()
+            status["latestRef"] = {"name": image, "tag": tag}
+            ready = ("Succeeded", f"Latest image tag for {image} resolved to {tag}")
+            failure = ("DependencyNotReady", "retrying in 30s error: no tags in database")
+        elif kind == "ImageUpdateAutomation":
+            spec = {
+                "git": {"commit": {"author": {"email": "flux@acme.dev", "name": "flux"}}},
+                "interval": "30m0s",
+                "sourceRef": {"kind": "GitRepository", "name": git_names[i % len(git_names)]},
+                "update": {"path": f"./{self.environment}", "strategy": "Setters"},
+            }
+            status["lastAutomationRunTime"] = at
+            ready = ("Succeeded", "repository up-to-date")
+            failure = ("GitOperationFailed", "failed to push to remote: authentication required")
+        elif kind == "Receiver":
+            spec = {
+                "resources": [{"kind": "GitRepository", "name": git_names[i % len(git_names)]}],
+                "secretRef": {"name": f"receiver-{i}"},
+                "type": "github",
+            }
+            ready = ("Succeeded", f"Receiver initialized for path: /hook/{self.sha256()}")
+            failure = ("TokenNotFound", f"unable to read token from secret 'receiver-{i}'")
+        elif kind in ("Provider", "Alert"):
+            # Static since v1beta3: no status, always Ready unless suspended.
+            health = SUSPENDED if health == SUSPENDED else READY
+            status = {}
+            spec = (
+                {"channel": "flux", "secretRef": {"name": "slack"}, "type": "slack"}
+                if kind == "Provider"
+                else {
+                    "eventSources": [{"kind": "Kustomization", "name": "*"}],
+                    "providerRef": {"name": "slack-0"},
+                }
+            )
+        elif kind == "ArtifactGenerator":
+            spec = {
+                "artifacts": [{"copy": [{"from": "@repo/**", "to": "@artifact/"}], "name": app}],
+                "sources": [{"alias": "repo", "kind": "GitRepository", "name": git_names[0]}],
+            }
+            status = {}
+            ready = ("Succeeded", "reconciliation succeeded, generated 1 artifact(s)")
+            failure = ("SourceFetchFailed", "fetch sources failed: artifact not found")
+            if health == SUSPENDED:
+                annotations["source.extensions.fluxcd.io/reconcile"] = "disabled"
+        else:  # ExternalArtifact: written by source-watcher, never suspended, never failing
+            health = READY if health in (SUSPENDED, FAILING) else health
+            spec = {"sourceRef": {"kind": "ArtifactGenerator", "name": f"gen-{i}"}}
+            status = {}
+            if health == READY:
+                digest = self.sha256()
+                path = f"externalartifact/{FLUX_SYSTEM}/{app}/{digest}.tar.gz"
+                status["artifact"] = {
+                    "digest": f"sha256:{digest}",
+                    "lastUpdateTime": at,
+                    "path": path,
+                    "revision": f"latest@sha256:{digest}",
+                    "size": 20480,
+                    "url": f"{SOURCE_CONTROLLER}/{path}",
+                }
+            ready = ("Succeeded", "Artifact is ready")
+        if kind not in ("Provider", "Alert"):
+            if health == FAILING:
+                status["conditions"] = [_condition("Ready", "False", *failure, at)]
+            elif health == PROGRESSING:
+                message = "reconciliation in progress"
+                status["conditions"] = (
+                    []
+                    if kind == "ExternalArtifact"  # not written yet: "waiting to be reconciled"
+                    else [
+                        _condition("Reconciling", "True", "Progressing", message, at),
+                        _condition("Ready", "Unknown", "Progressing", message, at),
+                    ]
+                )
+            else:
+                status["conditions"] = [_condition("Ready", "True", *ready, at)]
+        name = f"{app}-{i}" if kind != "Provider" else f"slack-{i}"
+        suspend_in_spec = kind not in ("ArtifactGenerator", "ExternalArtifact")
+        obj = self._object(
+            kind, name, FLUX_SYSTEM, spec, status, health, suspend_in_spec=suspend_in_spec
+        )
+        if annotations:
+            obj["metadata"]["annotations"] = annotations
+        if not status:
+            del obj["status"]
+        return obj
 
     def _add(self, obj: dict[str, Any]) -> None:
         self.out.objects.append(obj)
@@ -231,8 +366,9 @@ class ClusterBuilder:
         status: dict[str, Any],
         health: str,
         owner: str = FLUX_SYSTEM,
+        suspend_in_spec: bool = True,
     ) -> dict[str, Any]:
-        if health == SUSPENDED:
+        if health == SUSPENDED and suspend_in_spec:
             spec["suspend"] = True
         self.out.health[health] = self.out.health.get(health, 0) + 1
         return {

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.actions.flow import ActionFlow
+from bot.actions.follow import Follower
 from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import AuditAnswer, ErrorAnswer, RolloutAnswer, StatusAnswer
@@ -754,7 +755,11 @@ def _remediation(
 ) -> SlackRemediation:
     """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
     service = ActionService(config, objects, writer, helm, on_action=history.record_action)
-    workers = ActionRunner(service.run, claim_ttl=float(config.actions.button_ttl_seconds))
+    workers = ActionRunner(
+        service.run,
+        claim_ttl=float(config.actions.button_ttl_seconds),
+        follower=Follower(objects),
+    )
     key = credentials.button_key_bytes()
     return SlackRemediation(
         flow=ActionFlow(service, workers, history),

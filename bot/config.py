@@ -106,7 +106,10 @@ class KubernetesAuthorization(_Strict):
     mode: Literal["subject-access-review"] = "subject-access-review"
     """`subject-access-review`: before acting, fluxbot asks each cluster (SubjectAccessReview)
     whether the mapped user may use the custom verb (`reconcile`, `suspend`, `resume`,
-    `rollback`) on the object's resource, then acts with its own identity."""
+    `rollback`) on each object the action writes, then acts with its own identity: the sources
+    a with-source reconcile patches (`reconcile`, in their own namespaces), the parent
+    Kustomization and its source a resume reconciles (`reconcile`), the OCIRepository a
+    rollback pins (`rollback`). A snooze needs `reconcile` on its object."""
 
     user: str = "slack:{user_id}"
     """Kubernetes user name for a Slack user; `{user_id}` and `{user_name}` are replaced."""
@@ -380,6 +383,28 @@ class HistorySettings(_Strict):
     crashed leader is replaced after at most this long. Default 15."""
 
 
+class HelmRemoteCluster(_Strict):
+    """A HelmRelease `spec.kubeConfig.secretRef` and the configured cluster it points at."""
+
+    cluster: Annotated[str, Field(min_length=1)]
+    """The configured cluster the HelmRelease lives in (its name as shown in Slack)."""
+
+    namespace: Annotated[str, Field(pattern=_NAME_PATTERN, max_length=63)]
+    """Namespace of the HelmRelease; helm-controller reads the Secret from this namespace."""
+
+    secret: Annotated[str, Field(min_length=1, max_length=253)]
+    """Name of the kubeConfig Secret (`spec.kubeConfig.secretRef.name`)."""
+
+    key: str = ""
+    """The Secret's key (`spec.kubeConfig.secretRef.key`) as the HelmRelease spells it.
+    Default: empty, matching HelmReleases that set no key (helm-controller then reads
+    `value`, else `value.yaml`)."""
+
+    runs_on: Annotated[str, Field(min_length=1)]
+    """The configured cluster that Secret's kubeconfig reaches: `helm` runs with that cluster's
+    kubeconfig and context, where the release and its storage live."""
+
+
 class ActionSettings(_Strict):
     """How remediation actions run."""
 
@@ -398,6 +423,12 @@ class ActionSettings(_Strict):
     helm_timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
     """How long `helm rollback --wait` may take when the HelmRelease sets no
     `spec.rollback.timeout` or `spec.timeout`. Default 300."""
+
+    helm_remote_clusters: list[HelmRemoteCluster] = []
+    """For `rollback: helm`: which configured cluster each HelmRelease `spec.kubeConfig`
+    Secret reaches. A HelmRelease with `spec.kubeConfig` keeps its release in that remote
+    cluster, so `helm rollback` must run there; one whose reference is not listed here (or
+    that uses `spec.kubeConfig.configMapRef`) is refused. Default: none."""
 
     follow_timeout_seconds: Annotated[float, Field(gt=0, le=6 * 3600)] = 3600.0
     """The longest fluxbot follows an action before reporting "still progressing" (never a
@@ -505,6 +536,14 @@ class FluxbotConfig(_Strict):
                         f"cluster {cluster.display_name!r} is in both {other!r} and "
                         f"{env_name!r}; cluster names must be unique across the fleet"
                     )
+        for i, remote in enumerate(self.actions.helm_remote_clusters):
+            for field in ("cluster", "runs_on"):
+                name = getattr(remote, field)
+                if name not in clusters:
+                    raise ValueError(
+                        f"actions.helm_remote_clusters.{i}.{field}: unknown cluster {name!r} "
+                        f"(clusters: {', '.join(sorted(clusters))})"
+                    )
         return self
 
     def tier_of(self, environment: str) -> Tier:
@@ -606,6 +645,26 @@ class FluxbotConfig(_Strict):
         """The configuration of one cluster."""
         env = self.environments[target.environment]
         return next(c for c in env.clusters if c.display_name == target.cluster)
+
+    def helm_remote_cluster(
+        self, cluster: str, namespace: str, secret: str, key: str
+    ) -> ClusterConfig | None:
+        """The configured cluster a HelmRelease's `spec.kubeConfig.secretRef` reaches, if mapped
+        in `actions.helm_remote_clusters`."""
+        for remote in self.actions.helm_remote_clusters:
+            if (remote.cluster, remote.namespace, remote.secret, remote.key) == (
+                cluster,
+                namespace,
+                secret,
+                key,
+            ):
+                return next(
+                    c
+                    for env in self.environments.values()
+                    for c in env.clusters
+                    if c.display_name == remote.runs_on
+                )
+        return None
 
 
 def infer_tier(environment: str) -> Tier | None:

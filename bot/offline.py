@@ -17,7 +17,7 @@ import yaml
 
 from bot.domain.events import FluxEvent, newest_first, parse_event
 from bot.domain.fleet import ClusterStatus, ClusterTarget
-from bot.domain.kinds import is_flux_kind
+from bot.domain.kinds import is_flux_object
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 
 # As many as a live cluster's answer shows.
@@ -111,7 +111,7 @@ def _objects_in(
     if kind == "Event" and isinstance(data.get("involvedObject"), dict):
         yield data
         return
-    if not is_flux_kind(kind):
+    if not is_flux_object(data.get("apiVersion"), kind):
         return
     metadata = data.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):

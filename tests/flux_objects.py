@@ -24,7 +24,19 @@ _API = {
     "Bucket": "source.toolkit.fluxcd.io/v1",
     "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
     "HelmRelease": "helm.toolkit.fluxcd.io/v2",
+    "ImageRepository": "image.toolkit.fluxcd.io/v1",
+    "ImagePolicy": "image.toolkit.fluxcd.io/v1",
+    "ImageUpdateAutomation": "image.toolkit.fluxcd.io/v1",
+    "Receiver": "notification.toolkit.fluxcd.io/v1",
+    "Provider": "notification.toolkit.fluxcd.io/v1beta3",
+    "Alert": "notification.toolkit.fluxcd.io/v1beta3",
+    "ExternalArtifact": "source.toolkit.fluxcd.io/v1",
+    "ArtifactGenerator": "source.extensions.fluxcd.io/v1beta1",
 }
+# notification-controller v1beta3 Alerts and Providers have no status at all; ExternalArtifact
+# and ArtifactGenerator statuses have no observedGeneration.
+_NO_STATUS = frozenset({"Alert", "Provider"})
+_NO_OBSERVED_GENERATION = frozenset({"ExternalArtifact", "ArtifactGenerator"})
 _SPEC: dict[str, dict[str, Any]] = {
     "GitRepository": {
         "interval": "1m",
@@ -57,6 +69,44 @@ _SPEC: dict[str, dict[str, Any]] = {
                 },
             }
         },
+    },
+    "ImageRepository": {"interval": "5m", "image": "ghcr.io/stefanprodan/podinfo"},
+    "ImagePolicy": {
+        "imageRepositoryRef": {"name": "podinfo"},
+        "policy": {"semver": {"range": "6.x"}},
+    },
+    "ImageUpdateAutomation": {
+        "interval": "30m",
+        "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+        "git": {
+            "checkout": {"ref": {"branch": "main"}},
+            "commit": {"author": {"email": "fluxcdbot@acme.dev", "name": "fluxcdbot"}},
+            "push": {"branch": "main"},
+        },
+        "update": {"path": "./apps", "strategy": "Setters"},
+    },
+    "Receiver": {
+        "type": "github",
+        "events": ["push"],
+        "resources": [{"kind": "GitRepository", "name": "flux-system"}],
+        "secretRef": {"name": "receiver-token"},
+    },
+    "Provider": {"type": "slack", "channel": "flux-alerts", "secretRef": {"name": "slack-url"}},
+    "Alert": {
+        "providerRef": {"name": "slack"},
+        "eventSeverity": "error",
+        "eventSources": [{"kind": "Kustomization", "name": "*"}],
+    },
+    "ExternalArtifact": {
+        "sourceRef": {
+            "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+            "kind": "ArtifactGenerator",
+            "name": "apps",
+        }
+    },
+    "ArtifactGenerator": {
+        "sources": [{"alias": "fleet", "kind": "GitRepository", "name": "flux-system"}],
+        "artifacts": [{"name": "apps", "copy": [{"from": "@fleet/apps/**", "to": "@artifact/"}]}],
     },
 }
 
@@ -91,6 +141,7 @@ def flux_object(
     suspend: bool | None = None,
     generation: int = 1,
     labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A valid Flux object of `kind`; `spec` entries override the kind's minimal spec."""
     body = copy.deepcopy(_SPEC[kind])
@@ -104,19 +155,23 @@ def flux_object(
     obj_status = dict(status or {})
     if conditions is not None:
         obj_status["conditions"] = conditions
-    obj_status.setdefault("observedGeneration", generation)
+    if kind not in _NO_OBSERVED_GENERATION:
+        obj_status.setdefault("observedGeneration", generation)
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "generation": generation}
     if labels:
         metadata["labels"] = labels
-    return checked(
-        {
-            "apiVersion": _API[kind],
-            "kind": kind,
-            "metadata": metadata,
-            "spec": body,
-            "status": obj_status,
-        }
-    )
+    if annotations:
+        metadata["annotations"] = annotations
+    obj: dict[str, Any] = {
+        "apiVersion": _API[kind],
+        "kind": kind,
+        "metadata": metadata,
+        "spec": body,
+        "status": obj_status,
+    }
+    if kind in _NO_STATUS:
+        del obj["status"]
+    return checked(obj)
 
 
 def checked(obj: dict[str, Any]) -> dict[str, Any]:

@@ -135,6 +135,9 @@ class MemoryCluster:
     ) -> tuple[bool, str]:
         return (user, verb) in self.rbac, "no RBAC rule"
 
+    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+        return True
+
 
 class Recorder:
     """An ActionSink that keeps what it was told."""
@@ -409,6 +412,28 @@ def test_the_runner_reports_progress_and_the_outcome_to_its_sink(table: Table) -
     assert sink.done.wait(5)
     kinds = [type(e).__name__ for e in sink.events]
     assert kinds == ["Running", "Progress", "Finished"]
+
+
+def test_an_action_waiting_for_a_worker_says_queued_at_once(table: Table) -> None:
+    """Both workers are writing (held here): a third action says it is queued right away,
+    then runs when one is free."""
+    table.gate.clear()
+    for ref in (APPS, CHECKOUT):
+        table.runner.start(OPS, ActionRequest(Action.RECONCILE, DEV, ref), "", Recorder())
+    waiting = Recorder()
+    table.runner.start(OPS, ActionRequest(Action.RECONCILE, DEV, PAUSED), "", waiting)
+    deadline = time.monotonic() + 5
+    while not waiting.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [type(e).__name__ for e in waiting.events] == ["Queued"]
+    table.gate.set()
+    assert waiting.done.wait(5)
+    assert [type(e).__name__ for e in waiting.events] == [
+        "Queued",
+        "Running",
+        "Progress",
+        "Finished",
+    ]
 
 
 def test_shutdown_tells_each_sink_its_action_was_abandoned(table: Table) -> None:

@@ -119,7 +119,7 @@ def test_an_upgrade_running_for_days_is_flagged_stuck_with_its_age() -> None:
     message = render_slack(answer)
     assert message.blocks[0]["text"]["text"].startswith("staging: 2 stuck · nothing failing")
     assert "stuck: past its 5 min timeout" in str(message.blocks)
-    assert message.text.startswith("staging: 2 stuck · nothing failing (39 Flux objects). Stuck:")
+    assert message.text.startswith("staging: 2 stuck · nothing failing (41 Flux objects). Stuck:")
     assert "STUCK" in render_text(answer)
 
 
@@ -172,7 +172,8 @@ def test_get_shows_the_controllers_message_whole_once_even_when_events_repeat_it
     answer = runner.handle("get hr podinfo")
     slack = str(render_slack(answer).blocks)
     assert slack.count("MatchLabels") == 1
-    assert "*UpgradeFailed* ×3: _the message above_" in slack
+    # With the event's revision annotation, as `get` lists Events.
+    assert "*UpgradeFailed* ×3 `6.8.0`: _the message above_" in slack
     text = render_text(answer)
     assert text.count("MatchLabels") == 1
     assert "(the message above)" in text

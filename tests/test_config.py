@@ -132,6 +132,12 @@ def test_secrets_in_the_file_are_refused_with_where_they_belong() -> None:
             "  prod:\n    channel: C0PROD2\n    aliases: [d]\n    clusters: [{context: b}]\n",
             "environments.prod.aliases: 'd' already names 'dev'",
         ),
+        (
+            "actions:\n  helm_remote_clusters:\n"
+            "    - {cluster: a, namespace: apps, secret: edge, runs_on: edge-1}\n"
+            "environments:\n  dev:\n    channel: C0DEV1\n    clusters: [{context: a}]\n",
+            "actions.helm_remote_clusters.0.runs_on: unknown cluster 'edge-1' (clusters: a)",
+        ),
     ],
 )
 def test_each_kind_of_mistake_is_explained(yaml_text: str, problem: str) -> None:

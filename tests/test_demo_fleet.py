@@ -1,7 +1,9 @@
 """The built-in demo fleet is held to what real clusters print.
 
 Each `bot/demo/<environment>/<cluster>.yaml` is a `kubectl get gitrepositories,ocirepositories,
-helmrepositories,helmcharts,buckets,kustomizations,helmreleases -A -o yaml` dump. These tests
+helmrepositories,helmcharts,buckets,externalartifacts,artifactgenerators,kustomizations,
+helmreleases,imagerepositories,imagepolicies,imageupdateautomations,receivers,providers,alerts
+-A -o yaml` dump. These tests
 check that every object would be accepted by the Flux v2.9 CRDs, that the dumps hang together
 (references resolve, generations and timestamps agree, revisions have the controllers' formats)
 and that the failure scenarios the demo exists to show are still there.
@@ -45,10 +47,20 @@ KIND_ORDER = (
     "HelmRepository",
     "HelmChart",
     "Bucket",
+    "ExternalArtifact",
+    "ArtifactGenerator",
     "Kustomization",
     "HelmRelease",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
+    "Receiver",
+    "Provider",
+    "Alert",
 )
 SOURCE_KINDS = frozenset(KIND_ORDER[:5])
+# source-watcher's statuses have no observedGeneration (only their conditions do).
+NO_OBSERVED_GENERATION = frozenset({"ExternalArtifact", "ArtifactGenerator"})
 TIMESTAMP_FIELDS = frozenset(
     {
         "creationTimestamp",
@@ -318,6 +330,9 @@ def test_observed_generations_agree_with_the_generation(path: Path, obj: Obj) ->
         return
     for c in conds:
         assert 1 <= c["observedGeneration"] <= generation, c["type"]
+    if obj["kind"] in NO_OBSERVED_GENERATION:
+        assert observed is None
+        observed = max(c["observedGeneration"] for c in conds)
     assert isinstance(observed, int)
     assert 1 <= observed <= generation
     rd = ready(obj)
@@ -366,6 +381,19 @@ def references(obj: Obj) -> Iterator[tuple[str, Key]]:
         if chart := status(obj).get("helmChart"):
             chart_ns, chart_name = chart.split("/")
             yield "status.helmChart", ("HelmChart", chart_ns, chart_name)
+    if kind == "ImagePolicy":
+        yield "spec.imageRepositoryRef", ("ImageRepository", ns, spec["imageRepositoryRef"]["name"])
+    if kind in ("ImageUpdateAutomation", "ExternalArtifact"):
+        ref = spec["sourceRef"]
+        yield "spec.sourceRef", (ref["kind"], ref.get("namespace", ns), ref["name"])
+    if kind == "ArtifactGenerator":
+        for source in spec["sources"]:
+            yield "spec.sources", (source["kind"], source.get("namespace", ns), source["name"])
+        for generated in status(obj).get("inventory", []):
+            yield (
+                "status.inventory",
+                ("ExternalArtifact", generated["namespace"], generated["name"]),
+            )
     for dep in spec.get("dependsOn", []):
         yield "spec.dependsOn", (kind, dep.get("namespace", ns), dep["name"])
     labels = obj["metadata"].get("labels") or {}
@@ -734,3 +762,62 @@ def test_the_demo_loads_through_the_offline_reader() -> None:
             loaded = load_dump(path, env)
             assert loaded.name == name
             assert len(loaded.objects) == len(items(path))
+
+
+def test_dev_eu_1_image_automation_cannot_push() -> None:
+    objects = by_cluster("dev-eu-1")
+    policy = objects[("ImagePolicy", "flux-system", "podinfo")]
+    assert status(policy)["latestRef"] == {"name": "ghcr.io/stefanprodan/podinfo", "tag": "6.7.1"}
+    assert ready_status(objects[("ImageRepository", "flux-system", "podinfo")]) == "True"
+    automation = objects[("ImageUpdateAutomation", "flux-system", "flux-system")]
+    rd = ready(automation)
+    assert rd is not None
+    assert (rd["status"], rd["reason"]) == ("False", "GitOperationFailed")
+    assert "protected branch hook declined" in rd["message"]
+
+
+def test_staging_eu_1_external_artifact_comes_from_its_generator() -> None:
+    objects = by_cluster("staging-eu-1")
+    artifact = objects[("ExternalArtifact", "flux-system", "frontend")]
+    generator = objects[("ArtifactGenerator", "flux-system", "apps")]
+    assert artifact["spec"]["sourceRef"]["kind"] == "ArtifactGenerator"
+    (generated,) = status(generator)["inventory"]
+    assert generated["digest"] == status(artifact)["artifact"]["digest"]
+    revision = status(artifact)["artifact"]["revision"]
+    assert revision == f"latest@{generated['digest']}"
+    # source-watcher writes the ExternalArtifact itself: it carries no kustomize owner labels.
+    assert "labels" not in artifact["metadata"]
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_inventories_list_what_each_kustomization_applied(path: Path) -> None:
+    """kustomize-controller labels what it applies and records it in status.inventory; so
+    does helm-controller (Flux 2.8+) for a HelmRelease's manifests. `tree` reads these."""
+    objects = index(path)
+
+    def entry_id(obj: Obj) -> str:
+        kind, ns, name = key(obj)
+        return f"{ns}_{name}_{obj['apiVersion'].split('/')[0]}_{kind}"
+
+    inventories = {
+        k: [e["id"] for e in status(o)["inventory"]["entries"]]
+        for k, o in objects.items()
+        if "inventory" in status(o) and k[0] in ("Kustomization", "HelmRelease")
+    }
+    for ids in inventories.values():
+        assert ids == sorted(ids), "the controllers keep entries sorted by id"
+    for obj in objects.values():
+        labels = obj["metadata"].get("labels") or {}
+        if owner := labels.get("kustomize.toolkit.fluxcd.io/name"):
+            owner_key = ("Kustomization", labels["kustomize.toolkit.fluxcd.io/namespace"], owner)
+            assert entry_id(obj) in inventories[owner_key], label(obj)
+    flux_ids = {entry_id(o) for o in objects.values()}
+    for ids in inventories.values():
+        for entry in ids:
+            if ".fluxcd.io_" in entry:
+                assert entry in flux_ids, entry
+    for (kind, _, _), obj in objects.items():
+        if kind == "HelmRelease" and any(
+            s["status"] in ("deployed", "superseded") for s in status(obj).get("history", [])
+        ):
+            assert status(obj)["inventory"]["entries"], label(obj)

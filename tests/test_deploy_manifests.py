@@ -57,6 +57,8 @@ NOT_RESOURCES = {
     BASE / "fluxbot.yaml": "fluxbot's configuration, the source of configMapGenerator",
 }
 FLUX_RESOURCES = {(k.group, k.plural) for k in KINDS}
+# Kinds Flux offers reconcile, suspend or resume for (not ExternalArtifact, ArtifactGenerator).
+ACTIONABLE_RESOURCES = {(k.group, k.plural) for k in KINDS if k.actions}
 
 Triple = tuple[str, str, str]  # (verb, apiGroup, resource)
 
@@ -488,6 +490,14 @@ def used_by_the_code(tmp_path_factory: pytest.TempPathFactory) -> set[Triple]:
                     flux_object("Bucket", "fleet"),
                     flux_object("Kustomization", "apps"),
                     flux_object("HelmRelease", "podinfo"),
+                    flux_object("ImageRepository", "podinfo"),
+                    flux_object("ImagePolicy", "podinfo"),
+                    flux_object("ImageUpdateAutomation", "flux-system"),
+                    flux_object("Receiver", "github"),
+                    flux_object("Provider", "slack"),
+                    flux_object("Alert", "on-call"),
+                    flux_object("ExternalArtifact", "apps"),
+                    flux_object("ArtifactGenerator", "apps"),
                 ]
             )
         kubeconfig = fleet.write_kubeconfig(tmp_path_factory.mktemp("rbac") / "kubeconfig")
@@ -660,7 +670,7 @@ def test_every_binding_binds_an_existing_role_to_fluxbot(docs: list[Doc]) -> Non
 def test_opt_in_components_grant_only_their_purpose() -> None:
     rbac = DEPLOY / "rbac"
     assert _rules(rbac / "remediation" / "clusterrole.yaml") == {
-        ("patch", group, plural) for group, plural in FLUX_RESOURCES
+        (verb, group, plural) for group, plural in ACTIONABLE_RESOURCES for verb in ("get", "patch")
     } | {("create", "", "events")}
     # fluxbot checks a Slack user's Kubernetes rights with SubjectAccessReviews and acts with
     # its own identity, so it never needs to impersonate anyone.

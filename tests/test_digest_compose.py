@@ -206,3 +206,36 @@ def test_clusters_that_could_not_be_read_are_listed_with_since_when() -> None:
     text = render_digest(digest)
     assert "prod-us-1: cannot read (never read by fluxbot): cannot reach the API server" in text
     assert "(stale since 2026-11-26 07:00 UTC: timed out)" in text
+
+
+def test_a_drifted_release_is_ready_and_counted_as_drifted() -> None:
+    # helm-controller, drift detection in `warn` mode: Ready stays True, Drifted=True says the
+    # cluster no longer matches the release (reason DriftDetected).
+    drifted = flux_object(
+        "HelmRelease",
+        "podinfo",
+        "flux-apps",
+        conditions=[
+            condition("Ready", "True", "UpgradeSucceeded", "Helm upgrade succeeded"),
+            condition(
+                "Drifted",
+                "True",
+                "DriftDetected",
+                "Cluster state of release flux-apps/podinfo.v3 has drifted from the desired "
+                "state: Deployment/flux-apps/podinfo changed (1 change)",
+            ),
+        ],
+    )
+    cluster = _cluster("prod-eu-1", drifted, _ks("apps"))
+    (release, _) = cluster.objects
+    assert release.health.value == "ready"
+    assert release.drifted
+    digest = compose("production", [cluster], [], [], [], {}, NOW, SINCE)
+    assert not digest.attention
+    assert [(d.cluster, d.obj.name) for d in digest.drifted] == [("prod-eu-1", "podinfo")]
+    assert not digest.healthy
+    assert "1 drifted" in headline(digest)
+    assert "  - HelmRelease flux-apps/podinfo on prod-eu-1" in render_digest(digest)
+    assert digest_record(digest)["drifted"] == [
+        {"cluster": "prod-eu-1", "namespace": "flux-apps", "name": "podinfo"}
+    ]

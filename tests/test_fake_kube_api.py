@@ -161,12 +161,15 @@ def test_discovery_lists_flux_groups_with_preferred_versions(api: Any) -> None:
         "kustomize.toolkit.fluxcd.io",
         HELM,
         "notification.toolkit.fluxcd.io",
+        "image.toolkit.fluxcd.io",
+        "source.extensions.fluxcd.io",
         "coordination.k8s.io",
     }
     assert groups[HELM].preferred_version.group_version == f"{HELM}/v2"
     notification = groups["notification.toolkit.fluxcd.io"]
     assert notification.preferred_version.version == "v1"
     assert [v.version for v in notification.versions] == ["v1", "v1beta3"]
+    assert groups["source.extensions.fluxcd.io"].preferred_version.version == "v1beta1"
 
 
 def test_group_version_discovery_lists_kinds_verbs_short_names_and_status(api: Any) -> None:

@@ -92,6 +92,17 @@ PROD_OBJECTS = [
 ]
 
 
+def is_claim(body: Any) -> bool:
+    """Whether a patch only claims a button (the fluxbot.io/action-id annotation)."""
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    return (
+        isinstance(metadata, dict)
+        and set(body) == {"metadata"}
+        and set(metadata) == {"resourceVersion", "annotations"}
+        and set(metadata["annotations"]) == {"fluxbot.io/action-id"}
+    )
+
+
 class World:
     """Fake Slack, two fake clusters with controllers, and the bot process."""
 
@@ -121,6 +132,7 @@ class World:
         follow: float = 10,
         rollback: str = "flux",
         events: str = "",
+        helm_remote: list[dict[str, str]] | None = None,
     ) -> Bot:
         kubeconfig = self.fleet.write_kubeconfig(self.tmp_path / "kubeconfig")
         dev_actions: dict[str, Any] = {
@@ -153,16 +165,18 @@ class World:
         }
         if events:
             config["actions"]["events_address"] = events
+        if helm_remote:
+            config["actions"]["helm_remote_clusters"] = helm_remote
         if helm:
             config["actions"]["helm_path"] = str(fake_helm.install(self.tmp_path))
             fake_helm.seed(self.helm_state, "flux-apps", "podinfo", [
                 {"revision": 2, "status": "deployed", "chart": "podinfo-6.6.0"},
                 {"revision": 3, "status": "failed", "chart": "podinfo-6.7.1"},
-            ])  # fmt: skip
+            ], cluster="dev-1")  # fmt: skip
             fake_helm.seed(self.helm_state, "flux-apps", "checkout", [
                 {"revision": 4, "status": "superseded", "chart": "checkout-1.9.0"},
                 {"revision": 5, "status": "failed", "chart": "checkout-2.0.0"},
-            ])  # fmt: skip
+            ], cluster="prod-1")  # fmt: skip
         path = self.tmp_path / "fluxbot.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         env = {
@@ -229,11 +243,14 @@ class World:
         ]
 
     def writes(self, server: FakeKubeApiServer) -> list[Any]:
-        """Writes that reached a fake API server (Events and reviews excluded)."""
+        """Writes that reached a fake API server (Events, reviews and the claims of buttons,
+        tested in tests/test_action_hardening.py, excluded)."""
         return [
             r
             for r in server.writes()
-            if "/events" not in r.path and "subjectaccessreviews" not in r.path
+            if "/events" not in r.path
+            and "subjectaccessreviews" not in r.path
+            and not is_claim(r.body)
         ]
 
     def events(self, server: FakeKubeApiServer) -> list[dict[str, Any]]:
@@ -540,6 +557,60 @@ def test_a_failed_helm_rollback_says_what_was_and_was_not_changed(world: World) 
         in result
     )
     assert "Not changed: Helm release rolled back to revision 2" in result
+
+
+def _remote_release(name: str, secret_ref: dict[str, str]) -> dict[str, Any]:
+    """A failed HelmRelease on dev-1 whose release helm-controller installs, and stores, in
+    the cluster its kubeConfig Secret reaches (helm-controller
+    internal/controller/helmrelease_controller.go buildRESTClientGetter)."""
+    release = _release(name, [(3, "6.7.1", "failed"), (2, "6.6.0", "deployed")])
+    release["spec"]["kubeConfig"] = {"secretRef": secret_ref}
+    return release
+
+
+def test_a_helm_cli_rollback_of_a_remote_release_runs_in_the_cluster_its_kubeconfig_maps_to(
+    world: World,
+) -> None:
+    """spec.kubeConfig: the release and its storage live in the remote cluster. Mapped in
+    actions.helm_remote_clusters, helm runs with that cluster's context; the HelmRelease is
+    suspended where it lives. Not mapped (another Secret or key), the rollback is refused."""
+    world.dev.apply_many([
+        _remote_release("edge", {"name": "edge-kubeconfig"}),
+        _remote_release("elsewhere", {"name": "edge-kubeconfig", "key": "other.yaml"}),
+    ])  # fmt: skip
+    world.start(rollback="helm", helm_remote=[
+        {"cluster": "dev-1", "namespace": "flux-apps", "secret": "edge-kubeconfig",
+         "runs_on": "prod-1"},
+    ])  # fmt: skip
+    for cluster in ("prod-1", "dev-1"):  # the same release name in both clusters' storage
+        fake_helm.seed(world.helm_state, "flux-apps", "edge", [
+            {"revision": 2, "status": "deployed", "chart": "podinfo-6.6.0"},
+            {"revision": 3, "status": "failed", "chart": "podinfo-6.7.1"},
+        ], cluster=cluster)  # fmt: skip
+
+    refused = texts(world.view(SRE1, DEV, "rollback hr elsewhere -n flux-apps"))
+    assert (
+        "spec.kubeConfig: Secret flux-apps/edge-kubeconfig key other.yaml) that is not mapped"
+        in refused
+    )
+
+    plan = texts(world.view(SRE1, DEV, "rollback hr edge -n flux-apps"))
+    assert "`helm rollback edge 2 -n flux-apps --wait` on prod-1" in plan
+    plan_view = world.view(SRE1, DEV, "rollback hr edge -n flux-apps")
+    result = world.outcome(world.click(SRE1, DEV, buttons(plan_view)["Confirm rollback"]), count=2)
+    assert "Rolled back HelmRelease flux-apps/edge on dev-1 to revision 2" in result
+    calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
+    (call,) = [c for c in calls if c[0] == "rollback"]
+    assert call[call.index("--kube-context") + 1] == "prod-1"
+    assert fake_helm.stored(world.helm_state, "flux-apps", "edge", "prod-1")[-1]["status"] == (
+        "deployed"
+    )
+    assert [r["revision"] for r in fake_helm.stored(world.helm_state, "flux-apps", "edge",
+                                                    "dev-1")] == [2, 3]  # fmt: skip
+    release = world.dev.get(HR, "HelmRelease", "flux-apps", "edge")
+    assert release is not None
+    assert release["spec"]["suspend"] is True
+    assert all(w.path.split("/")[-1] != "edge" for w in world.writes(world.prod))
 
 
 def test_the_helm_path_is_refused_without_a_client_and_flux_needs_none(world: World) -> None:
@@ -877,7 +948,7 @@ def test_a_suspended_release_is_planned_from_helm_history(world: World) -> None:
         {"revision": 2, "status": "superseded", "chart": "podinfo-6.6.0"},
         {"revision": 3, "status": "superseded", "chart": "podinfo-6.7.1"},
         {"revision": 4, "status": "failed", "chart": "podinfo-6.7.2"},
-    ])  # fmt: skip
+    ], cluster="dev-1")  # fmt: skip
     time.sleep(0.3)
     plan = texts(world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps"))
     assert "Now: revision 4 `podinfo@6.7.2` (failed)" in plan
@@ -949,3 +1020,38 @@ def test_an_action_asked_for_by_mention_is_offered_in_the_thread_and_runs_on_cli
     )
     assert "needs the role" in world.outcome(denied)
     assert len(world.writes(world.dev)) == 1
+
+
+def test_actions_are_offered_for_a_kind_only_where_flux_offers_them(world: World) -> None:
+    # flux2 cmd/flux: no `reconcile alert` (Alerts are static), no reconcile/suspend/resume
+    # for ExternalArtifacts; `suspend alert` and `resume alert` exist.
+    world.dev.apply_many(
+        [
+            flux_object("Provider", "slack"),
+            flux_object("Alert", "on-call", suspend=True),
+            flux_object(
+                "ExternalArtifact",
+                "apps",
+                conditions=[condition("Ready", "False", "BuildFailed", "apps build failed")],
+            ),
+        ]
+    )
+    world.start()
+    world.dev.clear_requests()
+    bot = world.bot
+    assert bot is not None
+    refused = bot.command("reconcile alert on-call", DEV, user=OPS)
+    assert "Flux offers no reconcile for Alert objects" in texts(bot.answer(refused))
+    refused = bot.command("suspend ea apps --reason test", DEV, user=OPS)
+    assert "Flux offers no suspend for ExternalArtifact objects" in texts(bot.answer(refused))
+    assert world.writes(world.dev) == []
+    # The failing ExternalArtifact is shown without buttons.
+    shown = bot.answer(bot.command("get ea apps", DEV, user=OPS))
+    assert set(buttons(shown)) & {"Reconcile", "Suspend…", "Resume"} == set()
+
+    # An Alert has no status to hand a reconcile token back in: resumed is done at once.
+    resumed = world.outcome(bot.command("resume alert on-call", DEV, user=OPS), count=2)
+    assert "Resumed Alert flux-system/on-call on dev-1 and reconciled" in resumed
+    writes = world.writes(world.dev)
+    assert writes
+    assert {(w.method, w.path.rsplit("/", 2)[-2]) for w in writes} == {("PATCH", "alerts")}

@@ -120,4 +120,5 @@ def test_the_helm_cli_is_refused_where_it_cannot_do_it_right() -> None:
                  kubeConfig={"secretRef": {"name": "remote"}})  # fmt: skip
     with pytest.raises(CannotRollBack, match="another cluster"):
         check_helm_cli(remote, rollback_plan(remote, method="helm"), mapped_remote=False)
+    check_helm_cli(remote, rollback_plan(remote, method="helm"), mapped_remote=True)
     check_helm_cli(other_storage, rollback_plan(other_storage, method="helm"), False)

@@ -74,7 +74,7 @@ def test_without_configuration_fluxbot_falls_back_to_the_demo_and_says_so(tmp_pa
     )
     assert result.returncode == 0, result.stderr
     assert "showing the built-in demo fleet" in result.stderr
-    assert "Kustomization   flux-system    payments" in result.stdout
+    assert "Kustomization      flux-system    payments" in result.stdout
 
 
 def test_shell_answers_each_command_line_like_slack_would() -> None:
@@ -86,8 +86,8 @@ def test_shell_answers_each_command_line_like_slack_would() -> None:
     )
     out = result.stdout
     assert "status [ENV] [--cluster CLUSTER] [--kind KIND] [--failing]" in out
-    assert "== staging: 2 stuck · nothing failing (39 Flux objects)" in out
-    assert "   2 clusters · 39 Flux objects (listing failing only): 0 failing" in out
+    assert "== staging: 2 stuck · nothing failing (41 Flux objects)" in out
+    assert "   2 clusters · 41 Flux objects (listing failing only): 0 failing" in out
     assert "HelmRelease monitoring/kube-prometheus-stack (production / prod-us-1): failing" in out
     assert any(
         line.split()[:3] == ["Stalled", "True", "RetriesExceeded"]

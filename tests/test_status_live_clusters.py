@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.domain.kinds import FLUX_GROUPS
 from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
 from tests.flux_objects import GIT_SHA, condition, flux_object, snapshot
 
@@ -126,11 +127,7 @@ def test_each_broken_cluster_is_reported_while_the_healthy_one_answers(
     fleet = FakeFleet(["healthy", "down", "expired", "forbidden", "no-flux", "slow"])
     fleet.servers["no-flux"] = FakeKubeApiServer(
         "no-flux",
-        omit_groups=(
-            "source.toolkit.fluxcd.io",
-            "kustomize.toolkit.fluxcd.io",
-            "helm.toolkit.fluxcd.io",
-        ),
+        omit_groups=FLUX_GROUPS,
     )
     with fleet:
         for name in ("healthy", "forbidden", "slow"):
@@ -196,13 +193,29 @@ def test_clusters_on_older_flux_are_read_through_the_versions_they_serve(tmp_pat
             "source.toolkit.fluxcd.io": ["v1beta2"],
             "kustomize.toolkit.fluxcd.io": ["v1beta2"],
             "helm.toolkit.fluxcd.io": ["v2beta2", "v2beta1"],
+            # image-reflector-controller < 1.0 and notification-controller < 1.1.
+            "image.toolkit.fluxcd.io": ["v1beta2"],
+            "notification.toolkit.fluxcd.io": ["v1beta2"],
         },
     )
     fleet = FakeFleet()
     fleet.servers["legacy"] = legacy
-    old_versions = {"source": "v1beta2", "kustomize": "v1beta2", "helm": "v2beta2"}
+    old_versions = {
+        "source": "v1beta2",
+        "kustomize": "v1beta2",
+        "helm": "v2beta2",
+        "image": "v1beta2",
+        "notification": "v1beta2",
+    }
+    broken_image = flux_object(
+        "ImageRepository",
+        "payments-api",
+        conditions=[
+            condition("Ready", "False", "ReadOperationFailed", "scan failed: UNAUTHORIZED")
+        ],
+    )
     with fleet:
-        for obj in [*HEALTHY, BROKEN_SOURCE]:
+        for obj in [*HEALTHY, BROKEN_SOURCE, broken_image, flux_object("Receiver", "github")]:
             group = obj["apiVersion"].split("/")[0]
             legacy.apply({**obj, "apiVersion": f"{group}/{old_versions[group.split('.')[0]]}"})
         config = _write_config(
@@ -215,9 +228,12 @@ def test_clusters_on_older_flux_are_read_through_the_versions_they_serve(tmp_pat
 
     assert result.returncode == 0, result.stderr
     assert [(r["kind"], r["name"]) for r in json.loads(result.stdout)] == [
-        ("GitRepository", "platform")
+        ("GitRepository", "platform"),
+        ("ImageRepository", "payments-api"),
     ]
     assert "/apis/helm.toolkit.fluxcd.io/v2beta2/helmreleases" in listed
+    assert "/apis/image.toolkit.fluxcd.io/v1beta2/imagerepositories" in listed
+    assert "/apis/notification.toolkit.fluxcd.io/v1beta2/receivers" in listed
     assert "/apis/source.toolkit.fluxcd.io/v1beta2/gitrepositories" in listed
 
 
@@ -276,6 +292,31 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
             "source": {"component": "helm-controller"},
         }
     )
+    # And what source-controller records on the release's HelmChart: `get` shows the
+    # object's and its sources' Events, as `flux events --for HelmRelease/podinfo` does.
+    fleet["prod-us-1"].apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": "flux-apps-podinfo.1",
+                "namespace": "flux-system",
+                "annotations": {"source.toolkit.fluxcd.io/revision": "6.7.1"},
+            },
+            "involvedObject": {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmChart",
+                "name": "flux-apps-podinfo",
+                "namespace": "flux-system",
+            },
+            "type": "Normal",
+            "reason": "ChartPullSucceeded",
+            "message": "pulled 'podinfo' chart with version '6.7.1'",
+            "lastTimestamp": "2026-11-26T07:59:00Z",
+            "count": 1,
+            "source": {"component": "source-controller"},
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell", "--config", str(config)],
         input="status production\nget hr podinfo -n flux-apps --cluster prod-us-1\nenvs\n",
@@ -290,9 +331,12 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
     assert "HelmRelease flux-apps/podinfo (production / prod-us-1): ready" in result.stdout
     assert "prod-eu-1 (live), prod-us-1 (live)" in result.stdout
     assert "Recent events:" in result.stdout
-    assert "UpgradeSucceeded  1      Helm upgrade succeeded for release flux-apps/podinfo.v3" in (
-        result.stdout
-    )
+    events = result.stdout.split("Recent events:")[1].splitlines()
+    assert [line.split()[3:6] for line in events[2:4]] == [
+        ["UpgradeSucceeded", "HelmRelease/podinfo", "6.7.1"],
+        ["ChartPullSucceeded", "HelmChart/flux-system/flux-apps-podinfo", "6.7.1"],
+    ]
+    assert "Helm upgrade succeeded for release flux-apps/podinfo.v3" in events[2]
     # Listed once per kind and then watched, never listed again per command.
     lists = [
         r

@@ -24,6 +24,7 @@ from bot.domain.fleet import (
     FleetLayout,
     ProblemKind,
 )
+from bot.domain.kinds import FLUX_GROUPS
 from bot.domain.transitions import Change, Transition
 from bot.kube.cache import FleetCache
 from bot.render.text import render
@@ -193,6 +194,43 @@ def test_suspend_and_resume_are_transitions(
     assert (event.cluster, event.name) == ("prod-us-1", "apps")
     fleet["prod-us-1"].apply(_ks("apps"))
     _until(lambda: recorder.of(Change.RESUMED))
+
+
+def test_the_new_kinds_are_watched_and_their_changes_are_transitions(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    automation = flux_object("ImageUpdateAutomation", "flux-system", conditions=[condition()])
+    generator = flux_object("ArtifactGenerator", "apps", conditions=[condition()])
+    fleet["prod-eu-1"].apply_many([automation, generator])
+    _until(lambda: len(recorder.of(Change.ADDED)) == 2)
+    # image-automation-controller cannot push: Ready=False GitOperationFailed.
+    fleet["prod-eu-1"].apply(
+        flux_object(
+            "ImageUpdateAutomation",
+            "flux-system",
+            conditions=[
+                condition(
+                    "Ready", "False", "GitOperationFailed", "failed to update source: push failed"
+                )
+            ],
+        )
+    )
+    (failing,) = _until(lambda: recorder.of(Change.FAILING))
+    assert (failing.kind, failing.name) == ("ImageUpdateAutomation", "flux-system")
+    # An ArtifactGenerator is suspended through its annotation, not spec.suspend.
+    fleet["prod-eu-1"].apply(
+        flux_object(
+            "ArtifactGenerator",
+            "apps",
+            annotations={"source.extensions.fluxcd.io/reconcile": "disabled"},
+            conditions=[condition()],
+        )
+    )
+    (suspended,) = _until(lambda: recorder.of(Change.SUSPENDED))
+    assert (suspended.kind, suspended.name) == ("ArtifactGenerator", "apps")
+    kinds = {o.kind for o in _status(fleet_cache).objects}
+    assert {"ImageUpdateAutomation", "ArtifactGenerator"} <= kinds
 
 
 @pytest.mark.parametrize("abort", [False, True], ids=["closed", "cut"])
@@ -373,11 +411,7 @@ def test_a_cluster_without_flux_is_watched_once_flux_is_installed(
         "bare",
         token=token,
         port=port,
-        omit_groups=(
-            "source.toolkit.fluxcd.io",
-            "kustomize.toolkit.fluxcd.io",
-            "helm.toolkit.fluxcd.io",
-        ),
+        omit_groups=FLUX_GROUPS,
     ).start()
     fleet_cache = _cache(fleet, tmp_path)
     fleet_cache.start()

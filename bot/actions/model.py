@@ -38,6 +38,9 @@ class ActionRequest:
     confirmed: bool = False
     requester: str = ""  # who asked, when someone else approves
     approved_by: str = ""
+    # The button's one-shot nonce, claimed on the object itself just before the first write
+    # so that only one replica acts on it; "" (a typed command) claims nothing.
+    action_id: str = ""
 
     def describe(self) -> str:
         """`reconcile (with-source) of HelmRelease flux-apps/podinfo on prod-eu-1`."""
@@ -189,6 +192,9 @@ class ActionResult:
     warning: str = ""
     # Still progressing when fluxbot stopped following: neither a success nor a failure.
     pending: bool = False
+    # Another replica claimed this button first: nothing was written here, and the outcome
+    # is that replica's to report.
+    claimed_elsewhere: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +203,14 @@ class Running:
 
     request: ActionRequest
     actor: Actor
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The action waits for a free worker; said at once so nobody wonders."""
+
+    request: ActionRequest
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +244,7 @@ class Abandoned:
     request: ActionRequest
 
 
-ActionEvent = Running | Progress | Finished | Crashed | Abandoned
+ActionEvent = Queued | Running | Progress | Finished | Crashed | Abandoned
 
 
 class ActionSink(Protocol):

@@ -11,10 +11,12 @@ import contextvars
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from bot.actions.follow import Follower, Following
 from bot.actions.model import (
     Abandoned,
     ActionEvent,
@@ -26,16 +28,20 @@ from bot.actions.model import (
     Crashed,
     Finished,
     Progress,
+    Queued,
     Running,
     Started,
 )
 from bot.domain.fleet import ClusterTarget
 from bot.domain.policy import Actor
-from bot.domain.status import ObjectRef
+from bot.domain.status import FluxObject, ObjectRef
 
 log = logging.getLogger(__name__)
 
-Execute = Callable[[Actor, ActionRequest, Callable[[str], None]], ActionResult]
+# Runs the action and returns its outcome. Its progress callback's first call (an empty text
+# says only "the first write is about to happen") reports the action running: a replica
+# that loses the claim on a button never shows "working…" over the winner's progress.
+Execute = Callable[[Actor, ActionRequest, Callable[[str], None]], ActionResult | Following]
 
 
 class Claims(Protocol):
@@ -43,6 +49,10 @@ class Claims(Protocol):
 
     def claim(self, nonce: str, ttl: float) -> bool:
         """True the first time `nonce` is claimed within `ttl` seconds; False afterwards."""
+        ...
+
+    def release(self, nonce: str) -> None:
+        """Give a claimed nonce back: its action wrote nothing, so the button may be used."""
         ...
 
 
@@ -65,9 +75,19 @@ class MemoryClaims:
             self._nonces[nonce] = now + ttl
             return True
 
+    def release(self, nonce: str) -> None:
+        """Forget `nonce`, so it may be claimed again."""
+        with self._lock:
+            self._nonces.pop(nonce, None)
+
 
 class ActionRunner:
-    """A pool of workers running actions, one at a time per object."""
+    """A pool of workers running actions, one at a time per object.
+
+    Workers only write: an action waiting for a controller yields an `Await` and is handed to
+    the `Follower`, which resumes it on a worker when the watch cache shows the outcome, so
+    slow follows never hold up another action's first write.
+    """
 
     def __init__(
         self,
@@ -76,14 +96,21 @@ class ActionRunner:
         *,
         workers: int = 8,
         claim_ttl: float = 7 * 86400,
+        follower: Follower | None = None,
     ) -> None:
         self._execute = execute
         self.claims: Claims = claims or MemoryClaims()
         self.claim_ttl = claim_ttl
+        self._workers = workers
+        self._follower = follower
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="action")
-        self._lock = threading.Lock()
+        # Reports go to chat on their own threads: a slow or hanging chat never holds up an
+        # action's writes, and what an action did never depends on a post succeeding.
+        self._posters = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report")
+        self._lock = threading.Condition()
         self._busy: dict[tuple[ClusterTarget, ObjectRef], str] = {}
-        self._inflight: dict[Future[None], tuple[ActionRequest, ActionSink]] = {}
+        self._inflight: dict[int, _Action] = {}
+        self._working = 0  # actions on a worker or waiting for one (not following)
         self._closing = False
 
     def holder(self, target: ClusterTarget, ref: ObjectRef) -> str | None:
@@ -109,52 +136,168 @@ class ActionRunner:
             if not self.claim(nonce):
                 return AlreadyDone("This button was already used; nothing more was done.")
             self._busy[key] = f"{request.action} by <@{actor.id}>"
-        # The worker thread keeps this interaction's request id in its log lines.
-        context = contextvars.copy_context()
-        future = self._executor.submit(context.run, self._run, actor, request, sink, key)
+            ahead = self._working
+        if nonce:
+            request = request.but(action_id=nonce)
+        # The worker threads keep this interaction's request id in their log lines.
+        action = _Action(
+            actor, request, _InOrder(sink, self._posters), sink, key, nonce,
+            contextvars.copy_context(),
+        )  # fmt: skip
         with self._lock:
-            self._inflight[future] = (request, sink)
-        future.add_done_callback(self._forget)
+            self._inflight[id(action)] = action
+        if ahead >= self._workers:
+            # Say so at once rather than stay silent while other actions write.
+            action.sink.report(
+                Queued(request, f"{ahead} other action(s) are being started; this one is next")
+            )
+        self._submit(action, self._begin)
         return Started(request, actor)
 
     def shutdown(self, timeout: float) -> None:
         """Take no new actions; let running ones finish for `timeout` s, then tell each sink
         which were abandoned (their writes may have happened; their outcome is not followed)."""
         self._closing = True
+        deadline = time.monotonic() + timeout
         with self._lock:
-            running = dict(self._inflight)
-        _done, pending = wait(list(running), timeout=timeout)
-        for future in pending:
-            request, sink = running[future]
-            log.warning("abandoning %s at shutdown", request.describe())
-            _deliver(sink, Abandoned(request))
+            while self._inflight and time.monotonic() < deadline:
+                self._lock.wait(max(0.0, deadline - time.monotonic()))
+            pending = list(self._inflight.values())
+        for action in pending:
+            log.warning("abandoning %s at shutdown", action.request.describe())
+            _deliver(action.raw_sink, Abandoned(action.request))
+        if self._follower is not None:
+            self._follower.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._posters.shutdown(wait=False)
 
-    def _run(
+    def _submit(self, action: _Action, step: Callable[[_Action], None]) -> None:
+        with self._lock:
+            self._working += 1
+        try:
+            self._executor.submit(action.context.copy().run, self._on_worker, action, step)
+        except RuntimeError:  # shut down: the action was reported abandoned
+            with self._lock:
+                self._working -= 1
+
+    def _on_worker(self, action: _Action, step: Callable[[_Action], None]) -> None:
+        try:
+            step(action)
+        finally:
+            with self._lock:
+                self._working -= 1
+
+    def _begin(self, action: _Action) -> None:
+        try:
+            outcome = self._execute(action.actor, action.request, action.progress)
+        except Exception:  # noqa: BLE001 - logged with its traceback by _crashed
+            self._crashed(action)
+            return
+        if isinstance(outcome, ActionResult):
+            self._finish(action, outcome)
+        else:
+            action.following = outcome
+            self._advance(action, None)
+
+    def _advance(self, action: _Action, value: FluxObject | None) -> None:
+        """Run the action on to its next wait (or its end) on this worker."""
+        assert action.following is not None
+        try:
+            wait = action.following.send(value)
+        except StopIteration as stop:
+            self._finish(action, stop.value)
+            return
+        except Exception:  # noqa: BLE001 - logged with its traceback by _crashed
+            self._crashed(action)
+            return
+        if self._follower is None:
+            raise RuntimeError("this runner has no Follower for actions that wait")
+        self._follower.follow(
+            wait, lambda obj: self._submit(action, lambda a: self._advance(a, obj))
+        )
+
+    def _crashed(self, action: _Action) -> None:
+        log.exception("action %s failed unexpectedly", action.request.describe())
+        self._done(action)
+        _deliver(action.sink, Crashed(action.request))
+
+    def _finish(self, action: _Action, result: ActionResult) -> None:
+        self._done(action)
+        _deliver(action.sink, Finished(action.request, action.actor, result))
+
+    def _done(self, action: _Action) -> None:
+        with self._lock:
+            self._busy.pop(action.key, None)
+            self._inflight.pop(id(action), None)
+            self._lock.notify_all()
+        if action.nonce and not action.running:
+            # Nothing was written (refused, stale, a cluster down, claimed elsewhere): the
+            # button stays usable here; on the object, another replica's claim still holds.
+            self.claims.release(action.nonce)
+
+
+class _Action:
+    """One started action, between its steps."""
+
+    def __init__(
         self,
         actor: Actor,
         request: ActionRequest,
         sink: ActionSink,
+        raw_sink: ActionSink,
         key: tuple[ClusterTarget, ObjectRef],
+        nonce: str,
+        context: contextvars.Context,
     ) -> None:
-        try:
-            _deliver(sink, Running(request, actor))
-            result = self._execute(
-                actor, request, lambda text: _deliver(sink, Progress(request, text))
-            )
-        except Exception:
-            log.exception("action %s failed unexpectedly", request.describe())
-            with self._lock:
-                self._busy.pop(key, None)
-            _deliver(sink, Crashed(request))
-            return
-        with self._lock:
-            self._busy.pop(key, None)
-        _deliver(sink, Finished(request, actor, result))
+        self.actor = actor
+        self.request = request
+        self.sink = sink
+        self.raw_sink = raw_sink
+        self.key = key
+        self.nonce = nonce
+        self.context = context
+        self.running = False
+        self.following: Following | None = None
 
-    def _forget(self, future: Future[None]) -> None:
+    def progress(self, text: str) -> None:
+        """The action's progress; its first call (maybe with no text) reports it running."""
+        if not self.running:
+            self.running = True
+            _deliver(self.sink, Running(self.request, self.actor))
+        if text:
+            _deliver(self.sink, Progress(self.request, text))
+
+
+class _InOrder:
+    """An action's sink, fed on poster threads, one event at a time and in order."""
+
+    def __init__(self, sink: ActionSink, posters: ThreadPoolExecutor) -> None:
+        self._sink = sink
+        self._posters = posters
+        self._lock = threading.Lock()
+        self._queue: deque[ActionEvent] = deque()
+        self._draining = False
+
+    def report(self, event: ActionEvent) -> None:
+        """Queue `event`; it reaches the sink after the ones before it."""
         with self._lock:
-            self._inflight.pop(future, None)
+            self._queue.append(event)
+            if self._draining:
+                return
+            self._draining = True
+        try:
+            self._posters.submit(contextvars.copy_context().run, self._drain)
+        except RuntimeError:  # shutting down: deliver here rather than lose it
+            self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._draining = False
+                    return
+                event = self._queue.popleft()
+            _deliver(self._sink, event)
 
 
 def _deliver(sink: ActionSink, event: ActionEvent) -> None:

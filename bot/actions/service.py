@@ -7,14 +7,16 @@ object's current state) again right before it runs, whatever the message said.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Protocol
 
+from bot.actions.follow import Await, Following
 from bot.actions.model import ActionRequest, ActionResult
 from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization, Tier
 from bot.domain.fleet import ClusterTarget
@@ -25,6 +27,7 @@ from bot.domain.remediation import (
     OutcomeState,
     ReconcileOptions,
     Refused,
+    check_offered,
     check_reconcilable,
     follow_budget,
     index_objects,
@@ -40,6 +43,8 @@ from bot.domain.rollback import (
     CannotRollBack,
     RollbackPlan,
     check_helm_cli,
+    check_helm_names,
+    check_remote,
     hold_patch,
     plan_from_helm_history,
     release_patch,
@@ -74,6 +79,10 @@ class ObjectSource(Protocol):
         """Every cached object of the cluster."""
         ...
 
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly, without arguments) after every change."""
+        ...
+
 
 class ClusterWriter(Protocol):
     """Writes to clusters (the Kubernetes adapter)."""
@@ -100,6 +109,11 @@ class ClusterWriter(Protocol):
         self, target: ClusterTarget, ref: ObjectRef, verb: str, user: str, groups: Sequence[str]
     ) -> tuple[bool, str]:
         """Ask the cluster whether `user` may `verb` the object."""
+        ...
+
+    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+        """Mark the object with `action_id`, conditionally on its resourceVersion; False when
+        it already carries that id or changed meanwhile (another replica claimed it)."""
         ...
 
 
@@ -220,11 +234,16 @@ class ActionService:
             return Preparation(Verdict.REFUSED, f"Cannot {request.action}: {err}.", obj)
         k8s_auth = self.config.environments[request.target.environment].actions
         if k8s_auth.kubernetes_authorization is not None:
-            allowed, why = self._kubernetes_allows(
-                actor, request.action, request, k8s_auth.kubernetes_authorization
-            )
-            if not allowed:
-                return Preparation(Verdict.DENIED, why, obj)
+            # Every object the action writes is reviewed, not only the one clicked: a source
+            # in another namespace, a parent Kustomization, a pinned OCIRepository.
+            for ref, verb in self._written(request, obj, plan):
+                allowed, why = self._kubernetes_allows(
+                    actor, verb, request.but(ref=ref), k8s_auth.kubernetes_authorization
+                )
+                if not allowed:
+                    if ref != request.ref:
+                        why = why.removesuffix(".") + f", which this {request.action} writes."
+                    return Preparation(Verdict.DENIED, why, obj)
         confirmation = policy.confirmation
         if request.action is Action.SUSPEND and confirmation is ConfirmationMode.NONE:
             # Suspend always asks for a reason, so it always goes through a form.
@@ -239,7 +258,42 @@ class ActionService:
         needs_approval = request.action is Action.ROLLBACK and policy.rollback_approval
         return Preparation(Verdict.OK, "", obj, confirmation, needs_approval, plan)
 
+    def _written(
+        self, request: ActionRequest, obj: FluxObject, plan: RollbackPlan | None
+    ) -> list[tuple[ObjectRef, Action]]:
+        """Each object the action will write, with the verb it is reviewed for (`reconcile`
+        for the sources and parents it only asks to reconcile), in the order written."""
+        objects = index_objects(self.objects.cluster_objects(request.target))
+
+        def with_sources(of: FluxObject) -> list[tuple[ObjectRef, Action]]:
+            try:
+                chain, _skipped = with_source_plan(of, objects)
+            except Refused:
+                return []  # refused when it runs; nothing of the chain is written then
+            return [(ref, Action.RECONCILE) for ref in chain]
+
+        written: list[tuple[ObjectRef, Action]] = []
+        match request.action:
+            case Action.RECONCILE if _options(request.variant).with_source:
+                written += with_sources(obj)
+            case Action.RESUME:
+                source = obj.helm.chart_source if obj.helm is not None else None
+                pinned = (
+                    objects.get((source.kind, source.namespace, source.name)) if source else None
+                )
+                if pinned is not None and pinned.reconcile_disabled:
+                    written.append((pinned.ref, Action.RESUME))
+                owner = obj.owner
+                parent = objects.get((owner.kind, owner.namespace, owner.name)) if owner else None
+                if parent is not None:
+                    written += [*with_sources(parent), (parent.ref, Action.RECONCILE)]
+            case Action.ROLLBACK if plan is not None and plan.pin is not None:
+                if plan.pin.ref != request.ref:
+                    written.append((plan.pin.ref, Action.ROLLBACK))
+        return [*written, (request.ref, request.action)]
+
     def _check(self, request: ActionRequest, obj: FluxObject) -> RollbackPlan | None:
+        check_offered(obj, request.action.value, request.variant)
         match request.action:
             case Action.RECONCILE:
                 check_reconcilable(obj)
@@ -278,24 +332,43 @@ class ActionService:
             )
         objects = index_objects(self.objects.cluster_objects(target))
         try:
+            remote = self._remote_cluster(target, obj)
+            if method == "helm" and obj.helm is not None:
+                check_remote(obj, mapped_remote=remote is not None)
             if method == "helm" and obj.suspended and obj.helm and obj.helm.history:
                 # Suspended, the HelmRelease's history is not kept: ask Helm instead.
                 plan = self._plan_from_helm(target, obj)
             else:
                 plan = rollback_plan(obj, objects, method)
             if method == "helm":
-                check_helm_cli(obj, plan, mapped_remote=False)
+                check_helm_cli(obj, plan, mapped_remote=remote is not None)
+                if remote is not None:
+                    plan = dataclasses.replace(plan, helm_cluster=remote.display_name)
         except CannotRollBack as err:
             raise Refused(str(err)) from err
         return plan
+
+    def _remote_cluster(self, target: ClusterTarget, obj: FluxObject) -> ClusterConfig | None:
+        """The configured cluster a HelmRelease's `spec.kubeConfig` Secret reaches, if mapped."""
+        if obj.helm is None or not obj.helm.kube_config:
+            return None
+        secret, key = obj.helm.kube_config_secret
+        if not secret:
+            return None
+        return self.config.helm_remote_cluster(target.cluster, obj.namespace, secret, key)
+
+    def _helm_cluster(self, target: ClusterTarget, obj: FluxObject) -> ClusterConfig:
+        """Where `helm` must run for this HelmRelease: where its release is stored."""
+        return self._remote_cluster(target, obj) or self.config.cluster(target)
 
     def _plan_from_helm(self, target: ClusterTarget, obj: FluxObject) -> RollbackPlan:
         assert self.helm is not None
         assert obj.helm is not None
         newest = obj.helm.history[0]
         storage = obj.helm.storage_namespace or newest.namespace
+        check_helm_names(newest.name, storage)
         try:
-            revisions = self.helm.revisions(self.config.cluster(target), newest.name, storage)
+            revisions = self.helm.revisions(self._helm_cluster(target, obj), newest.name, storage)
         except Exception as err:
             raise CannotRollBack(f"could not read `helm history`: {err}") from err
         return plan_from_helm_history(
@@ -331,23 +404,40 @@ class ActionService:
 
     # -- execution --
 
-    def run(self, actor: Actor, request: ActionRequest, progress: Progress) -> ActionResult:
-        """Check again, then execute, audit and follow the action."""
+    def run(self, actor: Actor, request: ActionRequest, progress: Progress) -> Following:
+        """Check again, then execute, audit and follow the action; it yields what it waits
+        for (`Await`), so that no thread is parked while a controller works."""
         prepared = self.prepare(actor, request)
         if prepared.verdict is not Verdict.OK or prepared.obj is None:
             return ActionResult(False, prepared.message)
+        if request.action_id:
+            # The first write: replicas that both took the same button race here, and the
+            # API server's resourceVersion check lets exactly one of them through.
+            try:
+                claimed = self.writer.claim(request.target, request.ref, request.action_id)
+            except Exception as err:  # noqa: BLE001 - nothing was written
+                return ActionResult(False, f"Could not start {request.describe()}: {err}")
+            if not claimed:
+                log.info("action %s: claimed by another replica", request.describe())
+                return ActionResult(
+                    False,
+                    "This button was already used (another fluxbot replica took it); nothing "
+                    "more was done.",
+                    claimed_elsewhere=True,
+                )
+        progress("")  # running: the first write follows
         started = time.monotonic()
         match request.action:
             case Action.RECONCILE:
-                result = self._reconcile(request, prepared.obj, progress)
+                result = yield from self._reconcile(request, prepared.obj, progress)
             case Action.SUSPEND:
                 result = self._suspend(actor, request)
             case Action.RESUME:
-                result = self._resume(actor, request, prepared.obj, progress)
+                result = yield from self._resume(actor, request, prepared.obj, progress)
             case Action.ROLLBACK:
                 assert prepared.plan is not None
                 if prepared.plan.method == "flux":
-                    result = self._flux_rollback(actor, request, prepared.plan, progress)
+                    result = yield from self._flux_rollback(actor, request, prepared.plan, progress)
                 else:
                     result = self._rollback(actor, request, prepared.obj, prepared.plan, progress)
         self._audit(actor, request, result)
@@ -373,9 +463,7 @@ class ActionService:
         )
         return result
 
-    def _reconcile(
-        self, request: ActionRequest, obj: FluxObject, progress: Progress
-    ) -> ActionResult:
+    def _reconcile(self, request: ActionRequest, obj: FluxObject, progress: Progress) -> Following:
         options = _options(request.variant)
         token = reconcile_token(self.clock())
         started = time.monotonic()
@@ -406,7 +494,9 @@ class ActionService:
                 )
             except Exception as err:  # noqa: BLE001 - reported, with what was done
                 return ActionResult(False, f"Could not request a reconcile of {source}: {err}")
-            outcome = self._follow(request.target, source, token, deadline - time.monotonic())
+            outcome = yield from self._follow(
+                request.target, source, token, deadline - time.monotonic()
+            )
             if outcome.state is not OutcomeState.SUCCEEDED:
                 # `flux reconcile --with-source` stops when the source is not Ready.
                 why = (
@@ -427,7 +517,9 @@ class ActionService:
         except Exception as err:  # noqa: BLE001 - reported to the person who acted
             return ActionResult(False, f"Could not request a reconcile of {title}: {err}")
         progress(f"Reconcile of {title} requested; waiting for the controller…")
-        outcome = self._follow(request.target, request.ref, token, deadline - time.monotonic())
+        outcome = yield from self._follow(
+            request.target, request.ref, token, deadline - time.monotonic()
+        )
         seconds = time.monotonic() - started
         if outcome.state is OutcomeState.SUCCEEDED:
             applied = f": applied revision {outcome.revision}" if outcome.revision else ""
@@ -456,14 +548,16 @@ class ActionService:
         """How long to follow: the chain's spec.timeouts, at most actions.follow_timeout."""
         return min(follow_budget(chain), self.config.actions.follow_timeout_seconds)
 
-    def _follow(self, target: ClusterTarget, ref: ObjectRef, token: str, timeout: float) -> Outcome:
+    def _follow(
+        self, target: ClusterTarget, ref: ObjectRef, token: str, timeout: float
+    ) -> Generator[Await, FluxObject | None, Outcome]:
         """Wait until the controller handled `token` and the object settled, or time runs out."""
 
         def settled(o: FluxObject) -> bool:
             result = reconcile_outcome(o, token)
             return result is not None and result.state is not OutcomeState.PROGRESSING
 
-        obj = self.objects.wait_for(target, ref, settled, max(0.0, timeout))
+        obj = yield Await(target, ref, settled, max(0.0, timeout))
         if obj is not None:
             outcome = reconcile_outcome(obj, token)
             assert outcome is not None
@@ -494,7 +588,7 @@ class ActionService:
 
     def _resume(
         self, actor: Actor, request: ActionRequest, obj: FluxObject, progress: Progress
-    ) -> ActionResult:
+    ) -> Following:
         """Hand the object back to Git: release fluxbot's hold, let the parent Kustomization
         apply Git's current spec (with its source), say what that deploys, and only then
         unsuspend, so resuming never redeploys the bad version behind Git's back."""
@@ -519,7 +613,7 @@ class ActionService:
         parent = objects.get((owner.kind, owner.namespace, owner.name)) if owner else None
         if parent is not None:
             progress(f"Resuming {title}: applying Git with Kustomization {parent.name}…")
-            applied = self._reconcile(
+            applied = yield from self._reconcile(
                 ActionRequest(Action.RECONCILE, request.target, parent.ref, variant="with-source"),
                 parent,
                 progress,
@@ -552,7 +646,7 @@ class ActionService:
             result.not_changed.append("still suspended")
             return result
         left = self._budget([now]) - (time.monotonic() - started)
-        outcome = self._follow(request.target, request.ref, token, left)
+        outcome = yield from self._follow(request.target, request.ref, token, left)
         result.outcome = outcome
         if outcome.state is OutcomeState.FAILED:
             result.headline = f"Resumed {title}, but its reconcile failed: {outcome.message}"
@@ -565,7 +659,7 @@ class ActionService:
 
     def _flux_rollback(
         self, actor: Actor, request: ActionRequest, plan: RollbackPlan, progress: Progress
-    ) -> ActionResult:
+    ) -> Following:
         """Pin the previous chart and let helm-controller upgrade to it, tracked."""
         assert plan.pin is not None
         title = request.title
@@ -600,7 +694,7 @@ class ActionService:
         progress(f"Rolling back {title}: helm-controller is upgrading to {target}…")
         current = self.objects.object(request.target, request.ref)
         budget = self._budget([current]) if current is not None else 300.0
-        outcome = self._follow(request.target, request.ref, token, budget)
+        outcome = yield from self._follow(request.target, request.ref, token, budget)
         result.outcome = outcome
         result.offer_resume = True
         seconds = time.monotonic() - started
@@ -651,7 +745,9 @@ class ActionService:
         title = (
             f"HelmRelease {request.ref.namespace}/{request.ref.name} on {request.target.cluster}"
         )
-        cluster = self.config.cluster(request.target)
+        # Release storage lives where helm-controller installs: the remote cluster when
+        # spec.kubeConfig is set (plan_rollback refused it unless mapped).
+        cluster = self._helm_cluster(request.target, obj)
         result = ActionResult(False, "")
         steps_left = [
             "parent Kustomization kept from re-applying the HelmRelease",

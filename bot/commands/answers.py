@@ -24,6 +24,7 @@ from bot.domain.incidents import IncidentRecord
 from bot.domain.posture import Finding, PosturePolicy
 from bot.domain.rollout import Deployed, SourceRollout
 from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.tree import TreeNode
 
 
 def _now() -> dt.datetime:
@@ -42,6 +43,15 @@ class ClusterReport:
     causes: tuple[CauseGroup, ...] = ()
     # What is deployed: the root source's revision and how many objects applied it.
     deployed: Deployed | None = None
+    # Each dependent's root, by (kind, namespace, name): asked for every listed row.
+    _roots: dict[tuple[str, str, str], ObjectRef] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for group in self.causes:
+            for dependent in group.dependents:
+                self._roots.setdefault(dependent.key, group.root.ref)
 
     @property
     def trouble(self) -> ClusterTrouble | None:
@@ -49,11 +59,8 @@ class ClusterReport:
         return cluster_trouble(self.status)
 
     def root_cause(self, obj: FluxObject) -> ObjectRef | None:
-        """The failing object `obj` fails because of, when it is not its own root."""
-        for group in self.causes:
-            if any(d.ref == obj.ref for d in group.dependents):
-                return group.root.ref
-        return None
+        """The object `obj` fails because of, when it is not its own root."""
+        return self._roots.get(obj.key)
 
     @property
     def environment(self) -> str:
@@ -153,6 +160,27 @@ class ObjectAnswer:
         """Clusters not searched, then matches from stale clusters."""
         out = [t for s in self.unreadable if (t := cluster_trouble(s)) is not None]
         return out + [t for m in self.matches if (t := m.trouble) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class TreeMatch:
+    """One Kustomization or HelmRelease found by `tree`, with what it manages."""
+
+    environment: str
+    cluster: str
+    tree: TreeNode
+    freshness: Freshness | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeAnswer:
+    """Answer to `tree`: the tree under every match, and clusters that could not be searched."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    matches: tuple[TreeMatch, ...]
+    unreadable: tuple[ClusterStatus, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +284,6 @@ class ReportAnswer:
 
 
 Answer = (
-    StatusAnswer | ObjectAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer | HelpAnswer
-    | ErrorAnswer | RolloutAnswer | AuditAnswer | ReportAnswer
+    StatusAnswer | ObjectAnswer | TreeAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer
+    | HelpAnswer | ErrorAnswer | RolloutAnswer | AuditAnswer | ReportAnswer
 )  # fmt: skip

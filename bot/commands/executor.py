@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from bot.commands.answers import (
@@ -19,6 +19,8 @@ from bot.commands.answers import (
     ObjectAnswer,
     ObjectMatch,
     StatusAnswer,
+    TreeAnswer,
+    TreeMatch,
 )
 from bot.commands.audit import answer_audit
 from bot.commands.grammar import (
@@ -33,6 +35,7 @@ from bot.commands.grammar import (
     ReportCommand,
     RolloutCommand,
     StatusCommand,
+    TreeCommand,
     help_text,
     parse,
 )
@@ -40,7 +43,7 @@ from bot.commands.report import answer_report
 from bot.commands.rollouts import answer_rollout
 from bot.digests.composer import DigestComposer
 from bot.domain.causes import group_failures
-from bot.domain.events import FluxEvent
+from bot.domain.events import FluxEvent, event_sources, newest_first
 from bot.domain.fleet import (
     ClusterTarget,
     EventReader,
@@ -52,13 +55,16 @@ from bot.domain.fleet import (
     sort_objects,
 )
 from bot.domain.incidents import IncidentRecord
-from bot.domain.kinds import KINDS, resolve_kind
+from bot.domain.kinds import HELM_RELEASE, KINDS, KUSTOMIZATION, kind_named, resolve_kind
 from bot.domain.rollout import deployed
-from bot.domain.status import FluxObject
+from bot.domain.status import FluxObject, ObjectRef
 from bot.domain.suggest import closest
+from bot.domain.tree import build_tree
 
 # Reading Events is a request per object; a `get` matching many clusters reads only a few.
 EVENT_MATCH_LIMIT: Final = 5
+# The object's and its sources' Events together, newest first.
+EVENT_LIMIT: Final = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,8 @@ class CommandRunner:
                     return self._status(command, context)
                 case GetCommand():
                     return self._get(command, context)
+                case TreeCommand():
+                    return self._tree(command, context)
                 case ActionCommand():
                     return ErrorAnswer(
                         f"{command.action} changes the cluster, so it runs in Slack, where fluxbot "
@@ -173,7 +181,7 @@ class CommandRunner:
             EnvironmentReport(env, tuple(c for c in clusters if c.environment == env))
             for env in dict.fromkeys(t.environment for t in targets)
         )
-        scope_words = f"{next(iter(kinds))}s" if kinds else "Flux objects"
+        scope_words = kind_named(next(iter(kinds))).title_plural if kinds else "Flux objects"
         return StatusAnswer(reports, scope_words, command.failing, self.clock())
 
     def _get(self, command: GetCommand, context: CommandContext) -> ObjectAnswer:
@@ -188,7 +196,8 @@ class CommandRunner:
             for obj in status.objects:
                 if flt.matches(obj):
                     target = ClusterTarget(status.environment, status.cluster)
-                    events, note = self._events(target, obj, len(matches))
+                    related = event_sources(obj, {o.key: o for o in status.objects})
+                    events, note = self._events(target, obj, related, len(matches))
                     matches.append(
                         ObjectMatch(
                             status.environment,
@@ -221,6 +230,25 @@ class CommandRunner:
             suggestions,
         )
 
+    def _tree(self, command: TreeCommand, context: CommandContext) -> TreeAnswer | ErrorAnswer:
+        kind = self._kinds(command.kind)
+        if kind.isdisjoint({KUSTOMIZATION.kind, HELM_RELEASE.kind}):
+            return ErrorAnswer(
+                "tree shows what a Kustomization or HelmRelease manages.", ("ks", "hr")
+            )
+        environment = self._environment(command.environment, context)
+        statuses = self.reader.read(self._targets(environment, command.cluster))
+        flt = ObjectFilter(kinds=kind, namespace=command.namespace, name=command.name)
+        matches = tuple(
+            TreeMatch(s.environment, s.cluster, build_tree(o, s.objects), s.freshness)
+            for s in statuses
+            for o in s.objects
+            if flt.matches(o)
+        )
+        unreadable = tuple(s for s in statuses if s.unreadable is not None)
+        (kind_name,) = kind
+        return TreeAnswer(kind_name, command.name, command.namespace, matches, unreadable)
+
     def locate(self, command: ActionCommand, context: CommandContext) -> ObjectMatch | ErrorAnswer:
         """The one object an action command names, or why there is not exactly one."""
         found = self.run(
@@ -250,16 +278,25 @@ class CommandRunner:
         )
 
     def _events(
-        self, target: ClusterTarget, obj: FluxObject, index: int
+        self, target: ClusterTarget, obj: FluxObject, related: list[ObjectRef], index: int
     ) -> tuple[tuple[FluxEvent, ...], str]:
+        """The object's Events and its sources', as `flux events --for KIND/NAME` shows them."""
         if not isinstance(self.reader, EventReader):
             return (), ""
         if index >= EVENT_MATCH_LIMIT:
             return (), "events shown for the first matches only; narrow with --cluster"
         try:
-            return tuple(self.reader.events(target, obj.ref)), ""
+            own = self.reader.events(target, obj.ref)
         except EventsUnavailable as err:
             return (), f"events could not be read: {err}"
+        found = [_about(e, obj.ref) for e in own]
+        notes = []
+        for ref in related:
+            try:
+                found += [_about(e, ref) for e in self.reader.events(target, ref)]
+            except EventsUnavailable as err:
+                notes.append(f"events of {ref} could not be read: {err}")
+        return tuple(newest_first(found, EVENT_LIMIT)), "; ".join(notes)
 
     def _environment(self, name: str | None, context: CommandContext) -> str | None:
         chosen = name or context.default_environment
@@ -317,6 +354,11 @@ class CommandRunner:
                 )
             )
         return frozenset({kind.kind})
+
+
+def _about(event: FluxEvent, ref: ObjectRef) -> FluxEvent:
+    # Readers select by kind and name; the event is about `ref` whatever it recorded.
+    return event if event.involved == ref else replace(event, involved=ref)
 
 
 def _suggest(word: str, known: Iterable[str], layout: FleetLayout) -> tuple[str, ...]:

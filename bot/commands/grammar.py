@@ -103,6 +103,16 @@ SPECS: Final = (
         examples=("get hr podinfo -n flux-apps", "get gitrepo platform --cluster prod-eu-1"),
     ),
     CommandSpec(
+        name="tree",
+        summary="What a Kustomization or HelmRelease manages, nested, with each one's health",
+        positionals=(
+            Positional("KIND", "ks or hr", required=True),
+            Positional("NAME", "object name", required=True),
+        ),
+        options=_LOCATE,
+        examples=("tree ks apps", "tree hr podinfo -n flux-apps --cluster prod-eu-1"),
+    ),
+    CommandSpec(
         name="reconcile",
         summary="Ask Flux to reconcile an object now, and report how it went",
         positionals=_OBJECT,
@@ -218,6 +228,17 @@ class GetCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeCommand:
+    """`tree KIND NAME [-n NAMESPACE] [--cluster C] [--env ENV]`."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    cluster: str | None = None
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ActionCommand:
     """`reconcile|suspend|resume|rollback KIND NAME [-n NS] [--cluster C] [--env ENV] ...`."""
 
@@ -283,8 +304,8 @@ class HelpCommand:
 
 
 Command = (
-    StatusCommand | GetCommand | ActionCommand | DigestCommand | IncidentsCommand | EnvsCommand
-    | HelpCommand | RolloutCommand | AuditCommand | ReportCommand
+    StatusCommand | GetCommand | TreeCommand | ActionCommand | DigestCommand | IncidentsCommand
+    | EnvsCommand | HelpCommand | RolloutCommand | AuditCommand | ReportCommand
 )  # fmt: skip
 
 
@@ -390,6 +411,10 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
                 cluster=text("cluster"),
                 environment=text("environment"),
                 share=opts.get("share") is True,
+            )
+        case "tree":
+            return TreeCommand(
+                pos[0], pos[1], text("namespace"), text("cluster"), text("environment")
             )
         case "envs":
             return EnvsCommand()

@@ -102,6 +102,7 @@ class LiveDemo:
         # Re-entrant: the simulated controllers write back while a step holds it.
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        self._listeners: list[Callable[[], None]] = []
         self._clusters: dict[tuple[str, str], _Cluster] = {}
         for env in DEMO_ENVIRONMENTS:
             for path in sorted((demo_directory() / env).glob("*.yaml")):
@@ -170,6 +171,11 @@ class LiveDemo:
         """Every object of one demo cluster."""
         with self._lock:
             return tuple(self._clusters[(target.environment, target.cluster)].parsed.values())
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly, without arguments) after every change."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def wait_for(
         self,
@@ -240,6 +246,10 @@ class LiveDemo:
         """The demo has no Kubernetes RBAC to ask."""
         return True, "demo"
 
+    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+        """The demo is one process: its runner's claims already act once."""
+        return True
+
     def close(self) -> None:
         """Cancel pending simulated reconciles."""
         for timer in self._timers:
@@ -259,6 +269,8 @@ class LiveDemo:
             cluster.objects[key] = obj
             cluster.parsed[key] = parse_flux_object(obj)
             self._changed.notify_all()
+            for listener in self._listeners:
+                listener()
 
 
 def _key(ref: ObjectRef) -> Key:

@@ -94,6 +94,14 @@ class SuspendedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class DriftItem:
+    """A HelmRelease that is ready but whose cluster state drifted (`Drifted=True`)."""
+
+    cluster: str
+    obj: FluxObject
+
+
+@dataclass(frozen=True, slots=True)
 class RevisionGroup:
     """Objects that moved to the same revision."""
 
@@ -212,6 +220,7 @@ class Digest:
     counts: HealthCounts = field(default_factory=HealthCounts)
     # The posture audit's findings (advice, not failures: they do not make a digest unhealthy).
     posture: tuple[Finding, ...] = ()
+    drifted: tuple[DriftItem, ...] = ()
 
     @property
     def unreadable(self) -> tuple[ClusterLine, ...]:
@@ -227,7 +236,11 @@ class Digest:
     def healthy(self) -> bool:
         """Nothing failing, unreadable or suspended, and no changes: nothing to say."""
         return (
-            not self.attention and not self.unreadable and not self.suspended and self.changes.empty
+            not self.attention
+            and not self.unreadable
+            and not self.suspended
+            and not self.drifted
+            and self.changes.empty
         )
 
     @cached_property
@@ -311,6 +324,12 @@ def compose(
         key=lambda i: (-len(i.dependents), kind_order(i.root.kind), i.cluster, i.root.name)
     )
     suspended.sort(key=lambda s: (not s.overdue, s.cluster, s.obj.namespace, s.obj.name))
+    drifted = tuple(
+        DriftItem(status.cluster, o)
+        for status in clusters
+        for o in status.objects
+        if o.drifted and not o.suspended
+    )
     lines = tuple(
         ClusterLine(s.cluster, s.counts, s.freshness, s.unreadable, last_seen.get(s.cluster))
         for s in clusters
@@ -325,6 +344,7 @@ def compose(
         changes=_changes(transitions, actions, window_start, now, clusters),
         snoozed=hidden,
         counts=total,
+        drifted=drifted,
     )
 
 

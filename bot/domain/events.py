@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.domain.status import parse_time
+from bot.domain.kinds import HELM_CHART
+from bot.domain.status import FluxObject, ObjectRef, parse_time
 
 # Controllers put the revision an event is about in these annotations.
 REVISION_ANNOTATIONS: Final = (
@@ -28,6 +29,8 @@ class FluxEvent:
     last_seen: dt.datetime | None
     source: str
     revision: str
+    # The object the event is about (`involvedObject`), when the event says.
+    involved: ObjectRef | None = None
 
     @property
     def is_warning(self) -> bool:
@@ -47,6 +50,7 @@ def parse_event(obj: Mapping[str, Any]) -> FluxEvent:
         or parse_time(metadata.get("creationTimestamp"))
     )
     count = obj.get("count")
+    involved = _map(obj.get("involvedObject") or obj.get("regarding"))
     return FluxEvent(
         type=str(obj.get("type") or "Normal"),
         reason=str(obj.get("reason") or ""),
@@ -55,7 +59,48 @@ def parse_event(obj: Mapping[str, Any]) -> FluxEvent:
         last_seen=last_seen,
         source=str(source.get("component") or obj.get("reportingComponent") or ""),
         revision=next((str(annotations[a]) for a in REVISION_ANNOTATIONS if a in annotations), ""),
+        involved=ObjectRef(
+            str(involved.get("kind") or ""),
+            str(involved.get("namespace") or ""),
+            str(involved.get("name") or ""),
+        )
+        if involved.get("name")
+        else None,
     )
+
+
+def event_object(event: FluxEvent, obj: FluxObject) -> str:
+    """`Kind/name` as `flux events` prints it, with the namespace when it is another one."""
+    about = event.involved or obj.ref
+    where = f"{about.namespace}/" if about.namespace != obj.namespace else ""
+    return f"{about.kind}/{where}{about.name}"
+
+
+def event_sources(
+    obj: FluxObject, objects: Mapping[tuple[str, str, str], FluxObject]
+) -> list[ObjectRef]:
+    """Whose Events `flux events --for KIND/NAME` shows besides the object's own: its source.
+
+    flux2 cmd/flux/events.go: a Kustomization's `spec.sourceRef`; a HelmRelease's chart source
+    and its HelmChart `<namespace>-<name>`; an ImagePolicy's ImageRepository; an Alert's
+    Provider; a HelmChart's source. fluxbot also follows the `spec.chartRef` of a HelmRelease,
+    and the source of the other kinds that have one (an ImageUpdateAutomation's
+    GitRepository, an ExternalArtifact's generator).
+    """
+    refs: list[ObjectRef] = []
+    if obj.helm is not None and obj.helm.chart_repository is not None:
+        refs.append(obj.helm.chart_repository)
+    if obj.source_ref is not None:
+        refs.append(obj.source_ref)
+        chart = objects.get((obj.source_ref.kind, obj.source_ref.namespace, obj.source_ref.name))
+        if (
+            obj.helm is not None
+            and chart is not None
+            and chart.kind == HELM_CHART.kind
+            and chart.source_ref is not None
+        ):
+            refs.append(chart.source_ref)
+    return list(dict.fromkeys(r for r in refs if r != obj.ref))
 
 
 def newest_first(events: list[FluxEvent], limit: int) -> list[FluxEvent]:

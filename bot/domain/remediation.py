@@ -68,6 +68,18 @@ def reconcile_patch(token: str, obj: FluxObject, options: ReconcileOptions) -> d
     return {"metadata": {"annotations": annotations}}
 
 
+def check_offered(obj: FluxObject, action: str, variant: str = "") -> None:
+    """Refuse what the Flux CLI does not offer for the kind (no `flux reconcile alert`, no
+    `flux suspend source external`, `--with-source` only where flux has it)."""
+    kind = obj.flux_kind
+    if action in ("reconcile", "suspend", "resume") and action not in kind.actions:
+        raise Refused(f"Flux offers no {action} for {kind.kind} objects")
+    if variant == "with-source" and (not kind.with_source or obj.source_ref is None):
+        # A source the CLI cannot reconcile (an ExternalArtifact) is refused by
+        # with_source_plan, in the CLI's words.
+        raise Refused(f"{kind.kind} {obj.namespace}/{obj.name} has no source to reconcile first")
+
+
 def check_reconcilable(obj: FluxObject) -> None:
     """What the Flux CLI refuses to reconcile, in its words: a suspended or static object."""
     if obj.static:
@@ -217,6 +229,9 @@ def reconcile_outcome(obj: FluxObject, token: str) -> Outcome | None:
     succeeded, and a failed attempt (Ready False, retrying) is reported at once rather than
     after five minutes.
     """
+    if obj.flux_kind.always_ready:
+        # Alerts and Providers have no status to hand a token back in: resumed is done.
+        return None if obj.suspended else Outcome(OutcomeState.SUCCEEDED, obj.message)
     if obj.last_handled_reconcile_at != token:
         return None
     ready = next((c for c in obj.conditions if c.type == "Ready"), None)
@@ -253,15 +268,23 @@ def applicable_actions(
 
     `rollback_method` is None when rollback is not available at all. Static objects (OCI
     HelmRepositories) are not reconciled by Flux, so nothing is offered for them but suspend.
+    Only what the Flux CLI has for the kind is offered (no `flux reconcile alert`, nothing for
+    ExternalArtifacts and ArtifactGenerators, `--with-source` for Kustomizations, HelmReleases
+    and HelmCharts).
     """
+    offered = obj.flux_kind.actions
     if obj.suspended:
-        return [(Action.RESUME, "")]
+        return [(Action.RESUME, "")] if "resume" in offered else []
     if obj.reconcile_disabled and obj.kind == HELM_RELEASE.kind and _rolled_back(obj):
         return [(Action.RESUME, ""), (Action.SUSPEND, "")]
     actions: list[tuple[Action, str]] = []
-    if not obj.static:
+    if not obj.static and "reconcile" in offered:
         actions.append((Action.RECONCILE, ""))
-        if obj.source_ref is not None and obj.source_ref.kind in RECONCILABLE_SOURCES:
+        if (
+            obj.flux_kind.with_source
+            and obj.source_ref is not None
+            and obj.source_ref.kind in RECONCILABLE_SOURCES
+        ):
             actions.append((Action.RECONCILE, "with-source"))
     if obj.kind == HELM_RELEASE.kind:
         actions.append((Action.RECONCILE, "force"))
@@ -273,7 +296,8 @@ def applicable_actions(
                 actions.append((Action.ROLLBACK, ""))
             except CannotRollBack:
                 pass
-    actions.append((Action.SUSPEND, ""))
+    if "suspend" in offered:
+        actions.append((Action.SUSPEND, ""))
     return actions
 
 

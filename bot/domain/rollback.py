@@ -70,6 +70,9 @@ class RollbackPlan:
     current: ReleaseSnapshot
     target: ReleaseSnapshot
     pin: Pin | None = None
+    # The configured cluster `helm` runs against when the release lives in a remote cluster
+    # (`spec.kubeConfig`); empty when it lives where the HelmRelease is.
+    helm_cluster: str = ""
 
     @property
     def values_changed(self) -> bool:
@@ -207,26 +210,47 @@ def release_patch() -> dict[str, Any]:
     }
 
 
+def check_remote(obj: FluxObject, mapped_remote: bool) -> None:
+    """Refuse a HelmRelease whose release lives in a remote cluster (`spec.kubeConfig`) that
+    fluxbot cannot reach as that cluster."""
+    assert obj.helm is not None
+    if obj.helm.kube_config and not mapped_remote:
+        secret, key = obj.helm.kube_config_secret
+        ref = (
+            f"Secret {obj.namespace}/{secret}" + (f" key {key}" if key else "")
+            if secret
+            else "a configMapRef (workload identity)"
+        )
+        raise CannotRollBack(
+            f"the release lives in another cluster (spec.kubeConfig: {ref}) that is not mapped "
+            "to a configured cluster in actions.helm_remote_clusters. Use actions.rollback: flux"
+        )
+
+
 def check_helm_cli(obj: FluxObject, plan: RollbackPlan, mapped_remote: bool) -> None:
     """What `helm rollback` cannot do right, refused (the Helm CLI has one --namespace for
     storage and for the chart's namespace-less resources; `spec.kubeConfig` is another
     cluster)."""
     assert obj.helm is not None
+    check_remote(obj, mapped_remote)
     if plan.storage_namespace != plan.namespace:
         raise CannotRollBack(
             f"its Helm storage namespace ({plan.storage_namespace}) differs from the release "
             f"namespace ({plan.namespace}); the Helm CLI has one --namespace for both, so "
             "resources would land in the wrong namespace. Use actions.rollback: flux"
         )
-    if obj.helm.kube_config and not mapped_remote:
-        raise CannotRollBack(
-            "the release lives in another cluster (spec.kubeConfig) that is not configured in "
-            "fluxbot. Use actions.rollback: flux"
-        )
-    if not RELEASE_NAME.match(plan.release) or len(plan.release) > 53:
-        raise CannotRollBack(f"{plan.release!r} is not a valid Helm release name")
-    if not NAMESPACE.match(plan.storage_namespace):
-        raise CannotRollBack(f"{plan.storage_namespace!r} is not a valid namespace")
+    check_helm_names(plan.release, plan.storage_namespace, obj.helm.service_account)
+
+
+def check_helm_names(release: str, storage_namespace: str, service_account: str = "") -> None:
+    """Names from a cluster that go on helm's command line, checked by Kubernetes' and Helm's
+    own rules (helm pkg/chartutil ValidateReleaseName), so none can read as a flag."""
+    if not RELEASE_NAME.match(release) or len(release) > 53:
+        raise CannotRollBack(f"{release!r} is not a valid Helm release name")
+    if not NAMESPACE.match(storage_namespace) or len(storage_namespace) > 63:
+        raise CannotRollBack(f"{storage_namespace!r} is not a valid namespace")
+    if service_account and (not RELEASE_NAME.match(service_account) or len(service_account) > 253):
+        raise CannotRollBack(f"{service_account!r} is not a valid ServiceAccount name")
 
 
 def plan_from_helm_history(obj: FluxObject, revisions: list[tuple[int, str, str]]) -> RollbackPlan:

@@ -16,12 +16,20 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.domain.kinds import (
+    ALERT,
+    ARTIFACT_GENERATOR,
+    EXTERNAL_ARTIFACT,
     GIT_REPOSITORY,
     HELM_CHART,
     HELM_RELEASE,
     HELM_REPOSITORY,
+    IMAGE_POLICY,
+    IMAGE_REPOSITORY,
+    IMAGE_UPDATE_AUTOMATION,
     KUSTOMIZATION,
+    PROVIDER,
     FluxKind,
+    Suspend,
     is_flux_kind,
     kind_named,
 )
@@ -34,6 +42,8 @@ SUSPENDED_UNTIL: Final = "fluxbot.io/suspended-until"
 # The Flux Operator's record of who suspended an object (its web UI and CLI write it).
 OPERATOR_SUSPENDED_BY: Final = "fluxcd.controlplane.io/suspendedBy"
 # fluxbot's record of an emergency rollback, kept until Resume.
+# The last button a fluxbot replica claimed on the object (one action across replicas).
+ACTION_ID: Final = "fluxbot.io/action-id"
 ROLLED_BACK_BY: Final = "fluxbot.io/rolled-back-by"
 ROLLED_BACK_FROM: Final = "fluxbot.io/rolled-back-from"
 ROLLED_BACK_TO: Final = "fluxbot.io/rolled-back-to"
@@ -42,6 +52,9 @@ RECONCILE_ANNOTATION: Final = "kustomize.toolkit.fluxcd.io/reconcile"
 REQUESTED_AT: Final = "reconcile.fluxcd.io/requestedAt"
 OWNER_NAME_LABEL: Final = "kustomize.toolkit.fluxcd.io/name"
 OWNER_NAMESPACE_LABEL: Final = "kustomize.toolkit.fluxcd.io/namespace"
+# source-watcher api/v1beta1: an ArtifactGenerator with this annotation set to `disabled` is
+# not reconciled, and `flux get artifact generators` prints it as suspended.
+GENERATOR_RECONCILE_ANNOTATION: Final = "source.extensions.fluxcd.io/reconcile"
 NOT_RECONCILED_MESSAGE: Final = "waiting to be reconciled"
 OCI_HELM_REPOSITORY_MESSAGE: Final = "Helm repository is Ready"
 
@@ -105,6 +118,34 @@ class ObjectRef:
 
 
 @dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    """One object a Kustomization or HelmRelease applied (`status.inventory.entries[]`)."""
+
+    namespace: str
+    name: str
+    group: str
+    kind: str
+
+    @property
+    def ref(self) -> ObjectRef:
+        """A reference by kind, namespace and name (the group is dropped)."""
+        return ObjectRef(self.kind, self.namespace, self.name)
+
+
+def parse_inventory_id(entry_id: str) -> InventoryEntry | None:
+    """`<namespace>_<name>_<group>_<kind>` (cli-utils ObjMetadata) as an entry, or None.
+
+    Namespaces and groups hold no underscore; a colon in a name is written `__` (RBAC names).
+    """
+    head, sep, kind = entry_id.rpartition("_")
+    head, sep2, group = head.rpartition("_")
+    namespace, sep3, name = head.partition("_")
+    if not (sep and sep2 and sep3 and name and kind):
+        return None
+    return InventoryEntry(namespace, name.replace("__", ":"), group, kind)
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseSnapshot:
     """One entry of a HelmRelease's `status.history` (newest first)."""
 
@@ -136,12 +177,16 @@ class HelmReleaseStatus:
     upgrade_failures: int
     # Where the chart comes from: the HelmChart templated from `spec.chart`, or `spec.chartRef`.
     chart_source: ObjectRef | None
+    # The template's `spec.chart.spec.sourceRef` (the HelmChart's own source), if templated.
+    chart_repository: ObjectRef | None = None
     # What a rollback needs from the spec: `spec.chart.spec.version` (templated charts), a
     # remote cluster (`spec.kubeConfig`), the account helm-controller impersonates, and
     # `spec.rollback` (timeout, disableHooks, force, recreate, cleanupOnFail, disableWait).
     chart_version: str = ""
     chart_ref: bool = False  # the chart comes from `spec.chartRef`, not a templated HelmChart
     kube_config: bool = False
+    # `spec.kubeConfig.secretRef` (name, key), empty with a configMapRef (workload identity).
+    kube_config_secret: tuple[str, str] = ("", "")
     service_account: str = ""
     rollback_options: tuple[tuple[str, str], ...] = ()
 
@@ -241,6 +286,10 @@ class FluxObject:
     requested_at: str = ""
     suspension: Suspension | None = None
     reconcile_disabled: bool = False
+    # What a Kustomization or HelmRelease (Flux 2.8+) applied, from `status.inventory`.
+    inventory: tuple[InventoryEntry, ...] | None = None
+    # A Kustomization or HelmRelease with `spec.kubeConfig` applies to another cluster.
+    remote_cluster: bool = False
     # How long the controller's current operation may take before it gives up, as each kind's
     # API defines it (see `operation_timeout`); None for kinds without a timeout.
     timeout: dt.timedelta | None = None
@@ -280,9 +329,20 @@ class FluxObject:
     @property
     def has_ready_condition(self) -> bool:
         """Whether a controller has ever reported Ready on this object."""
-        return any(c.type == "Ready" for c in self.conditions) or (
-            self.message == OCI_HELM_REPOSITORY_MESSAGE
+        return (
+            any(c.type == "Ready" for c in self.conditions)
+            or self.message == OCI_HELM_REPOSITORY_MESSAGE
+            or bool(self.flux_kind.always_ready)
         )
+
+    @property
+    def drifted(self) -> bool:
+        """A HelmRelease whose cluster state drifted from the release (`Drifted=True`).
+
+        In drift detection's `warn` mode helm-controller reports it and stays Ready; in
+        `enabled` mode it corrects the drift, so a lasting `Drifted=True` is worth telling.
+        """
+        return any(c.type == "Drifted" and c.status == "True" for c in self.conditions)
 
     @property
     def kstatus(self) -> KStatus:
@@ -334,7 +394,10 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
     ready_condition = by_type.get("Ready")
     helm = _helm_status(namespace, name, spec, status) if flux_kind is HELM_RELEASE else None
 
-    if flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci":
+    if flux_kind.always_ready:
+        # Alerts and Providers have no status (v1beta3); flux get prints them Ready regardless.
+        ready, message = "True", flux_kind.always_ready
+    elif flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci":
         # OCI HelmRepositories are not reconciled into an artifact; flux get calls them Ready.
         ready, message = "True", OCI_HELM_REPOSITORY_MESSAGE
     elif ready_condition is not None:
@@ -342,7 +405,7 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
     else:
         ready, message = "False", NOT_RECONCILED_MESSAGE
 
-    full_revision = _revision(flux_kind, status, helm)
+    full_revision = _revision(flux_kind, spec, status, helm)
     revision = truncate_hex(full_revision) if flux_kind.shortens_revision else full_revision
     if flux_kind.shortens_message:
         message = truncate_hex(message)
@@ -375,7 +438,7 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         namespace=namespace,
         name=name,
         ready=ready,
-        suspended=spec.get("suspend") is True,
+        suspended=_suspended(flux_kind, spec, annotations),
         revision=revision,
         message=message,
         full_revision=full_revision,
@@ -395,6 +458,8 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         requested_at=_str(annotations.get(REQUESTED_AT)),
         suspension=suspension,
         reconcile_disabled=_str(annotations.get(RECONCILE_ANNOTATION)).lower() == "disabled",
+        inventory=_inventory(status) if flux_kind in (KUSTOMIZATION, HELM_RELEASE) else None,
+        remote_cluster=bool(_map(spec.get("kubeConfig"))),
         timeout=operation_timeout(flux_kind, spec, helm),
         created_at=parse_time(metadata.get("creationTimestamp")),
         delivery=_delivery(flux_kind, spec, status, helm, full_revision),
@@ -482,6 +547,24 @@ def _delivery(
     return None
 
 
+def _suspended(
+    flux_kind: FluxKind, spec: Mapping[str, Any], annotations: Mapping[str, Any]
+) -> bool:
+    if flux_kind.suspend is Suspend.ANNOTATION:
+        return _str(annotations.get(GENERATOR_RECONCILE_ANNOTATION)).lower() == "disabled"
+    if flux_kind.suspend is Suspend.NONE:
+        return False
+    return spec.get("suspend") is True
+
+
+def _inventory(status: Mapping[str, Any]) -> tuple[InventoryEntry, ...] | None:
+    raw = status.get("inventory")
+    if not isinstance(raw, Mapping):
+        return None
+    entries = (parse_inventory_id(_str(_map(e).get("id"))) for e in _list(raw.get("entries")))
+    return tuple(e for e in entries if e is not None)
+
+
 # Source kinds whose `spec.timeout` defaults to 60s (the CRD default; HelmRepository's
 # GetTimeout() returns one minute when unset). HelmChart has no timeout of its own.
 _SOURCE_TIMEOUT_KINDS: Final = frozenset(
@@ -548,7 +631,10 @@ def parse_go_duration(value: object) -> dt.timedelta | None:
 
 
 def _revision(
-    flux_kind: FluxKind, status: Mapping[str, Any], helm: HelmReleaseStatus | None
+    flux_kind: FluxKind,
+    spec: Mapping[str, Any],
+    status: Mapping[str, Any],
+    helm: HelmReleaseStatus | None,
 ) -> str:
     if helm is not None:
         if helm.history:
@@ -556,7 +642,17 @@ def _revision(
         return helm.last_attempted_revision
     if flux_kind is KUSTOMIZATION:
         return _str(status.get("lastAppliedRevision"))
-    return _str(_map(status.get("artifact")).get("revision"))
+    if flux_kind is IMAGE_POLICY:
+        # flux get image policy prints IMAGE and TAG from status.latestRef (v1); v1beta2
+        # had status.latestImage, already `image:tag`.
+        latest = _map(status.get("latestRef"))
+        if _str(latest.get("name")):
+            return f"{_str(latest.get('name'))}:{_str(latest.get('tag'))}"
+        return _str(status.get("latestImage"))
+    if flux_kind.is_source:
+        return _str(_map(status.get("artifact")).get("revision"))
+    # The other kinds have no revision column in flux get.
+    return ""
 
 
 def _source_ref(
@@ -567,14 +663,29 @@ def _source_ref(
 ) -> ObjectRef | None:
     if helm is not None:
         return helm.chart_source
-    if flux_kind is HELM_CHART or flux_kind is KUSTOMIZATION:
+    if flux_kind in (HELM_CHART, KUSTOMIZATION, EXTERNAL_ARTIFACT):
         return _ref(spec.get("sourceRef"), namespace)
+    if flux_kind is IMAGE_UPDATE_AUTOMATION:
+        return _ref(spec.get("sourceRef"), namespace, GIT_REPOSITORY.kind)
+    if flux_kind is IMAGE_POLICY:
+        return _ref(spec.get("imageRepositoryRef"), namespace, IMAGE_REPOSITORY.kind)
+    if flux_kind is ALERT:
+        # Alerts may not point across namespaces (flux events: crossNamespaced false).
+        ref = _ref(spec.get("providerRef"), namespace, PROVIDER.kind)
+        return ObjectRef(ref.kind, namespace, ref.name) if ref else None
     return None
 
 
 def _depends_on(
     flux_kind: FluxKind, namespace: str, spec: Mapping[str, Any]
 ) -> tuple[ObjectRef, ...]:
+    if flux_kind is ARTIFACT_GENERATOR:
+        # An ArtifactGenerator builds its artifacts from these sources; it waits on them.
+        return tuple(
+            ref
+            for entry in _list(spec.get("sources"))
+            if (ref := _ref(entry, namespace)) is not None and ref.kind
+        )
     # dependsOn entries name objects of the same kind (Kustomization or HelmRelease).
     refs = []
     for entry in _list(spec.get("dependsOn")):
@@ -592,6 +703,7 @@ def _helm_status(
     chart_ref = _map(spec.get("chartRef"))
     template = _map(_map(spec.get("chart")).get("spec"))
     chart_source: ObjectRef | None
+    chart_repository = _ref(template.get("sourceRef"), namespace) if template else None
     if chart_ref:
         chart_source = _ref(chart_ref, namespace)
     elif template:
@@ -609,9 +721,14 @@ def _helm_status(
         install_failures=_int(status.get("installFailures")) or 0,
         upgrade_failures=_int(status.get("upgradeFailures")) or 0,
         chart_source=chart_source,
+        chart_repository=chart_repository,
         chart_version=_str(template.get("version")),
         chart_ref=bool(chart_ref),
         kube_config=bool(_map(spec.get("kubeConfig"))),
+        kube_config_secret=(
+            _str(_map(_map(spec.get("kubeConfig")).get("secretRef")).get("name")),
+            _str(_map(_map(spec.get("kubeConfig")).get("secretRef")).get("key")),
+        ),
         service_account=_str(spec.get("serviceAccountName")),
         rollback_options=tuple(
             sorted((str(k), str(v)) for k, v in _map(spec.get("rollback")).items())
@@ -651,12 +768,16 @@ def _condition(raw: object) -> Condition:
     )
 
 
-def _ref(raw: object, default_namespace: str) -> ObjectRef | None:
+def _ref(raw: object, default_namespace: str, default_kind: str = "") -> ObjectRef | None:
     item = _map(raw)
     name = _str(item.get("name"))
     if not name:
         return None
-    return ObjectRef(_str(item.get("kind")), _str(item.get("namespace")) or default_namespace, name)
+    return ObjectRef(
+        _str(item.get("kind")) or default_kind,
+        _str(item.get("namespace")) or default_namespace,
+        name,
+    )
 
 
 def _is_true(condition: Condition | None) -> bool:

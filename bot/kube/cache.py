@@ -124,6 +124,8 @@ class ClusterCache:
         self._lock = threading.Lock()
         # Signalled on every change, for callers following one object (action outcomes).
         self._changed = threading.Condition(self._lock)
+        # Told (without arguments, under the lock: keep them quick) after every change.
+        self.listeners: list[Callable[[], None]] = []
         self._store: dict[Key, _Entry] = {}
         self._kinds: dict[str, _KindHealth] = {}
         self._cluster_problem: ClusterProblem | None = None
@@ -135,6 +137,12 @@ class ClusterCache:
         self._api_client: Any = None
         self.server = "?"
         self.served: ServedKinds | None = None
+
+    def _notify(self) -> None:
+        """Wake whoever follows an object (the caller holds the lock)."""
+        self._changed.notify_all()
+        for listener in self.listeners:
+            listener()
 
     # -- lifecycle --
 
@@ -150,7 +158,7 @@ class ClusterCache:
         """Stop every thread of this cluster and close its connections."""
         self._stop.set()
         with self._changed:
-            self._changed.notify_all()
+            self._notify()
         for watcher in list(self._watchers):
             watcher.interrupt()
         deadline = time.monotonic() + timeout
@@ -268,7 +276,7 @@ class ClusterCache:
             health.problem = None
             health.since = None
             self._note_synced(at)
-            self._changed.notify_all()
+            self._notify()
             if not any(h.problem for h in self._kinds.values()):
                 self._problem_since = None
         if first and self._listed is not None:
@@ -299,7 +307,7 @@ class ClusterCache:
             old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
             self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
             emitted = self._diff(old, obj, old_settled, at)
-            self._changed.notify_all()
+            self._notify()
         self._publish(emitted)
 
     def remove(self, key: Key) -> None:
@@ -308,7 +316,7 @@ class ClusterCache:
         with self._lock:
             entry = self._store.pop(key, None)
             emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
-            self._changed.notify_all()
+            self._notify()
         self._publish(emitted)
 
     def _diff(
@@ -638,6 +646,11 @@ class FleetCache:
     def object(self, target: ClusterTarget, ref: ObjectRef) -> FluxObject | None:
         """The cached status of one object, if the cache has it."""
         return self._clusters[(target.environment, target.cluster)].get(ref)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly, without arguments) after every change in any cluster."""
+        for cluster in self._clusters.values():
+            cluster.listeners.append(listener)
 
     def wait_for(
         self,

@@ -15,7 +15,7 @@ from kubernetes import client as k8s
 from bot.domain.fleet import ClusterTarget
 from bot.domain.kinds import kind_named
 from bot.domain.remediation import FIELD_MANAGER
-from bot.domain.status import ObjectRef
+from bot.domain.status import ACTION_ID, ObjectRef
 from bot.kube.cache import ClusterUnavailable, FleetCache
 from bot.kube.errors import describe_error
 
@@ -60,6 +60,42 @@ class KubeWriter:
             )
         except Exception as err:
             raise self._failed(connection, err, ref) from err
+
+    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+        """Annotate the object with `action_id`, conditionally on the resourceVersion just
+        read (the API server answers 409 Conflict when it changed): exactly one replica
+        claims a button, however the halves of a double click were spread."""
+        connection, version = self._connect(target, ref)
+        kind = kind_named(ref.kind)
+        api = k8s.CustomObjectsApi(connection.api_client)
+        coordinates = (kind.group, version, ref.namespace, kind.plural, ref.name)
+        try:
+            current: Any = api.get_namespaced_custom_object(
+                *coordinates, _request_timeout=connection.timeout
+            )
+            metadata = current.get("metadata") or {}
+            if (metadata.get("annotations") or {}).get(ACTION_ID) == action_id:
+                return False
+            body = {
+                "metadata": {
+                    "resourceVersion": metadata.get("resourceVersion"),
+                    "annotations": {ACTION_ID: action_id},
+                }
+            }
+            api.patch_namespaced_custom_object(
+                *coordinates,
+                body,
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE_PATCH,
+                _request_timeout=connection.timeout,
+            )
+        except k8s.ApiException as err:
+            if err.status == 409:
+                return False
+            raise self._failed(connection, err, ref) from err
+        except Exception as err:
+            raise self._failed(connection, err, ref) from err
+        return True
 
     def record_event(
         self,

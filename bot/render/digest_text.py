@@ -157,6 +157,8 @@ def headline(digest: Digest) -> str:
     changes = digest.changes.count
     if changes:
         tail.append(_count(changes, "change"))
+    if digest.drifted:
+        tail.append(f"{len(digest.drifted)} drifted")
     return " · ".join([text, *tail])
 
 
@@ -269,6 +271,13 @@ def render_digest(digest: Digest) -> str:
             lines.append(
                 f"  - {s.obj.kind} {s.obj.namespace}/{s.obj.name} on {s.cluster}{who}{overdue}"
             )
+    if digest.drifted:
+        # Ready, but helm-controller found the cluster drifted from the release (warn mode).
+        lines += ["", "Drifted from their Helm release:"]
+        lines += [
+            f"  - {d.obj.kind} {d.obj.namespace}/{d.obj.name} on {d.cluster}"
+            for d in digest.drifted
+        ]
     if not digest.changes.empty:
         lines += ["", f"Changes since {_when(digest.since)}:"]
         lines += [f"  {line}" for line in change_lines(digest.changes, digest.now)]
@@ -342,6 +351,10 @@ def digest_record(digest: Digest) -> dict[str, Any]:
                 "overdue": s.overdue,
             }
             for s in digest.suspended
+        ],
+        "drifted": [
+            {"cluster": d.cluster, "namespace": d.obj.namespace, "name": d.obj.name}
+            for d in digest.drifted
         ],
         "changes": {
             "revisions": [

@@ -21,12 +21,23 @@ from bot.commands.answers import (
     ReportAnswer,
     RolloutAnswer,
     StatusAnswer,
+    TreeAnswer,
+    TreeMatch,
 )
 from bot.commands.headline import environment_headline, plural, trouble_summary
 from bot.domain.condense import condense
-from bot.domain.fleet import ClusterTarget, ClusterTrouble, TroubleState, cluster_trouble
+from bot.domain.events import event_object
+from bot.domain.fleet import (
+    CacheState,
+    ClusterTarget,
+    ClusterTrouble,
+    Freshness,
+    TroubleState,
+    cluster_trouble,
+)
 from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
+from bot.domain.tree import TreeNode
 from bot.incidents.planner import title as incident_title
 from bot.render.audit_text import render_audit
 from bot.render.digest_text import counts_line, render_digest
@@ -51,6 +62,8 @@ def render(answer: Answer) -> str:
             return render_status(answer)
         case ObjectAnswer():
             return render_object(answer)
+        case TreeAnswer():
+            return render_tree(answer)
         case DigestAnswer():
             return render_digest(answer.digest)
         case IncidentsAnswer():
@@ -127,13 +140,14 @@ def _render_cluster(report: ClusterReport, now: dt.datetime) -> list[str]:
 
 def _cause_order(report: ClusterReport) -> list[FluxObject]:
     """Failing roots, each followed by what fails because of it; then everything else."""
-    shown = {o.ref for o in report.shown}
-    ordered: list[FluxObject] = []
+    shown = {o.key for o in report.shown}
+    ordered: dict[tuple[str, str, str], FluxObject] = {}
     for group in report.causes:
         for obj in (group.root, *group.dependents):
-            if obj.ref in shown and obj not in ordered:
-                ordered.append(obj)
-    return ordered + [o for o in report.shown if o not in ordered]
+            if obj.key in shown:
+                ordered.setdefault(obj.key, obj)
+    # Keys, not objects: comparing whole objects row by row made this quadratic.
+    return [*ordered.values(), *(o for o in report.shown if o.key not in ordered)]
 
 
 def _trouble_words(trouble: ClusterTrouble, now: dt.datetime) -> str:
@@ -168,7 +182,8 @@ def _row(obj: FluxObject, now: dt.datetime, blocked: bool = False) -> tuple[str,
         obj.namespace,
         obj.name,
         obj.revision,
-        str(obj.suspended),
+        # Kinds whose `flux get` has no SUSPENDED column (ImagePolicy, Provider, ...).
+        str(obj.suspended) if obj.flux_kind.suspended_column else "-",
         obj.ready,
         _age_cell(obj, now),
         message,
@@ -241,7 +256,9 @@ def _render_match(match: ObjectMatch, now: dt.datetime) -> str:
     lines = [
         f"{MARKS[obj.health]} {obj.kind} {obj.namespace}/{obj.name} "
         f"({match.environment} / {match.cluster}): {state}{_stale_note(trouble, now)}",
-        f"  Ready:      {obj.ready}" + (f" ({obj.reason})" if obj.reason else ""),
+        f"  Ready:      {obj.ready}"
+        + (f" ({obj.reason})" if obj.reason else "")
+        + (", drift detected (Drifted=True)" if obj.drifted else ""),
         f"  Message:    {_one_line(obj.message)}",
         f"  Revision:   {obj.full_revision or '-'}",
         f"  Suspended:  {obj.suspended}",
@@ -301,24 +318,84 @@ def _render_match(match: ObjectMatch, now: dt.datetime) -> str:
         ]
         lines += ["    " + line for line in table(rows)]
     if match.events:
+        # As `flux events --for KIND/NAME`: the object's Events and its sources'.
         lines.append("  Recent events:")
-        rows = [("LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE")]
+        event_rows = [("LAST SEEN", "TYPE", "REASON", "OBJECT", "REVISION", "MESSAGE")]
         shown = _one_line(obj.message)
-        rows += [
+        event_rows += [
             (
-                _when(e.last_seen),
+                _when(e.last_seen) + (f" (x{e.count})" if e.count > 1 else ""),
                 e.type,
                 e.reason,
-                str(e.count),
+                event_object(e, obj),
+                e.revision or "-",
                 # The controller's event usually repeats the Ready message; print it once.
                 "(the message above)" if _one_line(e.message) == shown else _one_line(e.message),
             )
             for e in match.events
         ]
-        lines += ["    " + line for line in table(rows)]
+        lines += ["    " + line for line in table(event_rows)]
     if match.events_note:
         lines.append(f"  ({match.events_note})")
     return "\n".join(lines)
+
+
+def render_tree(answer: TreeAnswer) -> str:
+    """Each match's tree as `flux tree` draws it, Flux objects marked with their health."""
+    where = f" in namespace {answer.namespace}" if answer.namespace else ""
+    parts = []
+    if not answer.matches:
+        parts.append(f"No {answer.kind} named {answer.name!r}{where} was found.")
+    parts += [_render_tree_match(m) for m in answer.matches]
+    for cluster in answer.unreadable:
+        assert cluster.unreadable is not None
+        parts.append(f"{cluster.cluster}: not searched: {cluster.unreadable.message}")
+    return "\n\n".join(parts)
+
+
+def _render_tree_match(match: TreeMatch) -> str:
+    root = match.tree
+    assert root.obj is not None
+    counts = root.counts()
+    summary = ", ".join(f"{counts[h]} {h}" for h in Health if counts[h])
+    lines = [
+        f"{MARKS[root.obj.health]} {root.label} ({match.environment} / {match.cluster}): "
+        f"{root.obj.health}; manages {root.size} objects"
+        + (f" ({summary} Flux objects)" if summary else "")
+        + freshness_note_of(match.freshness)
+    ]
+    if root.note:
+        lines.append(f"  ({root.note})")
+    lines += _tree_lines(root, "")
+    return "\n".join(lines)
+
+
+def _tree_lines(node: TreeNode, prefix: str) -> list[str]:
+    lines = []
+    for index, child in enumerate(node.children):
+        last = index == len(node.children) - 1
+        text = child.label
+        if child.obj is not None:
+            text = f"{MARKS[child.obj.health]} {text}"
+            if child.obj.health in (Health.FAILING, Health.PROGRESSING):
+                text += f": {_one_line(child.obj.message)}"
+        elif child.is_flux:
+            text += " (not found in the cluster)"
+        if child.note:
+            text += f" ({child.note})"
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
+        lines += _tree_lines(child, prefix + ("    " if last else "│   "))
+    return lines
+
+
+def freshness_note_of(fresh: Freshness | None) -> str:
+    """Empty for live data; otherwise says the data is syncing or stale, since when and why."""
+    if fresh is None or fresh.state is CacheState.LIVE:
+        return ""
+    if fresh.state is CacheState.SYNCING:
+        return " (still syncing)"
+    since = f" since {_when(fresh.since)}" if fresh.since else ""
+    return f" (STALE{since}: {fresh.error}; showing the last known state)"
 
 
 def _render_envs(answer: EnvsAnswer) -> str:

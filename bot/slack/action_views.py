@@ -84,7 +84,13 @@ def plan_message(step: ShowPlan, cluster: str, confirm: ButtonElement) -> SlackM
         lines.append(
             "Steps: keep the parent Kustomization from re-applying it, suspend the "
             f"HelmRelease, `helm rollback {escape(plan.release)} {plan.target.version} -n "
-            f"{escape(plan.storage_namespace)} --wait`, verify."
+            f"{escape(plan.storage_namespace)} --wait`"
+            + (
+                f" on {escape(plan.helm_cluster)}, where its spec.kubeConfig keeps the release"
+                if plan.helm_cluster
+                else ""
+            )
+            + ", verify."
         )
         lines.append(f":warning: The HelmRelease stays suspended until Git is fixed.{approval}")
     blocks = [section("\n".join(lines)), ActionsBlock(elements=[confirm]).to_dict()]

@@ -88,7 +88,7 @@ class ButtonMint:
 
     def menu(self, environment: str, cluster: str, obj: FluxObject) -> ButtonElement | None:
         """One "Actions…" button that opens the object with all its buttons."""
-        if environment not in self._config.environments:
+        if environment not in self._config.environments or not obj.flux_kind.actions:
             return None
         return self.button("Actions…", MENU, self.payload("menu", environment, cluster, obj))
 

@@ -240,6 +240,15 @@ def details_message(
         blocks += [DividerBlock(), _section(f"*Suspended* ({len(digest.suspended)})")]
         blocks += _packed([*lines, *([more] if more else [])], 2, "suspended", "`/flux status`")
 
+    if digest.drifted:
+        # Ready, but helm-controller found the cluster drifted from the release (warn mode).
+        lines = [f"*Drifted from their Helm release* ({len(digest.drifted)})"]
+        lines += [
+            f":warning: {object_title(d.obj)} on {escape(d.cluster)}"
+            for d in digest.drifted[:MAX_LINES]
+        ]
+        blocks += [DividerBlock(), _section("\n".join(lines))]
+
     changes = digest.changes
     if not changes.empty:
         lines = _change_lines(digest)

@@ -26,6 +26,7 @@ from bot.actions.model import (
     Crashed,
     Finished,
     Progress,
+    Queued,
     Running,
 )
 from bot.slack.action_views import (
@@ -148,6 +149,8 @@ class SlackPresenter:
     def report(self, event: ActionEvent) -> None:
         """Show one event of the action."""
         match event:
+            case Queued(request=request, text=text):
+                self.replace(f"{WORKING} {escape(request.describe())} is queued: {escape(text)}.")
             case Running(request=request, actor=actor):
                 self.request = request
                 self.replace(f"{WORKING} {escape(request.describe())} by <@{actor.id}>…")
@@ -167,8 +170,12 @@ class SlackPresenter:
                 )
 
     def _finished(self, event: Finished) -> None:
-        text = outcome_text(event)
         result = event.result
+        if result.claimed_elsewhere:
+            # The replica that claimed the button reports into this same message.
+            self.ephemeral(escape(result.headline))
+            return
+        text = outcome_text(event)
         extra: list[dict[str, Any]] = []
         buttons: list[ButtonElement] = []
         if result.offer_resume:
@@ -180,8 +187,8 @@ class SlackPresenter:
         self.replace(text, extra)
         audit = self.audit_line(event)
         origin = self.origin
-        incident = self.out.incident_thread(event.request) if self.out.incident_thread else None
         try:
+            incident = self.out.incident_thread(event.request) if self.out.incident_thread else None
             if (origin.ephemeral or not origin.message_ts) and incident is not None:
                 self.out.client.chat_postMessage(
                     channel=incident[0], thread_ts=incident[1], text=audit
@@ -195,6 +202,8 @@ class SlackPresenter:
                 )
         except SlackApiError as err:
             log.warning("could not post the audit reply: %s", err.response.get("error"))
+        except Exception as err:  # noqa: BLE001 - best-effort: the outcome stands as shown
+            log.warning("could not post the audit reply: %r", err)
 
     def audit_line(self, event: Finished) -> str:
         """ "alice reconciled HelmRelease monitoring/kps · production/prod-us-1 → ✅": names,
@@ -238,10 +247,19 @@ class SlackPresenter:
         with self._lock:
             usable = self._uses < RESPONSE_URL_USES and self._url_alive()
             self._uses += 1
-        if usable and post_response(
-            self.origin.response_url, message, self.out.retries, replace_original=replace_original
-        ):
-            return
+        if usable:
+            try:
+                if post_response(
+                    self.origin.response_url,
+                    message,
+                    self.out.retries,
+                    replace_original=replace_original,
+                ):
+                    return
+            except Exception as err:  # noqa: BLE001 - a hanging response_url: go around it
+                log.warning("the response_url did not answer (%r); using the Web API", err)
+                with self._lock:
+                    self._uses = RESPONSE_URL_USES  # do not wait on it again
         self._without_response_url(message, replace_original=replace_original)
 
     def _url_alive(self) -> bool:
@@ -279,6 +297,8 @@ class SlackPresenter:
             )
         except SlackApiError as err:
             log.warning("could not deliver an action's update: %s", err.response.get("error"))
+        except Exception as err:  # noqa: BLE001 - best-effort, after the cluster was written
+            log.warning("could not deliver an action's update: %r", err)
 
 
 def decided_origin(origin: Origin, verdict: str) -> Origin:

@@ -10,6 +10,7 @@ letting Slack reject them.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -41,9 +42,12 @@ from bot.commands.answers import (
     ReportAnswer,
     RolloutAnswer,
     StatusAnswer,
+    TreeAnswer,
+    TreeMatch,
 )
 from bot.commands.headline import environment_headline, trouble_summary
 from bot.domain.condense import condense
+from bot.domain.events import event_object
 from bot.domain.fleet import (
     CacheState,
     ClusterTarget,
@@ -55,6 +59,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.readout import age, duration_words, is_stuck, release_versions, state_since
 from bot.domain.status import FluxObject, Health, ObjectRef
+from bot.domain.tree import TreeNode
 from bot.incidents.planner import title as incident_title
 
 MAX_BLOCKS: Final = 50
@@ -122,6 +127,8 @@ def render(
             message = _status(answer, buttons, command)
         case ObjectAnswer():
             message = _object(answer, buttons)
+        case TreeAnswer():
+            message = _tree(answer)
         case DigestAnswer():
             message = _digest_preview(answer, shared)
         case IncidentsAnswer():
@@ -555,7 +562,9 @@ def _match_blocks(
         f"({escape(match.environment)}): {state}{freshness_text(match.freshness)}"
     )
     facts = [
-        f"*Ready* {obj.ready}" + (f" ({escape(obj.reason)})" if obj.reason else ""),
+        f"*Ready* {obj.ready}"
+        + (f" ({escape(obj.reason)})" if obj.reason else "")
+        + (" :warning: *drift detected* (`Drifted=True`)" if obj.drifted else ""),
         f"*Revision* `{escape(obj.full_revision)}`" if obj.full_revision else "*Revision* –",
         f"*Suspended* {obj.suspended}",
     ]
@@ -630,14 +639,107 @@ def _match_blocks(
             said = " ".join(e.message.split())
             # The controller's event usually repeats the Ready message: say so, not it again.
             text = "_the message above_" if said == shown else escape(condense(said, 200))
+            # As `flux events --for`: which object (the object's sources too) and revision.
+            about = (
+                f" `{escape(event_object(e, obj))}`" if e.involved not in (None, obj.ref) else ""
+            )
+            revision = f" `{escape(e.revision)}`" if e.revision else ""
             lines.append(
                 f"{':warning:' if e.is_warning else ':information_source:'} {_when(e.last_seen)} "
-                f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}: {text}"
+                f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}{about}{revision}: "
+                f"{text}"
             )
         blocks += _sections(lines)
     if match.events_note:
         blocks.append(_context(escape(match.events_note)))
     return blocks
+
+
+# Above this many lines, a tree lists only what needs attention.
+MAX_TREE_LINES: Final = 40
+
+
+def _tree(answer: TreeAnswer) -> SlackMessage:
+    blocks = _Blocks(reserve=2)
+    if not answer.matches:
+        where = f" in namespace `{escape(answer.namespace)}`" if answer.namespace else ""
+        text = f"No {answer.kind} named `{escape(answer.name)}`{where} was found."
+        blocks.add(_section(f":mag: {text}"))
+    for index, match in enumerate(answer.matches):
+        if blocks.room < 3:
+            blocks.add(_context(f"… and {len(answer.matches) - index} more matches"))
+            break
+        for block in _tree_blocks(match)[: blocks.room - 1]:
+            blocks.add(block)
+    for cluster in answer.unreadable:
+        assert cluster.unreadable is not None
+        problem = escape(cluster.unreadable.message)
+        blocks.add(_context(f":warning: {escape(cluster.cluster)} not searched: {problem}"))
+    if answer.matches:
+        root = answer.matches[0].tree
+        assert root.obj is not None
+        fallback = f"{root.label}: {root.obj.health}, manages {root.size} objects"
+    else:
+        fallback = f"No {answer.kind} named {answer.name} was found."
+    return SlackMessage(clip(fallback, FALLBACK_LIMIT), blocks.dicts())
+
+
+def _tree_blocks(match: TreeMatch) -> list[Block]:
+    """The Flux objects nested as they were applied, each with its health; other objects
+    counted by kind under whoever applied them. A large tree lists only the objects that
+    need attention, with the path to them."""
+    root = match.tree
+    assert root.obj is not None
+    counts = root.counts()
+    summary = " · ".join(f"{counts[h]} {h}" for h in Health if counts[h])
+    head = (
+        f"{ICONS[root.obj.health]} {object_title(root.obj)} on *{escape(match.cluster)}* "
+        f"({escape(match.environment)}): *{root.obj.health}*{freshness_text(match.freshness)}\n"
+        f"Manages {root.size} objects" + (f"; Flux objects: {summary}" if summary else "")
+    )
+    if root.obj.health is not Health.READY and root.obj.message:
+        head += f"\n> {escape(clip(' '.join(root.obj.message.split()), MESSAGE_PREVIEW))}"
+    if root.note:
+        head += f"\n_{escape(root.note)}_"
+    entries = _tree_entries(root, 0)
+    lines = [line for line, _ in entries]
+    if len(entries) > MAX_TREE_LINES:
+        # Only what needs attention, and the path to it; the count above covers the rest.
+        shown = [line for line, rank in entries if rank == 2]
+        lines = shown[:MAX_TREE_LINES]
+        hidden = len(entries) - len(lines)
+        rest = "ready or not Flux objects" if len(shown) <= MAX_TREE_LINES else "more"
+        lines.append(f"_… and {hidden} more lines ({rest}); `flux tree` shows them all_")
+    return [_section(head), *_sections(lines or ["_Manages nothing._"])]
+
+
+def _tree_entries(node: TreeNode, depth: int) -> list[tuple[str, int]]:
+    """(line, rank) for the Flux children of `node`, then a line counting the others; rank 2
+    needs attention (or leads to something that does)."""
+    out: list[tuple[str, int]] = []
+    indent = "\u2003" * depth + ("└ " if depth else "")
+    others: Counter[str] = Counter()
+    for child in node.children:
+        if child.obj is None and not child.is_flux:
+            others[child.entry.kind] += 1
+            continue
+        below = _tree_entries(child, depth + 1)
+        attention = child.obj is not None and child.obj.health is not Health.READY
+        if child.obj is None:
+            line = f"{indent}:grey_question: `{escape(child.label)}` _not found in the cluster_"
+        else:
+            line = f"{indent}{ICONS[child.obj.health]} `{escape(child.label)}`"
+            if attention:
+                line += f" {escape(clip(' '.join(child.obj.message.split()), 150))}"
+        if child.note:
+            line += f" _{escape(child.note)}_"
+        rank = 2 if attention or any(r == 2 for _, r in below) else 0
+        out.append((line, rank))
+        out += below
+    if others:
+        listed = ", ".join(f"{kind} ×{n}" for kind, n in sorted(others.items()))
+        out.append((f"{indent}{escape(listed)}", 0))
+    return out
 
 
 def _incidents(answer: IncidentsAnswer) -> SlackMessage:

@@ -12,6 +12,9 @@ Run through a wrapper script (see `install`). What it does follows helm/helm:
 - `history NAME -o json [--max N]`: the newest N revisions, oldest first (pkg/cmd/history.go).
 - `version --template '{{.Version}}'` / `--short`: e.g. v4.0.1 (FAKE_HELM_VERSION).
 - Flags and positionals may mix; `--` ends the flags (cobra).
+- Release storage lives in a cluster: the one `--kube-context` selects (pkg/cli EnvSettings
+  builds the client from --kubeconfig/--kube-context), so a release stored in another cluster
+  is "not found" too. Releases seeded without a cluster are in the cluster of no context.
 
 Environment: FAKE_HELM_STATE (the storage file), FAKE_HELM_LOG (one JSON argv per call),
 FAKE_HELM_FAIL (a subcommand that fails), FAKE_HELM_WAIT (seconds `--wait` takes),
@@ -36,17 +39,24 @@ VALUE_FLAGS = {
 NOW = "2026-11-30T10:00:00Z"
 
 
-def seed(state: Path, namespace: str, name: str, revisions: list[dict[str, Any]]) -> None:
-    """Store a release's revisions (each: revision, status, chart, app_version, description)."""
+def _key(cluster: str, namespace: str, name: str) -> str:
+    return f"{cluster}:{namespace}/{name}" if cluster else f"{namespace}/{name}"
+
+
+def seed(
+    state: Path, namespace: str, name: str, revisions: list[dict[str, Any]], cluster: str = ""
+) -> None:
+    """Store a release's revisions (each: revision, status, chart, app_version, description)
+    in `cluster` (a kubeconfig context)."""
     data = json.loads(state.read_text()) if state.exists() else {}
-    data[f"{namespace}/{name}"] = [{"updated": NOW, **r} for r in revisions]
+    data[_key(cluster, namespace, name)] = [{"updated": NOW, **r} for r in revisions]
     state.write_text(json.dumps(data))
 
 
-def stored(state: Path, namespace: str, name: str) -> list[dict[str, Any]]:
-    """A release's revisions as stored, oldest first."""
+def stored(state: Path, namespace: str, name: str, cluster: str = "") -> list[dict[str, Any]]:
+    """A release's revisions as stored in `cluster`, oldest first."""
     data = json.loads(state.read_text()) if state.exists() else {}
-    revisions: list[dict[str, Any]] = data.get(f"{namespace}/{name}", [])
+    revisions: list[dict[str, Any]] = data.get(_key(cluster, namespace, name), [])
     return revisions
 
 
@@ -82,10 +92,11 @@ def main(argv: list[str]) -> int:
         return 0
     state = Path(os.environ.get("FAKE_HELM_STATE", "/nonexistent"))
     namespace = flags.get("--namespace", "default")
+    cluster = flags.get("--kube-context", "")
     if len(positionals) < 2:
         return _error(f'"helm {command}" requires a release name')
     name = positionals[1]
-    revisions = stored(state, namespace, name)
+    revisions = stored(state, namespace, name, cluster)
     if not revisions:
         return _error("release: not found")
     if command == "history":
@@ -93,18 +104,18 @@ def main(argv: list[str]) -> int:
         print(json.dumps([_shown(r) for r in newest]))
         return 0
     if command == "rollback":
-        return _rollback(state, namespace, name, revisions, positionals, flags)
+        return _rollback(state, (cluster, namespace, name), revisions, positionals, flags)
     return _error(f'unknown command {command!r} for "helm"')
 
 
 def _rollback(
     state: Path,
-    namespace: str,
-    name: str,
+    release: tuple[str, str, str],
     revisions: list[dict[str, Any]],
     positionals: list[str],
     flags: dict[str, str],
 ) -> int:
+    cluster, namespace, name = release
     current = revisions[-1]
     if str(current["status"]).startswith("pending"):
         return _error("another operation (install/upgrade/rollback) is in progress")
@@ -120,20 +131,20 @@ def _rollback(
         "updated": NOW,
     }
     revisions.append(new)
-    seed(state, namespace, name, revisions)
+    seed(state, namespace, name, revisions, cluster)
     if "--wait" in flags:
         time.sleep(float(os.environ.get("FAKE_HELM_WAIT", "0")))
     if os.environ.get("FAKE_HELM_FAIL") == "rollback":
         current["status"] = "superseded"
         new["status"] = "failed"
         new["description"] = f'Rollback "{name}" failed: context deadline exceeded'
-        seed(state, namespace, name, revisions)
+        seed(state, namespace, name, revisions, cluster)
         return _error(f'Rollback "{name}" failed: context deadline exceeded')
     for revision in revisions:
         if revision["status"] == "deployed":
             revision["status"] = "superseded"
     new["status"] = "deployed"
-    seed(state, namespace, name, revisions)
+    seed(state, namespace, name, revisions, cluster)
     print("Rollback was a success! Happy Helming!")
     return 0
 
