@@ -21,9 +21,9 @@ from bot.actions.flow import ActionFlow
 from bot.actions.follow import Follower
 from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
-from bot.commands.answers import ErrorAnswer, StatusAnswer
+from bot.commands.answers import AuditAnswer, ErrorAnswer, RolloutAnswer, StatusAnswer
 from bot.commands.executor import CommandContext, CommandRunner
-from bot.commands.grammar import StatusCommand
+from bot.commands.grammar import AuditCommand, RolloutCommand, StatusCommand
 from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
 from bot.demo import load_demo
 from bot.demo.live import LiveDemo, demo_config
@@ -31,7 +31,7 @@ from bot.digests.composer import DigestComposer
 from bot.digests.run import DigestRuns, Outcome
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
-from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout
+from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout, TroubleState
 from bot.domain.history import HistoryStore, RunState
 from bot.domain.readout import age, is_stuck
 from bot.domain.status import FluxObject
@@ -43,8 +43,14 @@ from bot.observability.health import HealthServer, ProbedReadiness, all_of, cach
 from bot.observability.logging import configure_logging, redact_values
 from bot.observability.metrics import METRICS
 from bot.offline import DumpError, OfflineFleetReader, load_dump
+from bot.render.audit_json import audit_record
 from bot.render.digest_text import digest_record, render_digest
+from bot.render.report_text import render_report, report_record
+from bot.render.rollout_json import rollout_record
 from bot.render.text import render
+from bot.reports.chart import chart_png
+from bot.reports.compose import compose_report, parse_span
+from bot.reports.scheduler import ReportScheduler
 from bot.runtime import open_history, start_incidents, start_runtime
 from bot.shell import run_shell
 from bot.slack.app import SlackBot, build_app, make_client
@@ -55,6 +61,7 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.incidents import SlackIncidentPublisher
 from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.remediation import SlackRemediation
+from bot.slack.report_post import SlackReportPoster
 from bot.slack.server import Probe, serve_http, serve_socket_mode
 from bot.state.sqlite import SqliteHistory
 
@@ -188,6 +195,35 @@ def _parser() -> argparse.ArgumentParser:
     _add_fleet_arguments(digest)
     digest.set_defaults(func=_cmd_digest)
 
+    rollout = sub.add_parser(
+        "rollout", help="what is deployed where: a source's revision per environment"
+    )
+    rollout.add_argument("source", nargs="?", help="GitRepository or OCIRepository name")
+    rollout.add_argument("--revision", "-r", help="a commit SHA (7+), tag or digest")
+    rollout.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    _add_fleet_arguments(rollout)
+    rollout.set_defaults(func=_cmd_rollout)
+
+    audit = sub.add_parser(
+        "audit", help="remediation posture: objects whose failure handling falls short"
+    )
+    audit.add_argument("environment", nargs="?", help="environment (default: all)")
+    audit.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    _add_fleet_arguments(audit)
+    audit.set_defaults(func=_cmd_audit)
+
+    report = sub.add_parser(
+        "report", help="change health of an environment: changes, failure rate, recovery"
+    )
+    report.add_argument("environment", help="environment")
+    report.add_argument("--since", default="28d", help="window, e.g. 28d, 2w, 36h (default 28d)")
+    report.add_argument("--output", "-o", choices=["text", "json", "png"], default="text")
+    report.add_argument(
+        "--file", type=Path, help="where --output png writes (default: report-ENV.png here)"
+    )
+    _add_fleet_arguments(report)
+    report.set_defaults(func=_cmd_report)
+
     serve = sub.add_parser(
         "serve",
         help="run the Slack app (Socket Mode, or HTTP with --http)",
@@ -318,6 +354,81 @@ def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, 
         "source": str(obj.source_ref) if obj.source_ref else None,
         "depends_on": [str(d) for d in obj.depends_on],
     }
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    fleet = _open_fleet(args)
+    try:
+        answer = fleet.runner.run(RolloutCommand(args.source, args.revision), CommandContext())
+    finally:
+        if fleet.close:
+            fleet.close()
+    if isinstance(answer, ErrorAnswer):
+        raise CliError([render(answer)])
+    assert isinstance(answer, RolloutAnswer)
+    if args.output == "json":
+        json.dump(rollout_record(answer), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(answer))
+    unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    fleet = _open_fleet(args)
+    try:
+        answer = fleet.runner.run(AuditCommand(args.environment), CommandContext())
+    finally:
+        if fleet.close:
+            fleet.close()
+    if isinstance(answer, ErrorAnswer):
+        raise CliError([render(answer)])
+    assert isinstance(answer, AuditAnswer)
+    if args.output == "json":
+        json.dump(audit_record(answer), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(answer))
+    # Findings are an answer, not an error; only an unreadable cluster changes the exit code.
+    unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
+    return EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        span = parse_span(args.since)
+    except ValueError as err:
+        raise CliError([str(err)]) from err
+    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    now = dt.datetime.now(dt.UTC)
+    if config_path is None:
+        # The demo and YAML dumps have no recorded history: the report says so.
+        names = _open_fleet(args).runner.layout.names
+        _known_environment(args.environment, names)
+        report = compose_report(args.environment, None, span, now)
+    else:
+        config = load_config(config_path)
+        _known_environment(args.environment, list(config.environments))
+        history = open_history(config)
+        try:
+            retention = dt.timedelta(days=config.history.retention_days)
+            report = compose_report(args.environment, history, span, now, retention)
+        finally:
+            history.close()
+    if args.output == "json":
+        json.dump(report_record(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.output == "png":
+        path = args.file or Path(f"report-{args.environment}.png")
+        try:
+            path.write_bytes(chart_png(report))
+        except OSError as err:
+            raise CliError([f"cannot write {path}: {err.strerror}"]) from err
+        print(path)
+    else:
+        print(render_report(report))
+    return EXIT_OK
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
@@ -593,6 +704,13 @@ def _serve(
                 is_leader=lambda: runtime.is_leader,
             ).start()
             runtime.on_stop(scheduler.stop)
+            reports = ReportScheduler(
+                runtime.config,
+                runtime.history,
+                SlackReportPoster(client, runtime.runner.layout),
+                is_leader=lambda: runtime.is_leader,
+            ).start()
+            runtime.on_stop(reports.stop)
             incidents = start_incidents(
                 runtime, SlackIncidentPublisher(client, remediation.mint if remediation else None)
             )

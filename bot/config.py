@@ -6,8 +6,10 @@ tokens, signing secrets) never live in this file: they come from environment var
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bot import safe_yaml
 from bot.domain.fleet import ClusterTarget, EnvironmentLayout, FleetLayout
 from bot.domain.policy import Action, ConfirmationMode, EnvironmentPolicy, Role
+from bot.domain.posture import PosturePolicy, default_policy
 from bot.domain.schedule import cron_trigger
 
 _NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -185,6 +188,65 @@ class DigestConfig(_Strict):
         return self
 
 
+class ReportConfig(_Strict):
+    """When an environment's weekly change-health report is posted to its channel."""
+
+    enabled: bool = True
+    """Post reports for this environment. Sandboxes have none unless a `report:` is set."""
+
+    schedule: str = "0 9 * * 1"
+    """Cron expression (minute hour day-of-month month day-of-week). Default: Mondays 09:00."""
+
+    timezone: str = "UTC"
+    """IANA time zone the schedule is read in. Default UTC."""
+
+    window_days: Annotated[int, Field(ge=1, le=90)] = 7
+    """Days the figures cover (the chart always shows four weeks). Default 7."""
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> Self:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from err
+        try:
+            cron_trigger(self.schedule, self.timezone)
+        except ValueError as err:
+            raise ValueError(f"invalid cron expression {self.schedule!r}: {err}") from err
+        return self
+
+
+class PostureConfig(_Strict):
+    """What `audit` requires of the Flux objects' failure handling. Each unset field takes the
+    default of the environment's tier: every check on for staging and production, none for
+    development and sandboxes. Set under `posture.<tier>` for a tier, under
+    `environments.<name>.posture` for one environment (which wins)."""
+
+    helm_upgrade_retries: bool | None = None
+    """HelmReleases retry a failed upgrade: `spec.upgrade.remediation.retries` above 0 (Flux's
+    default is 0), or `spec.upgrade.strategy.name: RetryOnFailure`."""
+
+    helm_rollback: bool | None = None
+    """HelmReleases roll back a failed upgrade: remediation `strategy` rollback (the default)
+    with `remediateLastFailure` in effect (it defaults to true only when `retries` > 0)."""
+
+    helm_install_remediation: bool | None = None
+    """HelmReleases remediate a failed install: `spec.install.remediation.retries` above 0 (or
+    `remediateLastFailure: true`, or install strategy `RetryOnFailure`)."""
+
+    kustomization_health: bool | None = None
+    """Kustomizations that apply workloads (Deployments, StatefulSets, DaemonSets, Jobs,
+    CronJobs, HelmReleases, Kustomizations, per their inventory) set `spec.wait: true` or
+    `spec.healthChecks`."""
+
+    kustomization_timeout: bool | None = None
+    """Kustomizations that wait on health set `spec.timeout` (else `spec.interval` minus 30 s)."""
+
+    max_suspended_hours: Annotated[int, Field(ge=0, le=24 * 365)] | None = None
+    """Objects suspended (`spec.suspend: true`) for longer than this many hours are findings;
+    0 turns the check off. Tier default: 72 for staging and production, off elsewhere."""
+
+
 class IncidentsConfig(_Strict):
     """Live incidents: one message per root cause in the environment's channel, updated in
     place until resolved."""
@@ -235,6 +297,12 @@ class EnvironmentConfig(_Strict):
     digest: DigestConfig | None = None
     """Scheduled digest. Default: weekdays at 09:00 UTC, except sandboxes (none)."""
 
+    posture: PostureConfig | None = None
+    """What `audit` requires here; unset fields come from `posture.<tier>`, then the tier's
+    defaults."""
+
+    report: ReportConfig | None = None
+    """Weekly change-health report. Default: Mondays at 09:00 UTC, except sandboxes (none)."""
     incidents: IncidentsConfig | None = None
     """Live incidents. Default: on (wait 180 s, repeat 4 h, no mention) for production,
     staging and development; off for sandboxes."""
@@ -433,6 +501,10 @@ class FluxbotConfig(_Strict):
     history: HistorySettings = HistorySettings()
     """Where digest history is kept."""
 
+    posture: dict[Tier, PostureConfig] = {}
+    """What `audit` requires per tier (`posture.production.helm_rollback: true`); each
+    environment may override under `environments.<name>.posture`."""
+
     @model_validator(mode="after")
     def _check_names(self) -> Self:
         clusters: dict[str, str] = {}
@@ -519,6 +591,31 @@ class FluxbotConfig(_Strict):
             return None if self.tier_of(environment) is Tier.SANDBOX else DigestConfig()
         return configured if configured.enabled else None
 
+    def report(self, environment: str) -> ReportConfig | None:
+        """The environment's effective report settings, None when it gets no report."""
+        configured = self.environments[environment].report
+        if configured is None:
+            return None if self.tier_of(environment) is Tier.SANDBOX else ReportConfig()
+        return configured if configured.enabled else None
+
+    def posture_policy(self, environment: str) -> PosturePolicy:
+        """The environment's audit policy: its own settings, then its tier's, then defaults."""
+        tier = self.tier_of(environment)
+        policy = default_policy(tier.value)
+        for layer in (self.posture.get(tier), self.environments[environment].posture):
+            if layer is None:
+                continue
+            changes = {
+                k: v
+                for k, v in layer.model_dump(exclude={"max_suspended_hours"}).items()
+                if v is not None
+            }
+            if layer.max_suspended_hours is not None:
+                hours = layer.max_suspended_hours
+                changes["max_suspended"] = dt.timedelta(hours=hours) if hours else None
+            policy = replace(policy, **changes)
+        return policy
+
     def incidents(self, environment: str) -> IncidentsConfig | None:
         """The environment's effective incident settings, None when it raises none."""
         configured = self.environments[environment].incidents
@@ -547,6 +644,7 @@ class FluxbotConfig(_Strict):
                     channel=env.channel,
                     clusters=tuple(c.display_name for c in env.clusters),
                     aliases=tuple(env.aliases),
+                    posture=self.posture_policy(name),
                 )
                 for name, env in self.environments.items()
             )

@@ -545,7 +545,9 @@ def test_every_cluster_is_bootstrapped() -> None:
     for name in (p.stem for p in demo_paths()):
         objects = by_cluster(name)
         repo = objects[("GitRepository", "flux-system", "flux-system")]
-        assert re.fullmatch(r"main@sha1:[0-9a-f]{40}", status(repo)["artifact"]["revision"])
+        assert re.fullmatch(
+            r"(main|production)@sha1:[0-9a-f]{40}", status(repo)["artifact"]["revision"]
+        )
         ks = {k[2]: o for k, o in objects.items() if k[0] == "Kustomization"}
         assert {"flux-system", "infra-controllers", "infra-configs", "apps"} <= set(ks)
         assert ks["flux-system"]["spec"]["sourceRef"] == {

@@ -31,12 +31,14 @@ def test_demo_status_puts_each_environments_failures_first() -> None:
     assert lines[0] == "== production: 6 failing of 42 Flux objects"
     assert lines[1].startswith("   2 clusters · 42 Flux objects")
     eu = lines.index("prod-eu-1: 5 failing · 0 progressing · 0 suspended · 16 ready")
-    first_row = lines[eu + 2]
+    # The cluster line, what it has deployed, the table header, then the first row.
+    assert lines[eu + 1].startswith("  deployed: flux-system production@cb83a77d")
+    first_row = lines[eu + 3]
     assert "GitRepository" in first_row
     assert "platform" in first_row
     assert "authentication required" in first_row
     # The Kustomizations failing because of it follow their root cause, marked as such.
-    assert lines[eu + 3].split()[1:3] == ["↳", "Kustomization"]
+    assert lines[eu + 4].split()[1:3] == ["↳", "Kustomization"]
 
 
 def test_demo_json_has_the_flux_get_columns_for_every_object() -> None:

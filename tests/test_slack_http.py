@@ -7,6 +7,7 @@ and tests/fakes/slack_api.py (Web API and response_url, enforcing Block Kit limi
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,3 +245,63 @@ def test_a_mention_outside_a_thread_starts_one_and_gets_the_same_checks(
     # Unsigned events are refused like any other request.
     forged = bot.client.app_mention("status production", channel_id="C0RANDOM", bad_signature=True)
     assert forged.status == 401
+
+
+def _fleet_repo(sha: str) -> dict[str, Any]:
+    revision = f"main@sha1:{sha}"
+    return flux_object(
+        "GitRepository",
+        "flux-system",
+        status={
+            "artifact": {
+                "revision": revision,
+                "digest": "sha256:" + "0" * 64,
+                "lastUpdateTime": "2026-11-26T09:00:00Z",
+                "path": f"gitrepository/flux-system/flux-system/{sha}.tar.gz",
+                "url": f"http://source-controller/{sha}.tar.gz",
+            }
+        },
+        conditions=[condition(message=f"stored artifact for revision '{revision}'")],
+    )
+
+
+def test_rollout_answers_in_slack_with_each_environment_in_promotion_order(
+    bot: Bot, fleet: FakeFleet
+) -> None:
+    fleet["staging-eu-1"].apply(_fleet_repo("b" * 40))
+    for name in ("prod-eu-1", "prod-us-1"):
+        fleet[name].apply(_fleet_repo("a" * 40))
+    # The watch cache sees the new repositories shortly after they are applied.
+    deadline = time.monotonic() + 30
+    while True:
+        payload = bot.answer(_command(bot, "rollout flux-system"))
+        text = texts(payload)
+        settled = "production 0/2" in text and "staging 0/1" in text
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert payload["blocks"][0]["type"] == "header"
+    # Staging's tier comes before production's, though the configuration names it second; the
+    # fleet's Kustomization `apps` has applied nothing yet (no lastAppliedRevision).
+    assert text.index("staging 0/1 on main@bbbbbbbb: staging-eu-1 apps still on nothing yet") < (
+        text.index("production 0/2 on main@aaaaaaaa")
+    )
+    assert "production is behind staging" in text
+    # Each revision links to its commit on the forge the GitRepository's URL names.
+    blocks = json.dumps(payload["blocks"], ensure_ascii=False)
+    assert f"<https://github.com/acme/fleet/commit/{'b' * 40}|main@bbbbbbbb>" in blocks
+
+
+def test_audit_in_an_environment_channel_audits_that_environment(bot: Bot) -> None:
+    payload = bot.answer(_command(bot, "audit"))
+    assert payload["blocks"][0]["type"] == "header"
+    text = texts(payload)
+    assert "production (production tier): " in text
+    assert "staging (staging tier)" not in text
+
+
+def test_report_answers_from_the_history_store(bot: Bot) -> None:
+    payload = bot.answer(_command(bot, "report --since 7d"))
+    assert payload["blocks"][0]["type"] == "header"
+    assert payload["blocks"][0]["text"]["text"].startswith("production change health, 7 d: ")
+    assert "fluxbot report ENV -o png" in texts(payload)

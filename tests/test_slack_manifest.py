@@ -24,6 +24,7 @@ def test_manifest_declares_the_command_scopes_interactivity_and_socket_mode() ->
         "usergroups:read",
         "users:read",
         "app_mentions:read",
+        "files:write",
     }
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["interactivity"]["request_url"] == command["url"]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.domain.causes import CauseGroup
+from bot.domain.change_health import ChangeHealth
 from bot.domain.digest import Digest
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
@@ -20,6 +21,8 @@ from bot.domain.fleet import (
     freshness_trouble,
 )
 from bot.domain.incidents import IncidentRecord
+from bot.domain.posture import Finding, PosturePolicy
+from bot.domain.rollout import Deployed, SourceRollout
 from bot.domain.status import FluxObject, ObjectRef
 from bot.domain.tree import TreeNode
 
@@ -38,6 +41,8 @@ class ClusterReport:
     shown: tuple[FluxObject, ...]
     # The failing objects grouped by root cause: each root with what fails because of it.
     causes: tuple[CauseGroup, ...] = ()
+    # What is deployed: the root source's revision and how many objects applied it.
+    deployed: Deployed | None = None
     # Each dependent's root, by (kind, namespace, name): asked for every listed row.
     _roots: dict[tuple[str, str, str], ObjectRef] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -233,7 +238,52 @@ class ErrorAnswer:
     suggestions: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RolloutAnswer:
+    """Answer to `rollout`: each source across environments in promotion order."""
+
+    sources: tuple[SourceRollout, ...]
+    # The revision asked about (`--revision`), if any.
+    revision: str | None = None
+    # Whether one source was asked for (details), or the fleet's overview.
+    detailed: bool = False
+    # Clusters that could not be read or are stale, for the headline.
+    troubles: tuple[ClusterTrouble, ...] = ()
+    now: dt.datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedEnvironment:
+    """One environment's policy and the findings against it."""
+
+    name: str
+    tier: str
+    policy: PosturePolicy
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditAnswer:
+    """Answer to `audit`: per environment, the objects whose failure handling falls short."""
+
+    environments: tuple[AuditedEnvironment, ...]
+    troubles: tuple[ClusterTrouble, ...] = ()
+    now: dt.datetime = field(default_factory=_now)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding, environment by environment."""
+        return [f for env in self.environments for f in env.findings]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportAnswer:
+    """Answer to `report`: an environment's change health from the history store."""
+
+    report: ChangeHealth
+
+
 Answer = (
     StatusAnswer | ObjectAnswer | TreeAnswer | DigestAnswer | IncidentsAnswer | EnvsAnswer
-    | HelpAnswer | ErrorAnswer
+    | HelpAnswer | ErrorAnswer | RolloutAnswer | AuditAnswer | ReportAnswer
 )  # fmt: skip

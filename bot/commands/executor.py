@@ -22,19 +22,25 @@ from bot.commands.answers import (
     TreeAnswer,
     TreeMatch,
 )
+from bot.commands.audit import answer_audit
 from bot.commands.grammar import (
     ActionCommand,
+    AuditCommand,
     Command,
     DigestCommand,
     EnvsCommand,
     GetCommand,
     HelpCommand,
     IncidentsCommand,
+    ReportCommand,
+    RolloutCommand,
     StatusCommand,
     TreeCommand,
     help_text,
     parse,
 )
+from bot.commands.report import answer_report
+from bot.commands.rollouts import answer_rollout
 from bot.digests.composer import DigestComposer
 from bot.domain.causes import group_failures
 from bot.domain.events import FluxEvent, event_sources, newest_first
@@ -50,6 +56,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.incidents import IncidentRecord
 from bot.domain.kinds import HELM_RELEASE, KINDS, KUSTOMIZATION, kind_named, resolve_kind
+from bot.domain.rollout import deployed
 from bot.domain.status import FluxObject, ObjectRef
 from bot.domain.suggest import closest
 from bot.domain.tree import build_tree
@@ -124,6 +131,18 @@ class CommandRunner:
                     reader = self.reader
                     freshness = reader.freshness() if isinstance(reader, FreshnessReporter) else {}
                     return EnvsAnswer(self.layout, freshness, self.clock())
+                case AuditCommand():
+                    environment = self._environment(command.environment, context)
+                    return answer_audit(environment, self.layout, self.reader, self.clock())
+                case ReportCommand():
+                    environment = self._environment(command.environment, context)
+                    if environment is None:
+                        return ErrorAnswer("Name an environment.", tuple(self.layout.names))
+                    return answer_report(
+                        environment, command.since, self.digests.history, self.clock()
+                    )
+                case RolloutCommand():
+                    return answer_rollout(command, self.layout, self.reader, self.clock())
                 case HelpCommand():
                     return HelpAnswer(help_text(command.topic, context.prefix), command.problem)
         except _Rejected as rejected:
@@ -153,6 +172,8 @@ class CommandRunner:
                 status,
                 tuple(sort_objects(o for o in status.objects if shown.matches(o))),
                 tuple(group_failures(status.objects)),
+                # What is deployed needs every kind; a --kind answer goes without it.
+                None if kinds else deployed(status),
             )
             for status in (scope.apply(s) for s in self.reader.read(targets, kinds))
         ]

@@ -156,6 +156,33 @@ SPECS: Final = (
         examples=("digest", "digest production"),
     ),
     CommandSpec(
+        name="rollout",
+        summary="What is deployed where: a source's revision per environment and cluster",
+        positionals=(
+            Positional("SOURCE", "GitRepository or OCIRepository name (default: all)", False),
+        ),
+        options=(
+            Option(
+                ("--revision", "-r"), "revision", "where this commit (7+), tag or digest is", "REV"
+            ),
+        ),
+        examples=("rollout", "rollout flux-system", "rollout --revision cb83a77"),
+        aliases=("rollouts",),
+    ),
+    CommandSpec(
+        name="audit",
+        summary="Remediation posture: objects whose failure handling falls short of policy",
+        positionals=(Positional("ENV", "environment (default: this channel's, else all)", False),),
+        examples=("audit", "audit production"),
+    ),
+    CommandSpec(
+        name="report",
+        summary="Change health: revisions applied, failure rate, time to recovery, flapping",
+        positionals=(Positional("ENV", "environment (default: this channel's)", required=False),),
+        options=(Option(("--since",), "since", "window, e.g. 28d, 2w, 36h (default 28d)", "SPAN"),),
+        examples=("report production", "report staging --since 7d"),
+    ),
+    CommandSpec(
         name="incidents",
         summary="Open incidents, with links to their messages",
         positionals=(Positional("ENV", "environment (default: this channel's)", required=False),),
@@ -234,10 +261,33 @@ class DigestCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutCommand:
+    """`rollout [SOURCE] [--revision REV]`."""
+
+    source: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCommand:
+    """`audit [ENV]`."""
+
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentsCommand:
     """`incidents [ENV]`."""
 
     environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCommand:
+    """`report [ENV] [--since SPAN]`."""
+
+    environment: str | None = None
+    since: str = "28d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +305,7 @@ class HelpCommand:
 
 Command = (
     StatusCommand | GetCommand | TreeCommand | ActionCommand | DigestCommand | IncidentsCommand
-    | EnvsCommand | HelpCommand
+    | EnvsCommand | HelpCommand | RolloutCommand | AuditCommand | ReportCommand
 )  # fmt: skip
 
 
@@ -370,6 +420,12 @@ def _build(spec: CommandSpec, parsed: _Parsed) -> Command:
             return EnvsCommand()
         case "digest":
             return DigestCommand(pos[0] if pos else None)
+        case "report":
+            return ReportCommand(pos[0] if pos else None, text("since") or "28d")
+        case "audit":
+            return AuditCommand(pos[0] if pos else None)
+        case "rollout":
+            return RolloutCommand(pos[0] if pos else None, text("revision"))
         case "incidents":
             return IncidentsCommand(pos[0] if pos else None)
         case name if name in ACTION_NAMES:

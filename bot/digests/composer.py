@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.config import FluxbotConfig
 from bot.domain.digest import Digest, compose
-from bot.domain.fleet import FleetLayout, FleetReader
+from bot.domain.fleet import ClusterStatus, FleetLayout, FleetReader
 from bot.domain.history import HistoryStore, RunState
 from bot.domain.incidents import IncidentRecord
+from bot.domain.posture import audit, default_policy
 
 
 class DigestComposer:
@@ -38,6 +40,14 @@ class DigestComposer:
             self.before()
         now = now or self.clock()
         statuses = self.reader.read(self.layout.targets(environment))
+        digest = self._compose(environment, statuses, now)
+        layout = self.layout.environment(environment)
+        if layout is None:
+            return digest
+        policy = layout.posture or default_policy(layout.tier)
+        return replace(digest, posture=tuple(audit(statuses, {environment: policy}, now)))
+
+    def _compose(self, environment: str, statuses: list[ClusterStatus], now: dt.datetime) -> Digest:
         if self.history is None:
             return compose(environment, statuses, [], [], [], {}, now, None)
         last = self.history.last_run(environment, [RunState.POSTED, RunState.SKIPPED])

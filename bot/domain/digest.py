@@ -24,6 +24,7 @@ from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshnes
 from bot.domain.forges import commit_link
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
 from bot.domain.kinds import GIT_REPOSITORY, HELM_RELEASE, kind_order
+from bot.domain.posture import Finding
 from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject, Health, ObjectRef, truncate_hex
 from bot.domain.transitions import Change, Transition
@@ -217,6 +218,8 @@ class Digest:
     changes: Changes
     snoozed: int = 0
     counts: HealthCounts = field(default_factory=HealthCounts)
+    # The posture audit's findings (advice, not failures: they do not make a digest unhealthy).
+    posture: tuple[Finding, ...] = ()
     drifted: tuple[DriftItem, ...] = ()
 
     @property

@@ -7,12 +7,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.domain.events import FluxEvent
 from bot.domain.kinds import kind_order
 from bot.domain.readout import duration_words
 from bot.domain.status import FluxObject, Health, ObjectRef
+
+if TYPE_CHECKING:
+    # Only a type here: the posture module builds on this one.
+    from bot.domain.posture import PosturePolicy
 
 
 class ProblemKind(StrEnum):
@@ -293,6 +297,8 @@ class EnvironmentLayout:
     clusters: tuple[str, ...]
     # Other names people use for it (`prod` for `production`).
     aliases: tuple[str, ...] = ()
+    # What the posture audit requires here; None: the tier's default (bot.domain.posture).
+    posture: PosturePolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

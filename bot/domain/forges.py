@@ -2,9 +2,10 @@
 
 A GitRepository's `spec.url` is an http(s) URL (`https://github.com/org/repo.git`) or an ssh
 one (`ssh://git@github.com/org/repo`), as its CRD requires; the scp-like
-`git@github.com:org/repo.git` people copy from forges is understood too. Its artifact
-revision names the commit (`main@sha1:<sha>`, `sha1:<sha>`, or the pre-v2 `main/<sha>`).
-Known forges turn the two into a web link:
+`git@github.com:org/repo.git` people copy from forges is understood too. Its artifact revision
+names the commit (`main@sha1:<sha>`, `sha1:<sha>`,
+or the pre-v2 `main/<sha>`); an OCI artifact's `org.opencontainers.image.revision` may also be a
+bare SHA. Known forges turn the two into a web link:
 
 - GitHub (github.com, github.* for Enterprise): `https://HOST/OWNER/REPO/commit/SHA`
 - GitLab (gitlab.com, gitlab.*): `https://HOST/GROUP/.../REPO/-/commit/SHA`
@@ -24,7 +25,10 @@ from typing import Final
 from urllib.parse import urlsplit
 
 # `main@sha1:<hex>`, `sha1:<hex>`, `sha256:<hex>` (SHA-256 Git), or the legacy `main/<hex>`.
-_REVISION_SHA: Final = re.compile(r"(?:^|@)sha(?:1|256):([0-9a-f]{40,64})$|/([0-9a-f]{40})$")
+# A bare SHA too: what `org.opencontainers.image.revision` usually holds when CI sets it.
+_REVISION_SHA: Final = re.compile(
+    r"(?:^|@)sha(?:1|256):([0-9a-f]{40,64})$|/([0-9a-f]{40})$|^([0-9a-f]{40}|[0-9a-f]{64})$"
+)
 _SCP_LIKE: Final = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.+)$")
 
 
@@ -52,7 +56,7 @@ def commit_sha(revision: str) -> str | None:
     found = _REVISION_SHA.search(revision)
     if found is None:
         return None
-    return found.group(1) or found.group(2)
+    return found.group(1) or found.group(2) or found.group(3)
 
 
 def repository(url: str) -> Repository | None:

@@ -212,6 +212,49 @@ class Suspension:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a rollout needs: where an artifact comes from, and since when it is in place."""
+
+    # Sources: `spec.url`.
+    url: str = ""
+    # OCI artifacts: the Git repository and commit they were built from, as the
+    # `org.opencontainers.image.source` / `.revision` annotations source-controller copies into
+    # `status.artifact.metadata`; a Kustomization's `status.lastAppliedOriginRevision`.
+    origin_url: str = ""
+    origin_revision: str = ""
+    # Kustomization and HelmRelease `status.lastAttemptedRevision`.
+    attempted_revision: str = ""
+    # Sources: `status.artifact.lastUpdateTime`; Kustomizations: `firstReconciled` of the
+    # `status.history` entry of the applied revision; HelmReleases: the release's lastDeployed.
+    since: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Safeguards:
+    """The spec fields that say how an object's failures are handled (for the posture audit).
+
+    Values are as written in the spec; absent fields keep their zero value here and the audit
+    applies Flux's defaults (helm-controller api/v2, kustomize-controller api/v1).
+    """
+
+    # HelmRelease `spec.upgrade` / `spec.install`.
+    upgrade_retries: int = 0
+    upgrade_remediate_last_failure: bool | None = None
+    upgrade_remediation_strategy: str = ""
+    upgrade_strategy: str = ""
+    install_retries: int = 0
+    install_remediate_last_failure: bool | None = None
+    install_strategy: str = ""
+    # Kustomization `spec.wait`, `spec.healthChecks`, `spec.timeout`, `spec.interval`, and the
+    # kinds in `status.inventory`.
+    wait: bool = False
+    health_checks: int = 0
+    timeout: dt.timedelta | None = None
+    interval: dt.timedelta | None = None
+    inventory_kinds: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class FluxObject:
     """One Flux object's status: the `flux get` columns and what fluxbot needs beyond them."""
 
@@ -251,6 +294,8 @@ class FluxObject:
     # API defines it (see `operation_timeout`); None for kinds without a timeout.
     timeout: dt.timedelta | None = None
     created_at: dt.datetime | None = None
+    delivery: Delivery | None = None
+    safeguards: Safeguards | None = None
     # spec.interval (a Go duration), when set.
     interval: dt.timedelta | None = None
     # An OCI HelmRepository: source-controller never reconciles it (no token, no status).
@@ -417,11 +462,89 @@ def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
         remote_cluster=bool(_map(spec.get("kubeConfig"))),
         timeout=operation_timeout(flux_kind, spec, helm),
         created_at=parse_time(metadata.get("creationTimestamp")),
+        delivery=_delivery(flux_kind, spec, status, helm, full_revision),
+        safeguards=_safeguards(flux_kind, spec, status),
         interval=parse_go_duration(spec.get("interval")),
         static=flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci",
         rolled_back_from=_str(annotations.get(ROLLED_BACK_FROM)),
         url=_str(spec.get("url")) if flux_kind is GIT_REPOSITORY else "",
     )
+
+
+def _safeguards(
+    flux_kind: FluxKind, spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> Safeguards | None:
+    if flux_kind is HELM_RELEASE:
+        upgrade, install = _map(spec.get("upgrade")), _map(spec.get("install"))
+        up_rem, in_rem = _map(upgrade.get("remediation")), _map(install.get("remediation"))
+        return Safeguards(
+            upgrade_retries=_int(up_rem.get("retries")) or 0,
+            upgrade_remediate_last_failure=_bool(up_rem.get("remediateLastFailure")),
+            upgrade_remediation_strategy=_str(up_rem.get("strategy")),
+            upgrade_strategy=_str(_map(upgrade.get("strategy")).get("name")),
+            install_retries=_int(in_rem.get("retries")) or 0,
+            install_remediate_last_failure=_bool(in_rem.get("remediateLastFailure")),
+            install_strategy=_str(_map(install.get("strategy")).get("name")),
+        )
+    if flux_kind is KUSTOMIZATION:
+        # Inventory ids are `<namespace>_<name>_<group>_<Kind>` (fluxcd/pkg ssa ObjMetadata).
+        entries = _list(_map(status.get("inventory")).get("entries"))
+        kinds = frozenset(
+            _str(_map(e).get("id")).rsplit("_", 1)[-1] for e in entries if _map(e).get("id")
+        )
+        return Safeguards(
+            wait=spec.get("wait") is True,
+            health_checks=len(_list(spec.get("healthChecks"))),
+            timeout=parse_go_duration(spec.get("timeout")),
+            interval=parse_go_duration(spec.get("interval")),
+            inventory_kinds=kinds,
+        )
+    return None
+
+
+def _bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+_ORIGIN_SOURCE: Final = "org.opencontainers.image.source"
+_ORIGIN_REVISION: Final = "org.opencontainers.image.revision"
+
+
+def _delivery(
+    flux_kind: FluxKind,
+    spec: Mapping[str, Any],
+    status: Mapping[str, Any],
+    helm: HelmReleaseStatus | None,
+    revision: str,
+) -> Delivery | None:
+    if helm is not None:
+        deployed = next((s for s in helm.history if s.status in ("deployed", "superseded")), None)
+        return Delivery(
+            attempted_revision=helm.last_attempted_revision,
+            since=deployed.last_deployed if deployed else None,
+        )
+    if flux_kind is KUSTOMIZATION:
+        since = None
+        for entry in _list(status.get("history")):
+            item = _map(entry)
+            if _str(_map(item.get("metadata")).get("revision")) == revision:
+                since = parse_time(item.get("firstReconciled"))
+                break
+        return Delivery(
+            origin_revision=_str(status.get("lastAppliedOriginRevision")),
+            attempted_revision=_str(status.get("lastAttemptedRevision")),
+            since=since,
+        )
+    if flux_kind.kind in ("GitRepository", "OCIRepository", "Bucket"):
+        artifact = _map(status.get("artifact"))
+        metadata = _map(artifact.get("metadata"))
+        return Delivery(
+            url=_str(spec.get("url")),
+            origin_url=_str(metadata.get(_ORIGIN_SOURCE)),
+            origin_revision=_str(metadata.get(_ORIGIN_REVISION)),
+            since=parse_time(artifact.get("lastUpdateTime")),
+        )
+    return None
 
 
 def _suspended(

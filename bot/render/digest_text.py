@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from bot.domain.digest import ChangeItem, Changes, ClusterLine, Digest, Problem, RevisionGroup
 from bot.domain.fleet import CacheState, HealthCounts
+from bot.domain.posture import posture_line
 from bot.domain.status import truncate_hex
 from bot.domain.transitions import Transition
 
@@ -221,6 +222,8 @@ def _key(t: Transition) -> tuple[str, str, str, str]:
 def render_digest(digest: Digest) -> str:
     """The whole digest as text: nothing is cut."""
     lines = [headline(digest), ""]
+    if (posture := posture_line(digest.posture)) is not None:
+        lines[1:1] = [posture]
     problems = digest.problems
     if problems:
         lines += [f"  ! {problem_text(p, digest.now)}" for p in problems[:TOP_PROBLEMS]]

@@ -8,6 +8,7 @@ from typing import Final
 
 from bot.commands.answers import (
     Answer,
+    AuditAnswer,
     ClusterReport,
     DigestAnswer,
     EnvironmentReport,
@@ -17,6 +18,8 @@ from bot.commands.answers import (
     IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
+    ReportAnswer,
+    RolloutAnswer,
     StatusAnswer,
     TreeAnswer,
     TreeMatch,
@@ -36,7 +39,10 @@ from bot.domain.readout import age, duration_words, is_stuck, release_versions
 from bot.domain.status import FluxObject, Health
 from bot.domain.tree import TreeNode
 from bot.incidents.planner import title as incident_title
+from bot.render.audit_text import render_audit
 from bot.render.digest_text import counts_line, render_digest
+from bot.render.report_text import render_report
+from bot.render.rollout_text import PLAIN, deployed_line, render_rollout
 
 MARKS = {
     Health.FAILING: "✗",
@@ -66,6 +72,12 @@ def render(answer: Answer) -> str:
             return _render_envs(answer)
         case HelpAnswer():
             return f"{answer.problem}\n\n{answer.text}" if answer.problem else answer.text
+        case RolloutAnswer():
+            return render_rollout(answer)
+        case AuditAnswer():
+            return render_audit(answer)
+        case ReportAnswer():
+            return render_report(answer.report)
         case ErrorAnswer():
             text = answer.message
             if answer.suggestions:
@@ -112,6 +124,8 @@ def _render_cluster(report: ClusterReport, now: dt.datetime) -> list[str]:
             f"{cluster.cluster}: CANNOT READ ({_trouble_words(trouble, now)}): {trouble.message}"
         ]
     lines = [f"{cluster.cluster}: {counts_line(cluster.counts)}{_stale_note(trouble, now)}"]
+    if report.deployed is not None:
+        lines.append(f"  {deployed_line(report.deployed, now, PLAIN)}")
     lines += [
         f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
     ]

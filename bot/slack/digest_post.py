@@ -44,7 +44,9 @@ class SlackDigestPoster:
         if env is None or not env.channel:
             raise ValueError(f"environment {digest.environment!r} has no channel")
         channel = env.channel
-        if digest.healthy or not settings.details_in_thread:
+        # Posture findings alone keep a digest healthy, but their list goes in the thread.
+        quiet = digest.healthy and not digest.posture
+        if quiet or not settings.details_in_thread:
             message = single_message(digest, self._buttons)
             return self._send(channel, message.text, message.blocks)
         summary = summary_message(digest, True)

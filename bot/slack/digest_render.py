@@ -26,6 +26,7 @@ from bot.domain.condense import DEFAULT_LIMIT as CONDENSED
 from bot.domain.condense import condense
 from bot.domain.digest import ChangeItem, Digest, Problem, RevisionGroup
 from bot.domain.fleet import CacheState
+from bot.domain.posture import posture_line
 from bot.domain.status import FluxObject, truncate_hex
 from bot.domain.transitions import Transition
 from bot.render.digest_text import (
@@ -129,9 +130,16 @@ def _revision_text(group: RevisionGroup) -> str:
 
 def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
     """The top-level message: the problems by name, what was applied, where the rest is."""
+    posture = posture_line(digest.posture)
     if digest.healthy:
         text = f":large_green_circle: *{escape(headline(digest))}*"
-        return SlackMessage(fallback_text(headline(digest)), [_section(text).to_dict()])
+        healthy = [_section(text).to_dict()]
+        if posture is not None:
+            # The posture is advice: one line here, its list where the details go.
+            healthy.append(_section(f":shield: {escape(posture)}").to_dict())
+            if details_in_thread:
+                healthy.append(_context("Details in the thread :thread:").to_dict())
+        return SlackMessage(fallback_text(headline(digest)), healthy)
     problems = digest.problems
     lines = [f":red_circle: *{escape(digest.environment)} digest*"]
     lines += [_problem_line(p, digest) for p in problems[:TOP_PROBLEMS]]
@@ -153,6 +161,8 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
         counts.append(f"{len(digest.suspended)} suspended")
     if digest.snoozed:
         counts.append(f"{digest.snoozed} snoozed")
+    if posture is not None:
+        lines.append(f":shield: {escape(posture)}")
     blocks: list[dict[str, Any]] = [_section("\n".join(lines)).to_dict()]
     footer = " · ".join(counts)
     if details_in_thread:
@@ -168,7 +178,7 @@ def single_message(digest: Digest, buttons: DigestButtons | None, reserve: int =
     `reserve`: blocks kept free for the caller, besides the one a preview's note takes.
     """
     summary = summary_message(digest, details_in_thread=False)
-    if digest.healthy:
+    if digest.healthy and not digest.posture:
         return summary
     details = details_message(digest, buttons, reserve=len(summary.blocks) + 1 + reserve)
     divider = DividerBlock().to_dict()
@@ -245,6 +255,9 @@ def details_message(
         blocks += [DividerBlock(), _section(f"*Changes since {_when(digest.since)}*")]
         room = max(1, budget - len(blocks) - (1 if digest.snoozed else 0))
         blocks += _packed(lines, room, "change(s)", _print_all(env))
+
+    if digest.posture:
+        blocks += [DividerBlock(), _section(_posture_list(digest))]
 
     if digest.snoozed:
         blocks.append(_context(f"{digest.snoozed} snoozed object(s) not shown."))
@@ -404,3 +417,18 @@ def _packed(lines: Sequence[str], room: int, what: str, where: str) -> list[Bloc
     if chunk:
         blocks.append(_section("\n".join(chunk)))
     return blocks
+
+
+def _posture_list(digest: Digest) -> str:
+    """The posture findings, one per line (`/flux audit` has them with the advice)."""
+    findings = digest.posture
+    lines = [f"*Posture* ({len(findings)}): `/flux audit {escape(digest.environment)}` says why"]
+    for f in findings[:MAX_LINES]:
+        obj = f.object
+        lines.append(
+            f"• {obj.kind} `{escape(obj.namespace)}/{escape(obj.name)}` on {escape(f.cluster)}: "
+            f"`{f.field}`"
+        )
+    if len(findings) > MAX_LINES:
+        lines.append(f"… and {len(findings) - MAX_LINES} more")
+    return "\n".join(lines)

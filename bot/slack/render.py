@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import (
 
 from bot.commands.answers import (
     Answer,
+    AuditAnswer,
     ClusterReport,
     DigestAnswer,
     EnvironmentReport,
@@ -38,6 +39,8 @@ from bot.commands.answers import (
     IncidentsAnswer,
     ObjectAnswer,
     ObjectMatch,
+    ReportAnswer,
+    RolloutAnswer,
     StatusAnswer,
     TreeAnswer,
     TreeMatch,
@@ -142,6 +145,19 @@ def render(
             message = _help(answer, command)
         case ErrorAnswer():
             message = _error(answer)
+        case RolloutAnswer():
+            # Imported here: the rollout renderer builds on this module's helpers.
+            from bot.slack.rollout_render import rollout_message  # noqa: PLC0415
+
+            message = rollout_message(answer)
+        case AuditAnswer():
+            from bot.slack.audit_render import audit_message  # noqa: PLC0415
+
+            message = audit_message(answer, command)
+        case ReportAnswer():
+            from bot.slack.report_post import report_message  # noqa: PLC0415
+
+            message = report_message(answer.report, scheduled=False)
     if share_value is not None:
         message = _with_share_button(message, share_value)
     return message
@@ -262,6 +278,12 @@ def _cluster_line(report: ClusterReport, now: dt.datetime) -> str:
             line += f" · *{stuck} stuck*"
     for partial in (p for p in status.problems if not p.whole_cluster):
         line += f"\n      :warning: {', '.join(partial.kinds)}: {escape(partial.message)}"
+    if report.deployed is not None:
+        # Imported here: the rollout renderer builds on this module's helpers.
+        from bot.render.rollout_text import deployed_line  # noqa: PLC0415
+        from bot.slack.rollout_render import SLACK  # noqa: PLC0415
+
+        line += f"\n      :package: {deployed_line(report.deployed, now, SLACK)}"
     return line
 
 

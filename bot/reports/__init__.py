@@ -1,0 +1,1 @@
+"""Weekly change-health reports: composed from the history store, charted, posted on schedule."""

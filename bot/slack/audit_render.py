@@ -1,0 +1,54 @@
+"""The posture audit as a Slack message: the key fact, one line per rule, then per environment
+each object with the fields to set."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from bot.commands.answers import AuditAnswer
+from bot.domain.posture import summary_lines
+from bot.render.audit_text import environment_title, grouped, headline, render_audit
+from bot.slack.render import (
+    FALLBACK_LIMIT,
+    SlackMessage,
+    _Blocks,
+    _context,
+    _header,
+    _sections,
+    clip,
+    escape,
+)
+
+# Objects listed per environment before the rest are counted.
+MAX_OBJECTS: Final = 12
+
+
+def audit_message(answer: AuditAnswer, command: str = "/flux") -> SlackMessage:
+    """Header, summary, then each environment's objects with what to set and why."""
+    blocks = _Blocks(reserve=1)
+    blocks.add(_header(headline(answer)))
+    summary = summary_lines(answer.findings)
+    if summary:
+        blocks.add(_sections(["• " + escape(line) for line in summary])[0])
+    for env in answer.environments:
+        lines = [f"*{escape(environment_title(env))}*"]
+        objects = grouped(env)
+        for title, findings in objects[:MAX_OBJECTS]:
+            lines.append(f"*{escape(title)}*")
+            lines += [f"      `{f.field}` {escape(f.advice)}" for f in findings]
+        if len(objects) > MAX_OBJECTS:
+            lines.append(
+                f"_… and {len(objects) - MAX_OBJECTS} more objects: "
+                f"`{command} audit {escape(env.name)}` or `fluxbot audit --output json`_"
+            )
+        for section in _sections(lines):
+            if not blocks.add(section):
+                break
+    blocks.reserve = 0
+    blocks.add(
+        _context(
+            "Findings are advice, in Flux's field names with Flux's defaults applied; the "
+            "policy per tier and environment is `posture` in the configuration."
+        )
+    )
+    return SlackMessage(clip(render_audit(answer), FALLBACK_LIMIT), blocks.dicts())
