@@ -8,10 +8,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, TextIO, TypeVar
 
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
@@ -356,41 +356,43 @@ def object_record(environment: str, cluster: str, obj: FluxObject) -> dict[str, 
     }
 
 
+# The one-shot answers printed by _print_fleet_answer.
+_FleetAnswer = TypeVar("_FleetAnswer", RolloutAnswer, AuditAnswer)
+
+
 def _cmd_rollout(args: argparse.Namespace) -> int:
-    fleet = _open_fleet(args)
-    try:
-        answer = fleet.runner.run(RolloutCommand(args.source, args.revision), CommandContext())
-    finally:
-        if fleet.close:
-            fleet.close()
-    if isinstance(answer, ErrorAnswer):
-        raise CliError([render(answer)])
-    assert isinstance(answer, RolloutAnswer)
-    if args.output == "json":
-        json.dump(rollout_record(answer), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(render(answer))
-    unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
-    return EXIT_UNREADABLE if unreadable else EXIT_OK
+    return _print_fleet_answer(
+        args, RolloutCommand(args.source, args.revision), RolloutAnswer, rollout_record
+    )
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    # Findings are an answer, not an error; only an unreadable cluster changes the exit code.
+    return _print_fleet_answer(args, AuditCommand(args.environment), AuditAnswer, audit_record)
+
+
+def _print_fleet_answer(
+    args: argparse.Namespace,
+    command: RolloutCommand | AuditCommand,
+    expected: type[_FleetAnswer],
+    record: Callable[[_FleetAnswer], Any],
+) -> int:
+    """Answer one command on a freshly opened fleet, as text or JSON; exit 1 if a cluster
+    could not be read."""
     fleet = _open_fleet(args)
     try:
-        answer = fleet.runner.run(AuditCommand(args.environment), CommandContext())
+        answer = fleet.runner.run(command, CommandContext())
     finally:
         if fleet.close:
             fleet.close()
     if isinstance(answer, ErrorAnswer):
         raise CliError([render(answer)])
-    assert isinstance(answer, AuditAnswer)
+    assert isinstance(answer, expected)
     if args.output == "json":
-        json.dump(audit_record(answer), sys.stdout, indent=2)
+        json.dump(record(answer), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(render(answer))
-    # Findings are an answer, not an error; only an unreadable cluster changes the exit code.
     unreadable = any(t.state is TroubleState.UNREADABLE for t in answer.troubles)
     return EXIT_UNREADABLE if unreadable else EXIT_OK
 
