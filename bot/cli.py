@@ -9,40 +9,23 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO, TypeVar
+from typing import Any, Final, TypeVar
 
-from slack_bolt.error import BoltError
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
-from bot.actions.flow import ActionFlow
-from bot.actions.follow import Follower
-from bot.actions.runner import ActionRunner
-from bot.actions.service import ActionService, ClusterWriter, ObjectSource, Rollbacks
 from bot.commands.answers import AuditAnswer, ErrorAnswer, RolloutAnswer, StatusAnswer
-from bot.commands.executor import CommandContext, CommandRunner
+from bot.commands.executor import CommandContext
 from bot.commands.grammar import AuditCommand, RolloutCommand, StatusCommand
-from bot.config import ConfigError, DigestConfig, FluxbotConfig, SlackSettings, load_config
-from bot.demo import load_demo
-from bot.demo.live import LiveDemo, demo_config
-from bot.digests.composer import DigestComposer
+from bot.compose import SetupError
+from bot.compose.fleet import OFFLINE_ENVIRONMENT, Fleet, FleetSource, open_fleet
+from bot.compose.history import open_history
+from bot.config import ConfigError, DigestConfig, FluxbotConfig, load_config
 from bot.digests.run import DigestRuns, Outcome
-from bot.digests.scheduler import DigestScheduler
 from bot.domain.digest import Digest
-from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout, TroubleState
-from bot.domain.history import HistoryStore, RunState
+from bot.domain.fleet import CacheState, TroubleState
+from bot.domain.history import RunState
 from bot.domain.readout import age, is_stuck
 from bot.domain.status import FluxObject
-from bot.kube.cache import FleetCache
-from bot.kube.helm import HelmRunner, usable_helm
-from bot.kube.reader import KubeFleetReader
-from bot.kube.writer import KubeWriter
-from bot.observability.health import HealthServer, ProbedReadiness, all_of, cache_readiness
-from bot.observability.logging import configure_logging, redact_values
-from bot.observability.metrics import METRICS
-from bot.offline import DumpError, OfflineFleetReader, load_dump
+from bot.observability.logging import configure_logging
 from bot.render.audit_json import audit_record
 from bot.render.digest_text import digest_record, render_digest
 from bot.render.report_text import render_report, report_record
@@ -50,36 +33,12 @@ from bot.render.rollout_json import rollout_record
 from bot.render.text import render
 from bot.reports.chart import chart_png
 from bot.reports.compose import compose_report, parse_span
-from bot.reports.scheduler import ReportScheduler
-from bot.runtime import open_history, start_incidents, start_runtime
 from bot.shell import run_shell
-from bot.slack.app import SlackBot, build_app, make_client
-from bot.slack.buttons import ButtonMint
-from bot.slack.credentials import MissingCredentials, SlackCredentials
-from bot.slack.digest_post import SlackDigestPoster
-from bot.slack.directory import SlackDirectory
-from bot.slack.incidents import SlackIncidentPublisher
-from bot.slack.labels import DEMO_LABEL, label_messages
-from bot.slack.remediation import SlackRemediation
-from bot.slack.report_post import SlackReportPoster
-from bot.slack.server import Probe, serve_http, serve_socket_mode
-from bot.state.sqlite import SqliteHistory
 
 EXIT_OK: Final = 0
 EXIT_UNREADABLE: Final = 1
 EXIT_USAGE: Final = 2
 DEFAULT_CONFIG: Final = Path("config/fluxbot.yaml")
-OFFLINE_ENVIRONMENT: Final = "offline"
-# How long an interactive session waits for the first sync before answering anyway.
-SYNC_WAIT_SECONDS: Final = 15.0
-SECRET_VARIABLES: Final = (
-    "SLACK_BOT_TOKEN",
-    "SLACK_APP_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "FLUXBOT_BUTTON_KEY",
-)
-# On SIGTERM, running actions get this long to finish (Kubernetes' default grace is 30 s).
-ACTION_DRAIN_SECONDS: Final = 15.0
 
 log = logging.getLogger("fluxbot")
 
@@ -92,14 +51,6 @@ class CliError(Exception):
         self.lines = list(lines)
 
 
-@dataclass
-class Fleet:
-    """What a command runs against, and how to release it."""
-
-    runner: CommandRunner
-    close: Any = None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fluxbot` console script."""
     parser = _parser()
@@ -110,9 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         return int(args.func(args))
-    except (CliError, ConfigError) as err:
+    except (CliError, SetupError, ConfigError) as err:
         lines = (
-            err.lines if isinstance(err, CliError) else [f"{err.source}: {p}" for p in err.problems]
+            err.lines
+            if isinstance(err, CliError | SetupError)
+            else [f"{err.source}: {p}" for p in err.problems]
         )
         for line in lines:
             print(f"fluxbot: {line}", file=sys.stderr)
@@ -282,13 +235,9 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    fleet = _open_fleet(args)
-    try:
-        command = StatusCommand(args.environment, args.cluster, args.kind, args.failing)
+    command = StatusCommand(args.environment, args.cluster, args.kind, args.failing)
+    with _open_fleet(args) as fleet:
         answer = fleet.runner.run(command, CommandContext())
-    finally:
-        if fleet.close:
-            fleet.close()
     if isinstance(answer, ErrorAnswer):
         raise CliError([render(answer)])
     assert isinstance(answer, StatusAnswer)
@@ -379,12 +328,8 @@ def _print_fleet_answer(
 ) -> int:
     """Answer one command on a freshly opened fleet, as text or JSON; exit 1 if a cluster
     could not be read."""
-    fleet = _open_fleet(args)
-    try:
+    with _open_fleet(args) as fleet:
         answer = fleet.runner.run(command, CommandContext())
-    finally:
-        if fleet.close:
-            fleet.close()
     if isinstance(answer, ErrorAnswer):
         raise CliError([render(answer)])
     assert isinstance(answer, expected)
@@ -402,15 +347,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
         span = parse_span(args.since)
     except ValueError as err:
         raise CliError([str(err)]) from err
-    config_path = None if args.demo or args.from_file else args.config or _default_config_path()
+    source = _fleet_source(args)
     now = dt.datetime.now(dt.UTC)
-    if config_path is None:
+    if source.config is None:
         # The demo and YAML dumps have no recorded history: the report says so.
-        names = _open_fleet(args).runner.layout.names
-        _known_environment(args.environment, names)
+        with open_fleet(source) as fleet:
+            _known_environment(args.environment, fleet.runner.layout.names)
         report = compose_report(args.environment, None, span, now)
     else:
-        config = load_config(config_path)
+        config = source.config
         _known_environment(args.environment, list(config.environments))
         history = open_history(config)
         try:
@@ -434,37 +379,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
-    fleet = _open_fleet(args, live=True)
-    try:
+    with _open_fleet(args, live=True) as fleet:
         if args.command is not None:
             return run_shell(fleet.runner, [args.command], sys.stdout, prompt=None)
         interactive = sys.stdin.isatty()
         return run_shell(
             fleet.runner, sys.stdin, sys.stdout, prompt="flux> " if interactive else None
         )
-    finally:
-        if fleet.close:
-            fleet.close()
 
 
 def _cmd_digest(args: argparse.Namespace) -> int:
-    config_path = None if args.demo or args.from_file else _config_path(args)
-    if config_path is None:
-        fleet = _open_fleet(args)
-        names = fleet.runner.layout.names
-        _known_environment(args.environment, names)
-        digest = fleet.runner.digests.compose(args.environment)
+    source = _fleet_source(args)
+    if source.config is None:
+        with open_fleet(source) as fleet:
+            _known_environment(args.environment, fleet.runner.layout.names)
+            digest = fleet.runner.digests.compose(args.environment)
         _print_digest(digest, args.output)
         return _digest_exit(digest)
-    config = load_config(config_path)
+    config = source.config
     _known_environment(args.environment, list(config.environments))
-    reader = KubeFleetReader(config)
-    history = open_history(config)
-    try:
-        composer = DigestComposer(config.layout(), reader, history)
+    # Kubernetes loads for the one command of this group that reads a configured fleet's history.
+    from bot.compose.digest import open_digest  # noqa: PLC0415
+
+    with open_digest(config) as session:
         settings = config.digest(args.environment)
         if args.dry_run:
-            digest = composer.compose(args.environment)
+            digest = session.composer.compose(args.environment)
             _print_digest(digest, args.output)
             if digest.healthy and settings is not None and settings.quiet_when_healthy == "skip":
                 print(
@@ -472,29 +412,17 @@ def _cmd_digest(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return _digest_exit(digest)
-        return _post_digest(args, config, composer, history, settings)
-    finally:
-        reader.close()
-        history.close()
+        return _post_digest(args, config, session.runs(), settings)
 
 
 def _post_digest(
     args: argparse.Namespace,
     config: FluxbotConfig,
-    composer: DigestComposer,
-    history: HistoryStore,
+    runs: DigestRuns,
     settings: DigestConfig | None,
 ) -> int:
     """Run the digest of the slot now belongs to (or, with --force, of now) and say how it went."""
     environment = args.environment
-    try:
-        credentials = SlackCredentials.from_env(
-            http=False, env={**os.environ, "SLACK_APP_TOKEN": "unused"}
-        )
-    except MissingCredentials as err:
-        raise CliError([f"{err}; or use --dry-run to print the digest"]) from err
-    poster = SlackDigestPoster(make_client(credentials, config.slack), config.layout(), None)
-    runs = DigestRuns(config, composer, poster, history)
     if args.force:
         slot = dt.datetime.now(dt.UTC)
     else:
@@ -594,233 +522,30 @@ def _print_digest(digest: Digest, output: str) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     # The configuration first: a real deployment without one stops here, never a demo.
-    settings = _slack_settings(args)
-    try:
-        credentials = SlackCredentials.from_env(http=args.http)
-    except MissingCredentials as err:
-        raise CliError([str(err)]) from err
-    # Never log the secrets, whatever a library prints.
-    secrets = (
-        credentials.bot_token,
-        credentials.app_token,
-        credentials.signing_secret,
-        credentials.button_key,
-    )
-    redact_values(*(secret.get_secret_value() for secret in secrets if secret is not None))
-    # Read once, then out of the environment: child processes (helm) must not inherit them.
-    for name in SECRET_VARIABLES:
-        os.environ.pop(name, None)
-    slack_ready = ProbedReadiness(
-        "Slack: not listening yet" if args.http else "Slack: not connected yet"
-    )
-    caches: list[FleetCache | None] = []
-    notices: list[str] = []
+    source = _fleet_source(args)
+    # Slack, Kubernetes and APScheduler load here, for the one command that needs them all.
+    from bot.compose.serve import ServeOptions, serve  # noqa: PLC0415
 
-    def fleet_readiness() -> list[str]:
-        if not caches:
-            return ["fleet: the watch cache is starting"]
-        cache = caches[0]
-        return cache_readiness(cache.freshness()) if cache is not None else []
-
-    health = (
-        HealthServer(
-            args.health_host,
-            args.health_port,
-            all_of(slack_ready, fleet_readiness),
-            notices=lambda: list(notices),
-        )
-        if args.health_port
-        else None
-    )
-    if health is not None:
-        # Up before the first sync, so that liveness probes pass while clusters sync.
-        health.start()
-    try:
-        return _serve(args, credentials, settings, slack_ready, caches, notices)
-    finally:
-        METRICS.track_freshness(None)
-        if health is not None:
-            health.stop()
-
-
-def _serve(
-    args: argparse.Namespace,
-    credentials: SlackCredentials,
-    settings: SlackSettings,
-    slack_ready: ProbedReadiness,
-    caches: list[FleetCache | None],
-    notices: list[str],
-) -> int:
-    config_path = None if args.demo or args.from_file else _config_path(args)
-    use_demo = bool(args.demo)
-    if use_demo:
-        # Nobody in the workspace may take a demo answer for their fleet's state.
-        label_messages(DEMO_LABEL)
-    runtime = None
-    if config_path is not None:
-        runtime = start_runtime(load_config(config_path), SYNC_WAIT_SECONDS)
-        if isinstance(runtime.history, SqliteHistory) and runtime.history.notice:
-            notices.append(runtime.history.notice)
-        fleet = Fleet(runtime.runner, close=runtime.stop)
-        METRICS.track_freshness(runtime.cache.freshness)
-    elif use_demo:
-        demo = LiveDemo()
-        demo_history = SqliteHistory(":memory:")
-        layout = demo.layout()
-        demo_runner = CommandRunner(layout, demo, DigestComposer(layout, demo, demo_history))
-
-        def close_demo() -> None:
-            demo.close()
-            demo_history.close()
-
-        fleet = Fleet(demo_runner, close=close_demo)
-    else:
-        fleet = _open_fleet(args, live=True)
-    caches.append(runtime.cache if runtime is not None else None)
-    try:
-        client = make_client(credentials, settings)
-        remediation = None
-        if runtime is not None:
-            live = _remediation(
-                runtime.config, runtime.cache,
-                KubeWriter(runtime.cache, runtime.config.actions.events_address),
-                _helm(runtime.config),
-                runtime.runner, runtime.history, client, credentials, settings,
-            )  # fmt: skip
-            runtime.on_stop(lambda: live.shutdown(ACTION_DRAIN_SECONDS))
-            remediation = live
-        elif use_demo:
-            remediation = _remediation(
-                demo_config(), demo, demo, None, demo_runner, demo_history,
-                client, credentials, settings,
-            )  # fmt: skip
-        if runtime is not None:
-            poster = SlackDigestPoster(
-                client, runtime.runner.layout, remediation.mint if remediation else None
-            )
-            scheduler = DigestScheduler(
-                runtime.config,
-                runtime.runner.digests,
-                poster,
-                runtime.history,
-                is_leader=lambda: runtime.is_leader,
-            ).start()
-            runtime.on_stop(scheduler.stop)
-            reports = ReportScheduler(
-                runtime.config,
-                runtime.history,
-                SlackReportPoster(client, runtime.runner.layout),
-                is_leader=lambda: runtime.is_leader,
-            ).start()
-            runtime.on_stop(reports.stop)
-            incidents = start_incidents(
-                runtime, SlackIncidentPublisher(client, remediation.mint if remediation else None)
-            )
-            if remediation is not None:
-                remediation.output.incident_thread = lambda request: incidents.thread_of(
-                    request.target.environment, request.target.cluster, request.ref.kind,
-                    request.ref.namespace, request.ref.name,
-                )  # fmt: skip
-        bot = SlackBot(fleet.runner, settings, credentials, client, remediation)
-        try:
-            app = build_app(bot, http=args.http)
-        except BoltError as err:
-            # Bolt checks the bot token with auth.test before anything else.
-            raise CliError([f"Slack refused SLACK_BOT_TOKEN: {err}"]) from err
-
-        def ready(port: int, probe: Probe) -> None:
-            slack_ready.attach(probe)
-            where = f"http://{args.host}:{port}/slack/events" if args.http else "Socket Mode"
-            print(f"fluxbot: serving {settings.command} on {where}", file=sys.stderr, flush=True)
-
-        if args.http:
-            assert credentials.signing_secret is not None
-            serve_http(
-                app, credentials.signing_secret.get_secret_value(), args.host, args.port,
-                settings.listener_threads, ready,
-            )  # fmt: skip
-        else:
-            assert credentials.app_token is not None
-            try:
-                serve_socket_mode(app, credentials.app_token.get_secret_value(), ready)
-            except SlackApiError as err:
-                reason = err.response.get("error")
-                raise CliError([f"Slack refused SLACK_APP_TOKEN: {reason}"]) from err
-    finally:
-        if fleet.close:
-            fleet.close()
+    options = ServeOptions(args.http, args.host, args.port, args.health_host, args.health_port)
+    serve(source, options, say=lambda line: print(f"fluxbot: {line}", file=sys.stderr, flush=True))
     return EXIT_OK
 
 
-def _helm(config: FluxbotConfig) -> HelmRunner | None:
-    """The configured Helm client, if it can be run."""
-    helm_path = usable_helm(config.actions.helm_path)
-    if config.actions.helm_path is not None and helm_path is None:
-        log.warning(
-            "actions.helm_path %s is not an executable file; rollback is off",
-            config.actions.helm_path,
-        )
-    if helm_path is None:
-        return None
-    return HelmRunner(helm_path, config.actions.helm_timeout_seconds, config.kubernetes)
-
-
-def _remediation(
-    config: FluxbotConfig,
-    objects: ObjectSource,
-    writer: ClusterWriter,
-    helm: Rollbacks | None,
-    runner: CommandRunner,
-    history: HistoryStore,
-    client: WebClient,
-    credentials: SlackCredentials,
-    settings: SlackSettings,
-) -> SlackRemediation:
-    """Remediation for a fleet that can be written to (a configured one, or the live demo)."""
-    service = ActionService(config, objects, writer, helm, on_action=history.record_action)
-    workers = ActionRunner(
-        service.run,
-        claim_ttl=float(config.actions.button_ttl_seconds),
-        follower=Follower(objects),
-    )
-    key = credentials.button_key_bytes()
-    return SlackRemediation(
-        flow=ActionFlow(service, workers, history),
-        runner=runner,
-        directory=SlackDirectory(
-            client, config.actions.group_refresh_seconds, config.actions.group_max_stale_seconds
-        ),
-        client=client,
-        mint=ButtonMint(config, key, rollback_method=service.rollback_method),
-        key=key,
-        retries=settings.api_retries,
-        command=settings.command,
-    )
-
-
-def _slack_settings(args: argparse.Namespace) -> SlackSettings:
-    if args.demo or args.from_file:
-        return SlackSettings()
-    return load_config(_config_path(args)).slack
-
-
-def _open_fleet(args: argparse.Namespace, live: bool = False, stderr: TextIO = sys.stderr) -> Fleet:
-    """The fleet to answer from; `live` keeps a watch cache for long sessions."""
+def _fleet_source(args: argparse.Namespace) -> FleetSource:
+    """The fleet the arguments name; the configuration is read here, once."""
     if args.demo:
-        layout, reader = load_demo()
-        return Fleet(CommandRunner(layout, reader))
+        return FleetSource(demo=True)
     if args.from_file:
         environment = getattr(args, "environment", None) or OFFLINE_ENVIRONMENT
-        return Fleet(_offline_runner(args.from_file, environment))
-    config = load_config(_config_path(args))
-    if live:
-        cache = FleetCache(config).start()
-        if not cache.wait_synced(SYNC_WAIT_SECONDS):
-            print("fluxbot: some clusters are not synced yet; their answers say so", file=stderr)
-        return Fleet(CommandRunner(config.layout(), cache), close=cache.stop)
-    # One answer and exit: listing once is cheaper than starting watches.
-    kube_reader = KubeFleetReader(config)
-    return Fleet(CommandRunner(config.layout(), kube_reader), close=kube_reader.close)
+        return FleetSource(dumps=tuple(args.from_file), environment=environment)
+    return FleetSource(config=load_config(_config_path(args)))
+
+
+def _open_fleet(args: argparse.Namespace, live: bool = False) -> Fleet:
+    """The fleet to answer from; `live` keeps a watch cache for long sessions."""
+    return open_fleet(
+        _fleet_source(args), live=live, warn=lambda line: print(f"fluxbot: {line}", file=sys.stderr)
+    )
 
 
 def _default_config_path() -> Path | None:
@@ -828,24 +553,6 @@ def _default_config_path() -> Path | None:
     if env:
         return Path(env)
     return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
-
-
-def _offline_runner(paths: Sequence[Path], environment: str) -> CommandRunner:
-    clusters = []
-    problems = []
-    for path in paths:
-        try:
-            clusters.append(load_dump(path, environment))
-        except DumpError as err:
-            problems.append(str(err))
-    names = [c.name for c in clusters]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        problems.append(f"two files make cluster(s) named {', '.join(duplicates)}; rename one")
-    if problems:
-        raise CliError(problems)
-    layout = FleetLayout((EnvironmentLayout(environment, "offline", None, tuple(names)),))
-    return CommandRunner(layout, OfflineFleetReader(clusters))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
+from bot.compose.runtime import Runtime, start_runtime
 from bot.config import FluxbotConfig
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.history import RunState
 from bot.domain.transitions import Change
-from bot.runtime import Runtime, start_runtime
 from bot.slack.digest_post import SlackDigestPoster
 from tests.fakes.kube_api import FakeFleet
 from tests.fakes.slack_api import FakeSlack

@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
 _NAMES: Final = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
@@ -21,6 +19,9 @@ def cron_trigger(expression: str, timezone: str) -> Any:
     if len(fields) != 5:
         raise ValueError("a cron expression has five fields: minute hour day month weekday")
     minute, hour, day, month, weekday = fields
+    # Loaded on first use: validating a configuration needs it, answering from one does not.
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
+
     return CronTrigger(
         minute=minute,
         hour=hour,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -19,27 +20,12 @@ class ClusterConfigError(Exception):
 
 def build_api_client(cluster: ClusterConfig, settings: KubernetesSettings) -> Any:
     """A `kubernetes.client.ApiClient` for `cluster`; ClusterConfigError when it cannot be built."""
-    configuration = k8s.Configuration()
-    if cluster.in_cluster:
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-        except ConfigException as err:
-            raise ClusterConfigError(
-                f"in_cluster is set but fluxbot is not running in a pod ({err})"
-            ) from err
-    else:
-        kubeconfig = cluster.kubeconfig or settings.kubeconfig
-        config_file = str(kubeconfig.expanduser()) if kubeconfig else None
-        _check_context(config_file, cluster.context)
-        try:
-            k8s_config.load_kube_config(
-                config_file=config_file,
-                context=cluster.context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (ConfigException, OSError, ValueError) as err:
-            raise ClusterConfigError(f"kubeconfig {_describe_file(config_file)}: {err}") from err
+    kubeconfig = cluster.kubeconfig or settings.kubeconfig
+    configuration = _load_configuration(
+        in_cluster=cluster.in_cluster,
+        config_file=str(kubeconfig.expanduser()) if kubeconfig else None,
+        context=cluster.context,
+    )
     # One quick retry absorbs a stale pooled connection; more would only delay reporting a
     # cluster that is really down. A 429/503 is reported (with its Retry-After) rather than
     # slept through: a person is waiting for the answer.
@@ -47,6 +33,43 @@ def build_api_client(cluster: ClusterConfig, settings: KubernetesSettings) -> An
         total=1, connect=1, read=0, status=0, redirect=0, respect_retry_after_header=False
     )
     return k8s.ApiClient(configuration)
+
+
+def home_api_client() -> Any:
+    """An API client for the cluster fluxbot runs in (in a pod), else the kubeconfig's
+    current context; ClusterConfigError when it cannot be built."""
+    configuration = _load_configuration(
+        in_cluster=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),
+        # Read $KUBECONFIG now: the client captured it when it was imported.
+        config_file=os.environ.get("KUBECONFIG") or None,
+        context=None,
+    )
+    # The Lease and the history ConfigMaps are written in the background, where nobody waits:
+    # the client's default retries stay.
+    return k8s.ApiClient(configuration)
+
+
+def _load_configuration(*, in_cluster: bool, config_file: str | None, context: str | None) -> Any:
+    configuration = k8s.Configuration()
+    if in_cluster:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as err:
+            raise ClusterConfigError(
+                f"in_cluster is set but fluxbot is not running in a pod ({err})"
+            ) from err
+        return configuration
+    _check_context(config_file, context)
+    try:
+        k8s_config.load_kube_config(
+            config_file=config_file,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (ConfigException, OSError, ValueError) as err:
+        raise ClusterConfigError(f"kubeconfig {_describe_file(config_file)}: {err}") from err
+    return configuration
 
 
 def _check_context(config_file: str | None, context: str | None) -> None:

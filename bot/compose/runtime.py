@@ -1,32 +1,25 @@
-"""Assemble a long-running fluxbot: watch cache, history, leader election, digests.
-
-This is the composition root for `fluxbot serve` (and `fluxbot digest`): the only place that
-knows which adapter implements which port.
-"""
+"""A long-running fluxbot over a configuration: watch cache, history recording, leader election,
+incidents (`fluxbot serve`; the Slack side is wired in `bot.compose.serve`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from bot.commands.executor import CommandRunner
+from bot.compose.history import open_history
 from bot.config import FluxbotConfig
 from bot.digests.composer import DigestComposer
 from bot.digests.recorder import TransitionRecorder
 from bot.domain.history import HistoryStore
 from bot.incidents.service import IncidentPublisher, IncidentService
 from bot.kube.cache import FleetCache
+from bot.kube.clients import home_api_client
 from bot.kube.lease import LeaderElector
-from bot.state.sqlite import SqliteHistory
 
 log = logging.getLogger(__name__)
 
@@ -69,46 +62,11 @@ class Runtime:
         self.history.close()
 
 
-def home_cluster_client() -> Any:
-    """An API client for the cluster fluxbot runs in (or the kubeconfig's current context)."""
-    configuration = k8s.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        k8s_config.load_incluster_config(client_configuration=configuration)
-    else:
-        # Read $KUBECONFIG now: the client captured it when it was imported.
-        k8s_config.load_kube_config(
-            config_file=os.environ.get("KUBECONFIG") or None,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-    return k8s.ApiClient(configuration)
-
-
-def open_history(config: FluxbotConfig, api_client: Any | None = None) -> HistoryStore:
-    """The configured history store."""
-    settings = config.history
-    if settings.backend == "configmap":
-        # Imported only when chosen: most installations run one replica on SQLite.
-        from bot.kube.configmap_history import ConfigMapHistory  # noqa: PLC0415
-
-        return ConfigMapHistory(
-            api_client or home_cluster_client(),
-            settings.namespace,
-            retention=dt.timedelta(days=settings.retention_days),
-            # Followers keep their copy current, so a snooze or action saved on any replica
-            # reaches the leader's next digest.
-            follow=True,
-        )
-    return SqliteHistory.open_or_recover(settings.path.expanduser())
-
-
 def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
     """Start the watch cache, history recording and (if configured) leader election."""
     settings = config.history
     home = (
-        home_cluster_client()
-        if settings.leader_election or settings.backend == "configmap"
-        else None
+        home_api_client() if settings.leader_election or settings.backend == "configmap" else None
     )
     history = open_history(config, home)
     elector = None
