@@ -6,12 +6,13 @@ import datetime as dt
 from typing import Any
 
 from bot.domain.digest import compose
+from bot.domain.digest_words import headline
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, ProblemKind
 from bot.domain.history import ActionRecord, Snooze
 from bot.domain.remediation import material_state
 from bot.domain.status import parse_flux_object
 from bot.domain.transitions import Change, Transition
-from bot.render.digest_text import digest_record, headline, render_digest
+from bot.render.digest_text import digest_record, render_digest
 from tests.flux_objects import condition, flux_object
 
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.digest import Digest, compose
+from bot.domain.digest_words import headline
 from bot.domain.fleet import ClusterProblem, ClusterStatus, ProblemKind
 from bot.domain.status import Suspension, parse_flux_object
 from bot.domain.transitions import Change, Transition
-from bot.render.digest_text import digest_record, headline, render_digest
+from bot.render.digest_text import digest_record, render_digest
 from bot.slack.digest_render import details_message, single_message, summary_message
 from tests.bot_process import texts
 from tests.fakes.slack_api import validate_blocks

@@ -10,7 +10,16 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
 
-from bot.domain.digest import ChangeItem, Changes, ClusterLine, Digest, Problem, RevisionGroup
+from bot.domain.digest import ChangeItem, Changes, Digest, Problem
+from bot.domain.digest_words import (
+    TOP_PROBLEMS,
+    count_words,
+    duration,
+    headline,
+    unreadable_since,
+    utc_minute,
+    while_down,
+)
 from bot.domain.fleet import CacheState, HealthCounts
 from bot.domain.posture import posture_line
 from bot.domain.status import truncate_hex
@@ -23,24 +32,6 @@ def counts_line(counts: HealthCounts) -> str:
         f"{counts.failing} failing · {counts.progressing} progressing · "
         f"{counts.suspended} suspended · {counts.ready} ready"
     )
-
-
-def _when(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
-
-
-def while_down(t: Transition | RevisionGroup) -> str:
-    """Marks a change found after a restart: ` (while fluxbot was down, 02:10-02:25 UTC)`."""
-    if isinstance(t, RevisionGroup):
-        if t.while_down is None:
-            return ""
-        start, end = (w.astimezone(dt.UTC) for w in t.while_down)
-    elif t.down_since is None:
-        return ""
-    else:
-        start, end = t.down_since.astimezone(dt.UTC), t.at.astimezone(dt.UTC)
-    day = "" if start.date() == end.date() else f"{start:%Y-%m-%d} "
-    return f" (while fluxbot was down, {day}{start:%H:%M}–{end:%H:%M} UTC)"
 
 
 def _change_record(t: Transition) -> dict[str, Any]:
@@ -62,32 +53,8 @@ def _item_record(item: ChangeItem) -> dict[str, Any]:
     }
 
 
-def unreadable_since(line: ClusterLine) -> str:
-    """`since 02:10 UTC`, `last read 02:10 UTC` or `never read by fluxbot`."""
-    if line.freshness is not None and line.freshness.state is CacheState.STALE:
-        return f"since {_when(line.freshness.since)}"
-    if line.last_read is not None:
-        return f"last read {_when(line.last_read)}"
-    return "never read by fluxbot"
-
-
-# The top-level message names this many problems, then says how many more there are.
-TOP_PROBLEMS: Final = 3
 # Objects named for a revision that moved, then a count.
 NAMED_OBJECTS: Final = 3
-
-
-def duration(since: dt.datetime | None, now: dt.datetime) -> str:
-    """`45m`, `3h`, `2d 4h`: how long since `since`."""
-    if since is None:
-        return "?"
-    minutes = max(0, int((now - since).total_seconds() // 60))
-    if minutes < 60:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours}h"
-    return f"{hours // 24}d {hours % 24}h"
 
 
 def problem_text(problem: Problem, now: dt.datetime) -> str:
@@ -108,62 +75,11 @@ def problem_text(problem: Problem, now: dt.datetime) -> str:
     )
 
 
-def applied_texts(changes: Changes) -> list[str]:
-    """What was applied: the revisions objects moved to, and the charts releases run now."""
-    out = []
-    for group in changes.revisions:
-        where = ", ".join(sorted({k[0] for k in group.objects}))
-        out.append(f"{group.short} to {_count(len(group.objects), 'object')} on {where}")
-    out += [
-        f"{u.name} chart {u.new}" + (" (in progress)" if u.in_progress else "")
-        for u in changes.chart_upgrades
-    ]
-    return out
-
-
 def named_objects(keys: Sequence[tuple[str, str, str, str]], limit: int = NAMED_OBJECTS) -> str:
     """`Kustomization apps, GitRepository platform and 9 more`."""
     names = [f"{kind} {name}" for _cluster, kind, _ns, name in keys[:limit]]
     more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(names) + more
-
-
-def headline(digest: Digest) -> str:
-    """The one line a channel sees first (the notification): the problems themselves."""
-    if digest.healthy:
-        return (
-            f"{digest.environment}: all {digest.counts.total} objects ready, no changes since "
-            f"{_when(digest.since)}"
-        )
-    problems = digest.problems
-    parts = []
-    for problem in problems[:TOP_PROBLEMS]:
-        if problem.kind == "unreadable":
-            parts.append(f"{problem.cluster} cannot be read")
-        elif problem.kind == "overdue":
-            parts.append(f"{problem.subject.split()[-1]} on {problem.cluster} still suspended")
-        else:
-            phrase = problem.phrase if len(problem.phrase) <= 60 else problem.phrase[:59] + "…"
-            parts.append(f"{problem.subject.split('/')[-1]} on {problem.cluster}: {phrase}")
-    text = f"{digest.environment}: " + "; ".join(parts) if parts else digest.environment
-    if len(problems) > TOP_PROBLEMS:
-        text += f" and {len(problems) - TOP_PROBLEMS} more"
-    tail = []
-    applied = applied_texts(digest.changes)
-    if applied:
-        tail.append(
-            "applied " + applied[0] + (f" (+{len(applied) - 1})" if len(applied) > 1 else "")
-        )
-    changes = digest.changes.count
-    if changes:
-        tail.append(_count(changes, "change"))
-    if digest.drifted:
-        tail.append(f"{len(digest.drifted)} drifted")
-    return " · ".join([text, *tail])
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
@@ -174,7 +90,7 @@ def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
         old = f" (from {', '.join(truncate_hex(o) for o in group.old)})" if group.old else ""
         link = f" {group.link}" if group.link else ""
         lines.append(
-            f"- {group.short} applied to {_count(len(group.objects), 'object')} on {where}: "
+            f"- {group.short} applied to {count_words(len(group.objects), 'object')} on {where}: "
             f"{named_objects(group.objects)}{old}{link}{while_down(group)}"
         )
     for up in changes.chart_upgrades:
@@ -192,7 +108,7 @@ def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
         )
         if item.dependents:
             lines.append(
-                f"    and {_count(len(item.dependents), 'object')} failing because of it: "
+                f"    and {count_words(len(item.dependents), 'object')} failing because of it: "
                 + named_objects([_key(d) for d in item.dependents], 10)
             )
     for item in changes.recoveries:
@@ -202,7 +118,7 @@ def change_lines(changes: Changes, now: dt.datetime) -> list[str]:
         )
         if item.dependents:
             lines.append(
-                f"    with {_count(len(item.dependents), 'object')} that recovered with it: "
+                f"    with {count_words(len(item.dependents), 'object')} that recovered with it: "
                 + named_objects([_key(d) for d in item.dependents], 10)
             )
     for (where, kind, ns, name), count in changes.flapping:
@@ -240,7 +156,7 @@ def render_digest(digest: Digest) -> str:
         line = f"  {cluster.cluster}: {counts_line(cluster.counts)}"
         fresh = cluster.freshness
         if fresh is not None and fresh.state is CacheState.STALE:
-            line += f" (stale since {_when(fresh.since)}: {fresh.error})"
+            line += f" (stale since {utc_minute(fresh.since)}: {fresh.error})"
         lines.append(line)
     if digest.attention:
         lines += ["", "Needs attention:"]
@@ -254,7 +170,7 @@ def render_digest(digest: Digest) -> str:
             lines.append(
                 f"  - {root.kind} {root.namespace}/{root.name} on {item.cluster}: "
                 f"{' '.join(root.message.split())}{dependents} "
-                f"(failing since {_when(item.since)})"
+                f"(failing since {utc_minute(item.since)})"
             )
             lines += [f"      {d.kind} {d.namespace}/{d.name}" for d in item.dependents]
     if digest.suspended:
@@ -262,8 +178,8 @@ def render_digest(digest: Digest) -> str:
         for s in digest.suspended:
             record = s.obj.suspension
             who = (
-                f" by {record.by} since {_when(record.at)}: {record.reason}"
-                + (f" (until {_when(record.until)})" if record.until else "")
+                f" by {record.by} since {utc_minute(record.at)}: {record.reason}"
+                + (f" (until {utc_minute(record.until)})" if record.until else "")
                 if record
                 else ""
             )
@@ -279,7 +195,7 @@ def render_digest(digest: Digest) -> str:
             for d in digest.drifted
         ]
     if not digest.changes.empty:
-        lines += ["", f"Changes since {_when(digest.since)}:"]
+        lines += ["", f"Changes since {utc_minute(digest.since)}:"]
         lines += [f"  {line}" for line in change_lines(digest.changes, digest.now)]
     if digest.snoozed:
         lines += ["", f"({digest.snoozed} snoozed object(s) not shown)"]

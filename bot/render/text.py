@@ -25,6 +25,7 @@ from bot.commands.answers import (
     TreeMatch,
 )
 from bot.commands.headline import environment_headline, plural, trouble_summary
+from bot.commands.rollout_words import PLAIN, deployed_line
 from bot.domain.condense import condense
 from bot.domain.events import event_object
 from bot.domain.fleet import (
@@ -42,7 +43,7 @@ from bot.incidents.planner import title as incident_title
 from bot.render.audit_text import render_audit
 from bot.render.digest_text import counts_line, render_digest
 from bot.render.report_text import render_report
-from bot.render.rollout_text import PLAIN, deployed_line, render_rollout
+from bot.render.rollout_text import render_rollout
 
 MARKS = {
     Health.FAILING: "✗",

@@ -6,17 +6,17 @@ from __future__ import annotations
 from typing import Final
 
 from bot.commands.answers import AuditAnswer
+from bot.commands.audit_words import audit_text, environment_title, grouped, headline
 from bot.domain.posture import summary_lines
-from bot.render.audit_text import environment_title, grouped, headline, render_audit
 from bot.slack.render import (
     FALLBACK_LIMIT,
+    Blocks,
     SlackMessage,
-    _Blocks,
-    _context,
-    _header,
-    _sections,
     clip,
+    context_block,
     escape,
+    header_block,
+    section_blocks,
 )
 
 # Objects listed per environment before the rest are counted.
@@ -25,11 +25,11 @@ MAX_OBJECTS: Final = 12
 
 def audit_message(answer: AuditAnswer, command: str = "/flux") -> SlackMessage:
     """Header, summary, then each environment's objects with what to set and why."""
-    blocks = _Blocks(reserve=1)
-    blocks.add(_header(headline(answer)))
+    blocks = Blocks(reserve=1)
+    blocks.add(header_block(headline(answer)))
     summary = summary_lines(answer.findings)
     if summary:
-        blocks.add(_sections(["• " + escape(line) for line in summary])[0])
+        blocks.add(section_blocks(["• " + escape(line) for line in summary])[0])
     for env in answer.environments:
         lines = [f"*{escape(environment_title(env))}*"]
         objects = grouped(env)
@@ -41,14 +41,14 @@ def audit_message(answer: AuditAnswer, command: str = "/flux") -> SlackMessage:
                 f"_… and {len(objects) - MAX_OBJECTS} more objects: "
                 f"`{command} audit {escape(env.name)}` or `fluxbot audit --output json`_"
             )
-        for section in _sections(lines):
+        for section in section_blocks(lines):
             if not blocks.add(section):
                 break
     blocks.reserve = 0
     blocks.add(
-        _context(
+        context_block(
             "Findings are advice, in Flux's field names with Flux's defaults applied; the "
             "policy per tier and environment is `posture` in the configuration."
         )
     )
-    return SlackMessage(clip(render_audit(answer), FALLBACK_LIMIT), blocks.dicts())
+    return SlackMessage(clip(audit_text(answer), FALLBACK_LIMIT), blocks.dicts())

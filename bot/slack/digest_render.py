@@ -25,27 +25,27 @@ from slack_sdk.models.blocks import (
 from bot.domain.condense import DEFAULT_LIMIT as CONDENSED
 from bot.domain.condense import condense
 from bot.domain.digest import ChangeItem, Digest, Problem, RevisionGroup
-from bot.domain.fleet import CacheState
-from bot.domain.posture import posture_line
-from bot.domain.status import FluxObject, truncate_hex
-from bot.domain.transitions import Transition
-from bot.render.digest_text import (
+from bot.domain.digest_words import (
     TOP_PROBLEMS,
     duration,
     headline,
     unreadable_since,
     while_down,
 )
+from bot.domain.fleet import CacheState
+from bot.domain.posture import posture_line
+from bot.domain.status import FluxObject, truncate_hex
+from bot.domain.transitions import Transition
 from bot.slack.render import (
     MAX_BLOCKS,
     SECTION_LIMIT,
     SlackMessage,
-    _when,
     clip,
     counts_text,
     escape,
     fallback_text,
     object_title,
+    slack_date,
 )
 
 # Root causes listed under Needs attention (each is a section and a row of buttons).
@@ -156,7 +156,7 @@ def summary_message(digest: Digest, details_in_thread: bool) -> SlackMessage:
         lines.append(f":arrow_up: Upgraded {named}{more}")
     counts = []
     if changes.count:
-        counts.append(f"{changes.count} change(s) since {_when(digest.since)}")
+        counts.append(f"{changes.count} change(s) since {slack_date(digest.since)}")
     if digest.suspended:
         counts.append(f"{len(digest.suspended)} suspended")
     if digest.snoozed:
@@ -206,9 +206,8 @@ def details_message(
             continue
         line = f"*{escape(c.cluster)}*  {counts_text(c.counts)}"
         if c.freshness is not None and c.freshness.state is CacheState.STALE:
-            line += (
-                f" :warning: stale since {_when(c.freshness.since)}: {escape(c.freshness.error)}"
-            )
+            since = slack_date(c.freshness.since)
+            line += f" :warning: stale since {since}: {escape(c.freshness.error)}"
         lines.append(line)
     blocks += _packed(lines or ["No clusters."], 3, "cluster(s)", "`/flux envs` lists them")
 
@@ -252,7 +251,7 @@ def details_message(
     changes = digest.changes
     if not changes.empty:
         lines = _change_lines(digest)
-        blocks += [DividerBlock(), _section(f"*Changes since {_when(digest.since)}*")]
+        blocks += [DividerBlock(), _section(f"*Changes since {slack_date(digest.since)}*")]
         room = max(1, budget - len(blocks) - (1 if digest.snoozed else 0))
         blocks += _packed(lines, room, "change(s)", _print_all(env))
 
@@ -289,7 +288,7 @@ def _attention_blocks(digest: Digest, item: Any, buttons: DigestButtons | None) 
     text = (
         f":red_circle: {object_title(root)} on *{escape(item.cluster)}*: "
         f"{escape(condense(root.message))}{deps}\n"
-        f"_failing since {_when(item.since)}_"
+        f"_failing since {slack_date(item.since)}_"
     )
     out: list[Block] = [_section(text)]
     if buttons is not None:
@@ -310,9 +309,9 @@ def _suspended_line(s: Any) -> str:
     record = s.obj.suspension
     line = f":double_vertical_bar: {object_title(s.obj)} on {escape(s.cluster)}"
     if record is not None:
-        line += f" by {escape(record.by)} since {_when(record.at)}: _{escape(record.reason)}_"
+        line += f" by {escape(record.by)} since {slack_date(record.at)}: _{escape(record.reason)}_"
         if record.until:
-            line += f" (until {_when(record.until)})"
+            line += f" (until {slack_date(record.until)})"
     if s.overdue:
         line += "\n      :alarm_clock: *its suspension has ended: resume it or extend it*"
     return line

@@ -163,7 +163,7 @@ def render(
     return message
 
 
-class _Blocks:
+class Blocks:
     """Collects blocks, keeping room for the closing blocks every message needs."""
 
     def __init__(self, reserve: int) -> None:
@@ -188,15 +188,17 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
 
 
-def _context(text: str) -> ContextBlock:
+def context_block(text: str) -> ContextBlock:
+    """A context block of mrkdwn, clipped to a section's limit."""
     return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_LIMIT))])
 
 
-def _header(text: str) -> HeaderBlock:
+def header_block(text: str) -> HeaderBlock:
+    """A header of plain text, clipped to Slack's 150 characters."""
     return HeaderBlock(text=PlainTextObject(text=clip(text, 150), emoji=True))
 
 
-def _sections(lines: Sequence[str]) -> list[SectionBlock]:
+def section_blocks(lines: Sequence[str]) -> list[SectionBlock]:
     """Pack lines into as few sections as the 3000-character limit allows."""
     out: list[SectionBlock] = []
     chunk: list[str] = []
@@ -222,7 +224,8 @@ def counts_text(counts: HealthCounts) -> str:
     )
 
 
-def _when(value: dt.datetime | None) -> str:
+def slack_date(value: dt.datetime | None) -> str:
+    """A moment as Slack's date token: each reader sees it in their own time zone."""
     if value is None:
         return "unknown"
     stamp = int(value.timestamp())
@@ -231,24 +234,19 @@ def _when(value: dt.datetime | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{plain}>"
 
 
-def slack_date(value: dt.datetime) -> str:
-    """A moment as Slack's date token: each reader sees it in their own time zone."""
-    return _when(value)
-
-
 def freshness_text(fresh: Freshness | None) -> str:
     """Empty when live; otherwise a warning a reader cannot miss."""
     if fresh is None or fresh.state is CacheState.LIVE:
         return ""
     if fresh.state is CacheState.SYNCING:
         return " :hourglass_flowing_sand: _still syncing_"
-    since = f" since {_when(fresh.since)}" if fresh.since else ""
+    since = f" since {slack_date(fresh.since)}" if fresh.since else ""
     return f" :warning: *stale{since}*: {escape(fresh.error)} (last known state shown)"
 
 
 def _trouble_text(trouble: ClusterTrouble, now: dt.datetime) -> str:
     """`*unreadable*: 401 for 7 h (since <date>): the message`."""
-    since = f" (since {_when(trouble.since)})" if trouble.since else ""
+    since = f" (since {slack_date(trouble.since)})" if trouble.since else ""
     message = f": {escape(condense(trouble.message, 200))}" if trouble.message else ""
     return f"*{trouble.state}*: {escape(trouble.describe(now))}{since}{message}"
 
@@ -280,7 +278,7 @@ def _cluster_line(report: ClusterReport, now: dt.datetime) -> str:
         line += f"\n      :warning: {', '.join(partial.kinds)}: {escape(partial.message)}"
     if report.deployed is not None:
         # Imported here: the rollout renderer builds on this module's helpers.
-        from bot.render.rollout_text import deployed_line  # noqa: PLC0415
+        from bot.commands.rollout_words import deployed_line  # noqa: PLC0415
         from bot.slack.rollout_render import SLACK  # noqa: PLC0415
 
         line += f"\n      :package: {deployed_line(report.deployed, now, SLACK)}"
@@ -315,7 +313,7 @@ def _failure_text(
     reason = f"*{escape(obj.reason)}*" if obj.reason else "failing"
     message = escape(condense(obj.message, MESSAGE_PREVIEW))
     aged = _age_words(obj, now)
-    facts = [f"{reason} since {_when(state_since(obj))}"]
+    facts = [f"{reason} since {slack_date(state_since(obj))}"]
     if (versions := release_versions(obj)) is not None:
         facts.append(escape(str(versions)))
     text = (
@@ -329,7 +327,7 @@ def _failure_text(
 
 
 def _status(answer: StatusAnswer, buttons: ButtonSource | None, command: str) -> SlackMessage:
-    blocks = _Blocks(reserve=3)
+    blocks = Blocks(reserve=3)
     fallback: list[str] = []
     for env in answer.environments:
         _environment_blocks(env, answer, blocks, buttons, command)
@@ -363,15 +361,15 @@ def _failure_items(env: EnvironmentReport) -> list[tuple[str, FluxObject, tuple[
 def _environment_blocks(
     env: EnvironmentReport,
     answer: StatusAnswer,
-    blocks: _Blocks,
+    blocks: Blocks,
     buttons: ButtonSource | None,
     command: str,
 ) -> None:
     counts = env.counts
     clusters = len(env.clusters)
     now = answer.now
-    blocks.add(_header(environment_headline(env, answer.scope, now)))
-    for section in _sections([_cluster_line(c, now) for c in env.clusters]):
+    blocks.add(header_block(environment_headline(env, answer.scope, now)))
+    for section in section_blocks([_cluster_line(c, now) for c in env.clusters]):
         blocks.add(section)
     failing = _failure_items(env)
     if failing:
@@ -388,7 +386,7 @@ def _environment_blocks(
         listed += 1
     if listed < len(failing):
         blocks.add(
-            _context(
+            context_block(
                 f"… and {len(failing) - listed} more failing; narrow with `--kind` or `--cluster`"
             )
         )
@@ -396,7 +394,7 @@ def _environment_blocks(
     if example is not None:
         cluster, root = example
         blocks.add(
-            _context(
+            context_block(
                 "Actions are on root causes: fix one and what it blocks follows. "
                 f"`{escape(command)} get {root.kind.lower()} {escape(root.name)} "
                 f"-n {escape(root.namespace)} --cluster {escape(cluster)}` lists what it blocks."
@@ -424,7 +422,7 @@ def _environment_blocks(
         and not env.troubles
     ):
         blocks.add(
-            _context(f"{clusters} cluster{'s' if clusters != 1 else ''}, every object Ready.")
+            context_block(f"{clusters} cluster{'s' if clusters != 1 else ''}, every object Ready.")
         )
 
 
@@ -432,11 +430,11 @@ def _suspended_text(cluster: str, obj: FluxObject, now: dt.datetime) -> str:
     text = f"{ICONS[Health.SUSPENDED]} {object_title(obj)} on *{escape(cluster)}* is suspended"
     record = obj.suspension
     if record is not None:
-        text += f" by {escape(record.by)} since {_when(record.at)}"
+        text += f" by {escape(record.by)} since {slack_date(record.at)}"
         if (aged := _age_words(obj, now)) and record.at:
             text += f" ({aged.removeprefix('suspended ')})"
         if record.until:
-            text += f" until {_when(record.until)}"
+            text += f" until {slack_date(record.until)}"
         if record.reason:
             text += f"\n> {escape(clip(record.reason, MESSAGE_PREVIEW))}"
     return text
@@ -484,7 +482,7 @@ def _status_fallback(env: EnvironmentReport, answer: StatusAnswer) -> str:
 
 
 def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
-    blocks = _Blocks(reserve=2)
+    blocks = Blocks(reserve=2)
     now = answer.now
     troubles = [t for t in answer.troubles if t.state is not TroubleState.SYNCING]
     summary = trouble_summary(troubles, now)
@@ -500,7 +498,7 @@ def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
     several = len(answer.matches) > 1
     for index, match in enumerate(answer.matches):
         if blocks.room < 4:
-            blocks.add(_context(f"… and {len(answer.matches) - index} more matches"))
+            blocks.add(context_block(f"… and {len(answer.matches) - index} more matches"))
             break
         if several and match.object.health is Health.READY:
             blocks.add(_section(_ready_line(match, now)))
@@ -513,7 +511,7 @@ def _object(answer: ObjectAnswer, buttons: ButtonSource | None) -> SlackMessage:
         trouble = cluster_trouble(cluster)
         assert trouble is not None
         blocks.add(
-            _context(
+            context_block(
                 f":no_entry: {escape(cluster.cluster)} not searched: {_trouble_text(trouble, now)}"
             )
         )
@@ -590,9 +588,9 @@ def _match_blocks(
         facts.append("*Used by* " + ", ".join(names) + more)
     if obj.suspension is not None:
         record = obj.suspension
-        until = f" until {_when(record.until)}" if record.until else ""
+        until = f" until {slack_date(record.until)}" if record.until else ""
         facts.append(
-            f"*Suspended by* {escape(record.by)} since {_when(record.at)}{until}: "
+            f"*Suspended by* {escape(record.by)} since {slack_date(record.at)}{until}: "
             f"{escape(record.reason)}"
         )
     blocks: list[Block] = [_section(head + "\n" + "\n".join(facts))]
@@ -615,14 +613,14 @@ def _match_blocks(
         ]
         if len(match.blocked) > MAX_LISTED:
             lines.append(f"… and {len(match.blocked) - MAX_LISTED} more")
-        blocks += _sections(lines)
+        blocks += section_blocks(lines)
     details: list[str] = []
     if obj.conditions:
         details.append("*Conditions*")
         details += [
             f"• `{escape(c.type)}` {c.status}"
             + (f" *{escape(c.reason)}*" if c.reason else "")
-            + f" since {_when(c.last_transition_time)}"
+            + f" since {slack_date(c.last_transition_time)}"
             for c in obj.conditions
         ]
     if obj.helm is not None and obj.helm.history:
@@ -632,10 +630,10 @@ def _match_blocks(
         )
         details += [
             f"• v{s.version} `{escape(s.chart_name)}@{escape(s.chart_version)}` "
-            f"app {escape(s.app_version or '-')} *{escape(s.status)}* {_when(s.last_deployed)}"
+            f"app {escape(s.app_version or '-')} *{escape(s.status)}* {slack_date(s.last_deployed)}"
             for s in obj.helm.history[:10]
         ]
-    blocks += _sections(details)
+    blocks += section_blocks(details)
     if match.events:
         shown = " ".join(obj.message.split())
         lines = ["*Recent events*"]
@@ -648,14 +646,15 @@ def _match_blocks(
                 f" `{escape(event_object(e, obj))}`" if e.involved not in (None, obj.ref) else ""
             )
             revision = f" `{escape(e.revision)}`" if e.revision else ""
+            icon = ":warning:" if e.is_warning else ":information_source:"
             lines.append(
-                f"{':warning:' if e.is_warning else ':information_source:'} {_when(e.last_seen)} "
+                f"{icon} {slack_date(e.last_seen)} "
                 f"*{escape(e.reason)}*{f' ×{e.count}' if e.count > 1 else ''}{about}{revision}: "
                 f"{text}"
             )
-        blocks += _sections(lines)
+        blocks += section_blocks(lines)
     if match.events_note:
-        blocks.append(_context(escape(match.events_note)))
+        blocks.append(context_block(escape(match.events_note)))
     return blocks
 
 
@@ -664,21 +663,21 @@ MAX_TREE_LINES: Final = 40
 
 
 def _tree(answer: TreeAnswer) -> SlackMessage:
-    blocks = _Blocks(reserve=2)
+    blocks = Blocks(reserve=2)
     if not answer.matches:
         where = f" in namespace `{escape(answer.namespace)}`" if answer.namespace else ""
         text = f"No {answer.kind} named `{escape(answer.name)}`{where} was found."
         blocks.add(_section(f":mag: {text}"))
     for index, match in enumerate(answer.matches):
         if blocks.room < 3:
-            blocks.add(_context(f"… and {len(answer.matches) - index} more matches"))
+            blocks.add(context_block(f"… and {len(answer.matches) - index} more matches"))
             break
         for block in _tree_blocks(match)[: blocks.room - 1]:
             blocks.add(block)
     for cluster in answer.unreadable:
         assert cluster.unreadable is not None
         problem = escape(cluster.unreadable.message)
-        blocks.add(_context(f":warning: {escape(cluster.cluster)} not searched: {problem}"))
+        blocks.add(context_block(f":warning: {escape(cluster.cluster)} not searched: {problem}"))
     if answer.matches:
         root = answer.matches[0].tree
         assert root.obj is not None
@@ -714,7 +713,7 @@ def _tree_blocks(match: TreeMatch) -> list[Block]:
         hidden = len(entries) - len(lines)
         rest = "ready or not Flux objects" if len(shown) <= MAX_TREE_LINES else "more"
         lines.append(f"_… and {hidden} more lines ({rest}); `flux tree` shows them all_")
-    return [_section(head), *_sections(lines or ["_Manages nothing._"])]
+    return [_section(head), *section_blocks(lines or ["_Manages nothing._"])]
 
 
 def _tree_entries(node: TreeNode, depth: int) -> list[tuple[str, int]]:
@@ -758,9 +757,9 @@ def _incidents(answer: IncidentsAnswer) -> SlackMessage:
         since = f"{record.failing_since:%Y-%m-%d %H:%M} UTC"
         env = escape(record.environment)
         lines.append(f":rotating_light: {link}: failing since {since} ({env})")
-    blocks = _Blocks(reserve=1)
-    blocks.add(_header(f"Open incidents: {len(answer.incidents)}"))
-    for section in _sections(lines):
+    blocks = Blocks(reserve=1)
+    blocks.add(header_block(f"Open incidents: {len(answer.incidents)}"))
+    for section in section_blocks(lines):
         blocks.add(section)
     fallback = f"{len(answer.incidents)} open incidents in {scope}"
     return SlackMessage(clip(fallback, FALLBACK_LIMIT), blocks.dicts())
@@ -783,9 +782,9 @@ def _envs(answer: EnvsAnswer) -> SlackMessage:
         aliases = f" (also {', '.join(escape(a) for a in env.aliases)})" if env.aliases else ""
         lines.append(f"*{escape(env.name)}*{aliases} ({env.tier}) in {channel}: {clusters}")
     troubles = trouble_summary(answer.troubles, now)
-    blocks = _Blocks(reserve=1)
-    blocks.add(_header("Environments" + (": " + " · ".join(troubles) if troubles else "")))
-    for section in _sections(lines):
+    blocks = Blocks(reserve=1)
+    blocks.add(header_block("Environments" + (": " + " · ".join(troubles) if troubles else "")))
+    for section in section_blocks(lines):
         blocks.add(section)
     fallback = "; ".join(f"{e.name}: {', '.join(e.clusters)}" for e in answer.layout.environments)
     lead = " · ".join(troubles) + ". " if troubles else ""

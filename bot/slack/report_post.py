@@ -14,17 +14,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.change_health import ChangeHealth
+from bot.domain.change_health_words import headline, report_lines
 from bot.domain.fleet import FleetLayout
-from bot.render.report_text import headline, report_lines
 from bot.reports.chart import chart_png
 from bot.slack.render import (
     FALLBACK_LIMIT,
     SlackMessage,
-    _context,
-    _header,
-    _sections,
     clip,
+    context_block,
     escape,
+    header_block,
+    section_blocks,
 )
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,15 @@ log = logging.getLogger(__name__)
 def report_message(report: ChangeHealth, scheduled: bool = True) -> SlackMessage:
     """The key fact in the header, each figure on its own line; `scheduled` for the weekly
     post (its chart follows in the thread)."""
-    blocks: list[Any] = [_header(headline(report))]
+    blocks: list[Any] = [header_block(headline(report))]
     # Slack trims leading spaces: indented list items become bullets.
     lines = [
         "• " + escape(line.strip()) if line.startswith("  ") else escape(line)
         for line in report_lines(report)
     ]
-    blocks += _sections(lines)
+    blocks += section_blocks(lines)
     blocks.append(
-        _context(
+        context_block(
             "A change is a new revision fetched by a source or a new chart version; it failed "
             "when a Kustomization or HelmRelease of its cluster failed before the next change "
             "(within 24 h). "

@@ -4,24 +4,24 @@ differ, commit links on revisions, the promotion steps last."""
 from __future__ import annotations
 
 from bot.commands.answers import RolloutAnswer
-from bot.render.rollout_text import (
+from bot.commands.rollout_words import (
     Style,
     cluster_detail,
     environment_line,
     headline,
-    render_rollout,
+    rollout_text,
     source_title,
     step_line,
 )
 from bot.slack.render import (
     FALLBACK_LIMIT,
+    Blocks,
     SlackMessage,
-    _Blocks,
-    _context,
-    _header,
-    _sections,
     clip,
+    context_block,
     escape,
+    header_block,
+    section_blocks,
 )
 
 INDENT = "\u2003\u2003"
@@ -35,10 +35,10 @@ SLACK = Style(
 
 def rollout_message(answer: RolloutAnswer) -> SlackMessage:
     """Header with the key fact, a section per source, promotion steps as context."""
-    blocks = _Blocks(reserve=1)
-    blocks.add(_header(headline(answer)))
+    blocks = Blocks(reserve=1)
+    blocks.add(header_block(headline(answer)))
     if not answer.sources:
-        blocks.add(_sections(["No GitRepository or OCIRepository found."])[0])
+        blocks.add(section_blocks(["No GitRepository or OCIRepository found."])[0])
     for source in answer.sources:
         lines = [f"*{escape(source_title(source))}*"]
         for env in source.environments:
@@ -50,13 +50,13 @@ def rollout_message(answer: RolloutAnswer) -> SlackMessage:
                         INDENT + line.strip()
                         for line in cluster_detail(cluster, answer.now, SLACK, every=False)
                     ]
-        for section in _sections(lines):
+        for section in section_blocks(lines):
             if not blocks.add(section):
                 break
         steps = [step_line(step, SLACK) for step in source.steps]
         if steps:
-            blocks.add(_context(":arrow_right: " + "\n:arrow_right: ".join(steps)))
+            blocks.add(context_block(":arrow_right: " + "\n:arrow_right: ".join(steps)))
     if blocks.room <= 0:
         blocks.reserve = 0
-        blocks.add(_context("… more sources; name one: `/flux rollout SOURCE`"))
-    return SlackMessage(clip(render_rollout(answer), FALLBACK_LIMIT), blocks.dicts())
+        blocks.add(context_block("… more sources; name one: `/flux rollout SOURCE`"))
+    return SlackMessage(clip(rollout_text(answer), FALLBACK_LIMIT), blocks.dicts())
