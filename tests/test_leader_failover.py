@@ -1,7 +1,7 @@
 """Two replicas: one leader records and posts; when it dies, the other carries on without
 losing a recorded transition or posting the same digest again.
 
-Both runtimes are the real `bot.runtime.start_runtime` (watch cache, Lease election, history
+Both runtimes are the real `bot.compose.runtime.start_runtime` (watch cache, Lease election, history
 in ConfigMaps) against fake API servers, posting to the fake Slack.
 """
 
