@@ -1,8 +1,8 @@
 """Two replicas: one leader records and posts; when it dies, the other carries on without
 losing a recorded transition or posting the same digest again.
 
-Both runtimes are the real `bot.compose.runtime.start_runtime` (watch cache, Lease election, history
-in ConfigMaps) against fake API servers, posting to the fake Slack.
+Both runtimes are the real `bot.compose.runtime.start_runtime` (watch cache, Lease election,
+history in ConfigMaps) against fake API servers, posting to the fake Slack.
 """
 
 from __future__ import annotations
