@@ -13,10 +13,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from bot.domain.fleet import CacheState, ClusterTarget, Freshness
+from bot.commands.grammar import Command
+from bot.domain.fleet import CacheState, ClusterTarget, Freshness, ProblemKind
+from bot.domain.history import RunState
+from bot.domain.policy import Action
 from bot.observability import metrics as metrics_module
 from bot.observability.health import HealthServer, ReadinessFlag, all_of, cache_readiness
 from bot.observability.logging import (
@@ -160,8 +164,8 @@ def test_metrics_endpoint_exposes_what_was_recorded(health: str, registry: Metri
     registry.record_command("status", "ok", 0.030)
     registry.record_command("get", "error", 1.5)
     registry.record_ack(0.004)
-    registry.record_action("reconcile", "succeeded", 42.0)
-    registry.record_digest_post("production", "ok")
+    registry.record_action("reconcile", "ok", 42.0)
+    registry.record_digest_post("production", "posted")
     registry.record_slack_api_error("chat.postMessage", "not_in_channel")
     registry.record_slack_ratelimited("chat.postMessage")
     registry.record_cluster_error("production", "prod-eu-1", "unreachable")
@@ -176,9 +180,9 @@ def test_metrics_endpoint_exposes_what_was_recorded(health: str, registry: Metri
     assert 'fluxbot_command_latency_seconds_bucket{command="status",le="0.025"} 1.0' in text
     assert 'fluxbot_command_latency_seconds_bucket{command="get",le="2.5"} 1.0' in text
     assert "fluxbot_ack_latency_seconds_count 1.0" in text
-    assert 'fluxbot_actions_total{action="reconcile",result="succeeded"} 1.0' in text
+    assert 'fluxbot_actions_total{action="reconcile",result="ok"} 1.0' in text
     assert 'fluxbot_action_duration_seconds_bucket{action="reconcile",le="60.0"} 1.0' in text
-    assert 'fluxbot_digest_posts_total{environment="production",result="ok"} 1.0' in text
+    assert 'fluxbot_digest_posts_total{environment="production",result="posted"} 1.0' in text
     assert (
         'fluxbot_slack_api_errors_total{error="not_in_channel",method="chat.postMessage"} 1.0'
         in text
@@ -382,3 +386,27 @@ def test_configure_logging_installs_one_redacting_handler_on_the_root(
             root.removeHandler(h)
         root.setLevel(level)
         logging.captureWarnings(False)
+
+
+def _help_text(name: str) -> str:
+    """The `# HELP` line of metric `name` (counters are exposed without `_total`)."""
+    for line in Metrics().exposition().decode().splitlines():
+        if line.startswith((f"# HELP {name} ", f"# HELP {name.removesuffix('_total')} ")):
+            return line
+    raise AssertionError(f"no help for {name}")
+
+
+def test_metric_help_names_every_label_value_the_code_records() -> None:
+    # Listeners label a command with its class name less "Command" (StatusCommand: status).
+    commands = [t.__name__.removesuffix("Command").lower() for t in get_args(Command)]
+    expected = {
+        "fluxbot_commands_total": [*commands, "ok", "rejected", "error"],
+        # bot/actions/service.py records ok, progressing or failed per action.
+        "fluxbot_actions_total": [*(a.value for a in Action), "ok", "progressing", "failed"],
+        "fluxbot_digest_posts_total": [RunState.POSTED, RunState.SKIPPED, RunState.FAILED],
+        "fluxbot_cluster_errors_total": [k.value for k in ProblemKind],
+        "fluxbot_cluster_cache_state": [s.value for s in CacheState],
+    }
+    for name, values in expected.items():
+        help_text = _help_text(name)
+        assert [v for v in values if v not in help_text] == [], help_text

@@ -47,14 +47,12 @@ class DigestScheduler:
         history: HistoryStore,
         is_leader: Callable[[], bool] = lambda: True,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
         self.runs = DigestRuns(config, composer, poster, history, clock)
         self.history = history
         self.is_leader = is_leader
         self.clock = clock
-        self.on_result = on_result
         self.failures: dict[str, str] = {}
         self._scheduler = BackgroundScheduler(timezone=dt.UTC)
         self._lock = threading.Lock()
@@ -113,10 +111,10 @@ class DigestScheduler:
         environment, slot = result.environment, result.slot
         if result.outcome is Outcome.POSTED:
             self.failures.pop(environment, None)
-            self._report(environment, "posted")
+            metrics.record_digest_post(environment, RunState.POSTED)
             return RunState.POSTED
         if result.outcome is Outcome.SKIPPED:
-            self._report(environment, "skipped")
+            metrics.record_digest_post(environment, RunState.SKIPPED)
             return RunState.SKIPPED
         if result.retry_at is not None and self._scheduler.running:
             if result.outcome is Outcome.IN_PROGRESS:
@@ -129,7 +127,7 @@ class DigestScheduler:
             )
         if result.outcome is Outcome.FAILED:
             self.failures[environment] = result.error
-            self._report(environment, "failed")
+            metrics.record_digest_post(environment, RunState.FAILED)
             return RunState.FAILED
         log.debug("digest %s at %s already handled", environment, slot)
         return None
@@ -139,8 +137,3 @@ class DigestScheduler:
         before = self.clock() - dt.timedelta(days=self.config.history.retention_days)
         removed = self.history.prune(before)
         log.info("pruned %d history records older than %s", removed, before)
-
-    def _report(self, environment: str, result: str) -> None:
-        metrics.record_digest_post(environment, result)
-        if self.on_result is not None:
-            self.on_result(environment, result)

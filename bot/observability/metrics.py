@@ -42,8 +42,9 @@ class Metrics:
         reg = self.registry
         self.commands = Counter(
             "fluxbot_commands_total",
-            "Chat commands answered, by command (status, get, envs, help) and result "
-            "(ok, error, rejected).",
+            "Chat commands answered, by command (status, get, tree, action, digest, incidents, "
+            "envs, help, rollout, audit, report) and result (ok; rejected: a usage error or a "
+            "refusal was answered; error: the answer could not be sent).",
             ["command", "result"],
             registry=reg,
         )
@@ -63,8 +64,9 @@ class Metrics:
         )
         self.actions = Counter(
             "fluxbot_actions_total",
-            "Remediation actions (reconcile, suspend, resume, rollback) by result "
-            "(succeeded, failed, refused, denied, timeout).",
+            "Remediation actions run, by action (reconcile, suspend, resume, rollback) and "
+            "result (ok, failed; progressing: written, the controller not yet done when "
+            "following ended).",
             ["action", "result"],
             registry=reg,
         )
@@ -77,7 +79,8 @@ class Metrics:
         )
         self.digest_posts = Counter(
             "fluxbot_digest_posts_total",
-            "Scheduled digests posted to an environment's channel, by result (ok, error).",
+            "Scheduled digest runs, by environment and result (posted; skipped: all was well "
+            "and quiet_when_healthy is skip; failed: composing or posting it failed).",
             ["environment", "result"],
             registry=reg,
         )
