@@ -22,7 +22,7 @@ from bot.domain.fleet import CacheState, ClusterTarget, Freshness, ProblemKind
 from bot.domain.history import RunState
 from bot.domain.policy import Action
 from bot.observability import metrics as metrics_module
-from bot.observability.health import HealthServer, ReadinessFlag, all_of, cache_readiness
+from bot.observability.health import HealthServer, all_of, cache_readiness
 from bot.observability.logging import (
     REDACTED,
     configure_logging,
@@ -60,6 +60,24 @@ def _get(url: str) -> tuple[int, str, str]:
 
 
 # -- the health server ------------------------------------------------------------------
+
+
+class ReadinessFlag:
+    """A readiness source the test switches: off until `set()`, like "connected to Slack"."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+        self._ready = threading.Event()
+
+    def set(self) -> None:
+        self._ready.set()
+
+    def clear(self, reason: str) -> None:
+        self._reason = reason
+        self._ready.clear()
+
+    def __call__(self) -> list[str]:
+        return [] if self._ready.is_set() else [self._reason]
 
 
 @pytest.fixture

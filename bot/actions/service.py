@@ -50,7 +50,13 @@ from bot.domain.rollback import (
     release_patch,
     rollback_plan,
 )
-from bot.domain.status import RECONCILE_ANNOTATION, FluxObject, ObjectRef, parse_go_duration
+from bot.domain.status import (
+    RECONCILE_ANNOTATION,
+    REQUESTED_AT,
+    FluxObject,
+    ObjectRef,
+    parse_go_duration,
+)
 from bot.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -490,7 +496,7 @@ class ActionService:
                 self.writer.patch(
                     request.target,
                     source,
-                    {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}},
+                    {"metadata": {"annotations": {REQUESTED_AT: token}}},
                 )
             except Exception as err:  # noqa: BLE001 - reported, with what was done
                 return ActionResult(False, f"Could not request a reconcile of {source}: {err}")
@@ -636,7 +642,7 @@ class ActionService:
         body: dict[str, object] = (
             resume_patch(token)
             if now.suspended
-            else {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}
+            else {"metadata": {"annotations": {REQUESTED_AT: token}}}
         )
         try:
             progress(f"Resuming {title}: {'unsuspending' if now.suspended else 'reconciling'}…")
@@ -683,7 +689,7 @@ class ActionService:
             self.writer.patch(
                 request.target,
                 request.ref,
-                {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}},
+                {"metadata": {"annotations": {REQUESTED_AT: token}}},
             )
             result.changed.append(steps_left.pop(0))
         except Exception as err:  # noqa: BLE001 - every step's failure is reported with the state

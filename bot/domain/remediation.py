@@ -1,6 +1,7 @@
 """What a remediation action does to Flux objects, decided without touching a cluster.
 
-These rules mirror the Flux CLI (../shared/notes/flux.md): the reconcile token annotations,
+These rules mirror the Flux CLI (fluxcd/flux2 `cmd/flux/reconcile*.go`, `suspend.go`,
+`resume.go`, `readiness.go`): the reconcile token annotations,
 `--with-source` mapping, refusing suspended objects, how completion is judged, which Helm
 release an emergency rollback goes back to, and what counts as a material change between the
 state a button was rendered from and the state when it is clicked.

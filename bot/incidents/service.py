@@ -24,7 +24,6 @@ from typing import Protocol
 from bot.config import FluxbotConfig
 from bot.domain.fleet import FleetReader
 from bot.domain.history import HistoryStore
-from bot.domain.incidents import IncidentRecord
 from bot.domain.transitions import Transition
 from bot.incidents.planner import (
     IncidentPlanner,
@@ -353,7 +352,3 @@ class IncidentService:
         if found is None or not found.message_ts:
             return None
         return found.channel, found.message_ts
-
-    def open_incidents(self, environment: str) -> list[IncidentRecord]:
-        """Open incidents of `environment` that have a message, from the history store."""
-        return [r for r in self._history.incidents(environment) if r.open and r.message_ts]

@@ -156,32 +156,6 @@ def cache_readiness(freshness: Mapping[ClusterTarget, Freshness]) -> list[str]:
     ]
 
 
-class ReadinessFlag:
-    """A readiness check that is off until `set()`: e.g. "connected to Slack"."""
-
-    def __init__(self, reason: str) -> None:
-        self._reason = reason
-        self._ready = threading.Event()
-
-    def set(self) -> None:
-        """Ready from now on."""
-        self._ready.set()
-
-    def clear(self, reason: str | None = None) -> None:
-        """Not ready from now on, for `reason` (default: the one given at creation)."""
-        if reason is not None:
-            self._reason = reason
-        self._ready.clear()
-
-    @property
-    def is_set(self) -> bool:
-        """Whether the flag is on."""
-        return self._ready.is_set()
-
-    def __call__(self) -> list[str]:
-        return [] if self._ready.is_set() else [self._reason]
-
-
 class ProbedReadiness:
     """A readiness check that asks a probe each time, once one is attached (until then: not)."""
 
