@@ -6,6 +6,10 @@ a start, or when this replica becomes the leader) is compared with what the hist
 knew of those objects, and the differences are recorded as transitions marked with the time
 fluxbot last saw the cluster (`Transition.down_since`). While it watches, it records that time
 as a heartbeat every `heartbeat` seconds and when it stops.
+
+What the store could not take is kept for the next try, up to `max_buffered` items: while the
+store stays down the oldest go first (and the log says how many), so a long outage costs the
+oldest history, never the process's memory.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from typing import Final
 
 from bot.domain.history import HistoryStore
 from bot.domain.status import FluxObject, Health
@@ -24,6 +29,9 @@ from bot.domain.transitions import KnownState, Listing, Transition, catch_up, se
 log = logging.getLogger(__name__)
 
 Item = Transition | Listing
+
+# Items kept while the store cannot take them: hours of a busy fleet's changes, a few MB.
+MAX_BUFFERED: Final = 20_000
 
 
 def _now() -> dt.datetime:
@@ -56,6 +64,7 @@ class TransitionRecorder:
         snapshot: Callable[[], Sequence[Listing]] = lambda: (),
         heartbeat: float = 60.0,
         clock: Callable[[], dt.datetime] = _now,
+        max_buffered: int = MAX_BUFFERED,
     ) -> None:
         self._history = history
         self._is_leader = is_leader
@@ -64,7 +73,9 @@ class TransitionRecorder:
         self._snapshot = snapshot
         self._heartbeat = heartbeat
         self._clock = clock
-        self._buffer: list[Item] = []
+        self._max_buffered = max_buffered
+        self._buffer: deque[Item] = deque()
+        self._dropped = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -78,11 +89,24 @@ class TransitionRecorder:
         """Subscriber for FleetCache.subscribe: quick, never blocks on I/O."""
         with self._lock:
             self._buffer.append(transition)
+            self._trim()
 
     def listing(self, listing: Listing) -> None:
         """Subscriber for FleetCache.subscribe_listings: quick, never blocks on I/O."""
         with self._lock:
             self._buffer.append(listing)
+            self._trim()
+
+    def buffered(self) -> int:
+        """How many transitions and listings wait to be written."""
+        with self._lock:
+            return len(self._buffer)
+
+    def _trim(self) -> None:
+        # Called with the lock held: drop the oldest beyond the bound.
+        while len(self._buffer) > self._max_buffered:
+            self._buffer.popleft()
+            self._dropped += 1
 
     def start(self) -> TransitionRecorder:
         """Start flushing in the background."""
@@ -93,7 +117,14 @@ class TransitionRecorder:
         """Write what is buffered now; returns how many transitions were written."""
         with self._write_lock:
             with self._lock:
-                batch, self._buffer = self._buffer, []
+                batch, self._buffer = list(self._buffer), deque()
+                dropped, self._dropped = self._dropped, 0
+            if dropped:
+                log.warning(
+                    "history store unavailable for long: dropped the %d oldest unrecorded "
+                    "transitions and listings (the buffer keeps %d)",
+                    dropped, self._max_buffered,
+                )  # fmt: skip
             leader = self._is_leader()
             gained = leader and self._was_leader is False
             self._was_leader = leader
@@ -152,7 +183,8 @@ class TransitionRecorder:
 
     def _requeue(self, items: Sequence[Item]) -> None:
         with self._lock:
-            self._buffer = [*items, *self._buffer]
+            self._buffer.extendleft(reversed(items))
+            self._trim()
 
     def _catch_up(self, listing: Listing) -> int:
         key = (listing.environment, listing.cluster)
