@@ -95,14 +95,6 @@ class RoleConfig(_Strict):
     refreshed every `actions.group_refresh_seconds`."""
 
 
-class Confirmation(StrEnum):
-    """How an action is confirmed before it runs."""
-
-    NONE = "none"
-    DIALOG = "dialog"
-    TYPED = "typed"
-
-
 class KubernetesAuthorization(_Strict):
     """Also ask Kubernetes whether the Slack user may act (Flux Operator web UI convention)."""
 
@@ -136,7 +128,7 @@ class EnvironmentActions(_Strict):
     rollback: list[str] = []
     """Roles that may run an emergency HelmRelease rollback. Default: nobody."""
 
-    confirmation: Confirmation | None = None
+    confirmation: ConfirmationMode | None = None
     """none | dialog | typed (type the object's name). Default: typed in production,
     dialog elsewhere."""
 
@@ -567,7 +559,7 @@ class FluxbotConfig(_Strict):
         actions = self.environments[environment].actions
         production = self.tier_of(environment) is Tier.PRODUCTION
         confirmation = actions.confirmation or (
-            Confirmation.TYPED if production else Confirmation.DIALOG
+            ConfirmationMode.TYPED if production else ConfirmationMode.DIALOG
         )
         resume = actions.resume if actions.resume is not None else actions.suspend
         return EnvironmentPolicy(
@@ -578,7 +570,7 @@ class FluxbotConfig(_Strict):
                 Action.RESUME: frozenset(resume),
                 Action.ROLLBACK: frozenset(actions.rollback),
             },
-            confirmation=ConfirmationMode(confirmation.value),
+            confirmation=confirmation,
             rollback_approval=(
                 actions.rollback_approval if actions.rollback_approval is not None else production
             ),
