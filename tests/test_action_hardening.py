@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bot.actions.buttons import ButtonPayload, sign
+from bot.actions.signing import ButtonPayload, sign
 from bot.domain.remediation import material_state
 from bot.domain.status import parse_flux_object
 from bot.slack.action_views import WORKING

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.actions.buttons import ButtonPayload, sign
+from bot.actions.signing import ButtonPayload, sign
 from bot.slack.action_views import WORKING
 from bot.slack.credentials import SlackCredentials
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts

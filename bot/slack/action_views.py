@@ -16,8 +16,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.actions.buttons import ButtonPayload
 from bot.actions.model import ActionResult, AwaitApproval, Finished, ShowPlan
+from bot.actions.signing import ButtonPayload
 from bot.domain.condense import condense
 from bot.slack.render import SlackMessage, clip, escape, slack_date
 

@@ -8,8 +8,8 @@ from typing import Final
 
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject, PlainTextObject
 
-from bot.actions.buttons import ButtonPayload, new_nonce, sign
 from bot.actions.offers import Action, ConfirmationMode, fingerprint, offered
+from bot.actions.signing import ButtonPayload, new_nonce, sign
 from bot.config import FluxbotConfig
 from bot.domain.status import FluxObject
 

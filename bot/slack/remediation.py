@@ -20,7 +20,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, PlainTextObject
 from slack_sdk.models.views import View
 
-from bot.actions.buttons import ButtonPayload, ExpiredButton, InvalidButton, sign, verify
 from bot.actions.flow import ActionFlow
 from bot.actions.model import (
     Action,
@@ -40,6 +39,7 @@ from bot.actions.model import (
     Step,
 )
 from bot.actions.offers import parse_duration
+from bot.actions.signing import ButtonPayload, ExpiredButton, InvalidButton, sign, verify
 from bot.commands.answers import ErrorAnswer, ObjectAnswer, ObjectMatch
 from bot.commands.executor import CommandContext, CommandRunner, blocked_by, dependents_of
 from bot.commands.grammar import ActionCommand
