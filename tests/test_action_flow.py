@@ -39,9 +39,9 @@ from bot.actions.model import (
 from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService
 from bot.config import FluxbotConfig
+from bot.domain.action_rules import material_state
 from bot.domain.fleet import ClusterTarget
 from bot.domain.policy import Action, Actor
-from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 from bot.state.sqlite import SqliteHistory
 from tests.flux_objects import condition, flux_object, snapshot
@@ -459,8 +459,8 @@ def test_a_suspension_made_by_the_flux_operator_shows_who() -> None:
 
 def test_with_source_skips_static_sources_and_refuses_what_the_cli_cannot_reconcile() -> None:
     """cmd/flux/reconcile_with_source.go and reconcile_source_helm.go (isStatic)."""
-    from bot.domain.remediation import Refused as Refusal
-    from bot.domain.remediation import index_objects, with_source_plan
+    from bot.domain.action_rules import Refused as Refusal
+    from bot.domain.action_rules import index_objects, with_source_plan
 
     repo = flux_object("HelmRepository", "charts",
                        spec={"type": "oci", "url": "oci://ghcr.io/acme/charts"})  # fmt: skip

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot.actions.signing import ButtonPayload, sign
-from bot.domain.remediation import material_state
+from bot.domain.action_rules import material_state
 from bot.domain.status import parse_flux_object
 from bot.slack.action_views import WORKING
 from bot.slack.credentials import SlackCredentials

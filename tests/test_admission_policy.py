@@ -18,7 +18,7 @@ import celpy
 import pytest
 import yaml
 
-from bot.domain.remediation import (
+from bot.domain.action_rules import (
     ReconcileOptions,
     reconcile_patch,
     resume_patch,

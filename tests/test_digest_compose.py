@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bot.domain.action_rules import material_state
 from bot.domain.digest import compose
 from bot.domain.digest_words import headline
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, ProblemKind
 from bot.domain.history import ActionRecord, Snooze
-from bot.domain.remediation import material_state
 from bot.domain.status import parse_flux_object
 from bot.domain.transitions import Change, Transition
 from bot.render.digest_text import digest_record, render_digest

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 
 from bot.digests.composer import DigestComposer
+from bot.domain.action_rules import material_state
 from bot.domain.fleet import (
     CacheState,
     ClusterStatus,
@@ -21,7 +22,6 @@ from bot.domain.fleet import (
 )
 from bot.domain.history import Snooze
 from bot.domain.incidents import IncidentState
-from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject, parse_flux_object
 from bot.incidents.planner import IncidentPlanner, IncidentSettings, Note, Observation, Publish
 from bot.slack.digest_render import details_message

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.policy import Action
-from bot.domain.remediation import (
+from bot.domain.action_rules import (
     Refused,
     applicable_actions,
     check_offered,
     index_objects,
     with_source_plan,
 )
+from bot.domain.policy import Action
 from bot.domain.status import parse_flux_object
 from tests.flux_objects import condition, flux_object
 

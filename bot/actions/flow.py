@@ -29,9 +29,9 @@ from bot.actions.model import (
 )
 from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService, Preparation, Verdict
+from bot.domain.action_rules import material_state
 from bot.domain.history import HistoryStore, Snooze
 from bot.domain.policy import Action, Actor, ConfirmationMode
-from bot.domain.remediation import material_state
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from bot.domain.action_rules import Outcome
 from bot.domain.fleet import ClusterTarget
 from bot.domain.policy import Action, Actor
-from bot.domain.remediation import Outcome
 from bot.domain.rollback import RollbackPlan
 from bot.domain.status import FluxObject, ObjectRef
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.domain.action_rules import applicable_actions, material_state, parse_duration
 from bot.domain.policy import Action, ConfirmationMode
-from bot.domain.remediation import applicable_actions, material_state, parse_duration
 from bot.domain.rollback import CannotRollBack, rollback_plan
 from bot.domain.status import FluxObject
 

@@ -19,10 +19,7 @@ from typing import Final, Protocol
 from bot.actions.follow import Await, Following
 from bot.actions.model import ActionRequest, ActionResult
 from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization, Tier
-from bot.domain.fleet import ClusterTarget
-from bot.domain.history import ActionRecord
-from bot.domain.policy import Action, Actor, ConfirmationMode, Role, decide
-from bot.domain.remediation import (
+from bot.domain.action_rules import (
     Outcome,
     OutcomeState,
     ReconcileOptions,
@@ -39,6 +36,9 @@ from bot.domain.remediation import (
     suspend_patch,
     with_source_plan,
 )
+from bot.domain.fleet import ClusterTarget
+from bot.domain.history import ActionRecord
+from bot.domain.policy import Action, Actor, ConfirmationMode, Role, decide
 from bot.domain.rollback import (
     CannotRollBack,
     RollbackPlan,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
 
+from bot.domain.action_rules import material_state
 from bot.domain.causes import group_failures, group_related
 from bot.domain.condense import condense
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
@@ -25,7 +26,6 @@ from bot.domain.forges import commit_link
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
 from bot.domain.kinds import GIT_REPOSITORY, HELM_RELEASE, kind_order
 from bot.domain.posture import Finding
-from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject, Health, ObjectRef, truncate_hex
 from bot.domain.transitions import Change, Transition
 

@@ -31,12 +31,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from bot.domain.action_rules import material_state
 from bot.domain.causes import group_failures
 from bot.domain.condense import condense
 from bot.domain.fleet import CacheState, ClusterStatus
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
 from bot.domain.incidents import CLUSTER_UNREADABLE, IncidentRecord, IncidentState, incident_id
-from bot.domain.remediation import material_state
 from bot.domain.status import FluxObject, Health, ObjectRef
 
 # An action's own report replaces the clicked message for a moment; the incident's fresh

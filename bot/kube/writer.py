@@ -12,9 +12,9 @@ from typing import Any, Final
 
 from kubernetes import client as k8s
 
+from bot.domain.action_rules import FIELD_MANAGER
 from bot.domain.fleet import ClusterTarget
 from bot.domain.kinds import kind_named
-from bot.domain.remediation import FIELD_MANAGER
 from bot.domain.status import ACTION_ID, ObjectRef
 from bot.kube.cache import ClusterUnavailable, FleetCache
 from bot.kube.errors import describe_error
