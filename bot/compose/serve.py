@@ -38,8 +38,8 @@ from bot.slack.credentials import MissingCredentials, SlackCredentials
 from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.directory import SlackDirectory
 from bot.slack.incidents import SlackIncidentPublisher
+from bot.slack.interactions import SlackRemediation
 from bot.slack.labels import DEMO_LABEL, label_messages
-from bot.slack.remediation import SlackRemediation
 from bot.slack.report_post import SlackReportPoster
 from bot.slack.server import Probe
 from bot.slack.startup import SlackClient, SlackRefused, run_app

@@ -17,10 +17,10 @@ from bot.commands.executor import CommandRunner
 from bot.config import SlackSettings
 from bot.observability import metrics
 from bot.slack.credentials import DEFAULT_API_URL, SlackCredentials
+from bot.slack.interactions import SlackRemediation
 from bot.slack.labels import labelled, labelled_view
 from bot.slack.listeners import actions, commands, mentions, remediation
 from bot.slack.listeners.commands import RECEIVED_AT
-from bot.slack.remediation import SlackRemediation
 from bot.slack.render import ButtonSource, SlackMessage
 from bot.slack.responder import allow_response_host, api_method, post_response, retry_handlers
 

@@ -14,7 +14,7 @@ from bot.commands.executor import CommandContext
 from bot.commands.grammar import ActionCommand, Command, GetCommand, StatusCommand, parse
 from bot.observability import metrics
 from bot.observability.logging import request_scope
-from bot.slack.remediation import Origin
+from bot.slack.interactions import Origin
 from bot.slack.render import SlackMessage, render
 from bot.slack.responder import post_response
 

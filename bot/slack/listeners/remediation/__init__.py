@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 
 from bot.observability.logging import request_scope
 from bot.slack.buttons import ACT, APPROVE, DENY, MENU, SNOOZE
-from bot.slack.remediation import CONFIRM_VIEW, SUSPEND_VIEW
+from bot.slack.interactions import CONFIRM_VIEW, SUSPEND_VIEW
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot

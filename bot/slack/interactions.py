@@ -1,4 +1,4 @@
-"""Remediation in Slack: payloads in, steps out.
+"""Remediation in Slack: interactions in, steps out.
 
 Clicks, forms, approvals and typed commands become an `ActionRequest` and an `Actor`; the
 action flow (bot.actions) decides the next step, and this module shows it: a form, a plan, an
