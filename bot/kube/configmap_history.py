@@ -133,7 +133,7 @@ def _parse(text: str) -> dt.datetime:
     return _utc(dt.datetime.fromisoformat(text))
 
 
-Health = dict[ObjectKey, tuple[Change, dt.datetime]]
+HealthChanges = dict[ObjectKey, tuple[Change, dt.datetime]]
 """Per object, its latest failing/recovered/removed transition (SqliteHistory's `health`)."""
 
 _HEALTH_CHANGES: Final = frozenset({Change.FAILING, Change.RECOVERED, Change.REMOVED})
@@ -152,11 +152,11 @@ class _EnvShard:
     resource_version: str | None = None  # None: the ConfigMap does not exist yet
     transitions: list[Transition] = field(default_factory=list)  # oldest first
     actions: list[ActionRecord] = field(default_factory=list)  # oldest first
-    health: Health = field(default_factory=dict)
+    health: HealthChanges = field(default_factory=dict)
     known: Known = field(default_factory=dict)
     seen: dict[str, dt.datetime] = field(default_factory=dict)
 
-    def content(self) -> tuple[list[Transition], list[ActionRecord], Health, Known, Seen]:
+    def content(self) -> tuple[list[Transition], list[ActionRecord], HealthChanges, Known, Seen]:
         return self.transitions, self.actions, self.health, self.known, self.seen
 
 
@@ -271,7 +271,7 @@ def _encode_env(
     environment: str,
     ts: Sequence[Transition],
     acts: Sequence[ActionRecord],
-    health: Health,
+    health: HealthChanges,
     known: Known,
     seen: Seen,
 ) -> bytes:
@@ -308,7 +308,7 @@ def _decode_env(environment: str, payload: bytes) -> _EnvShard:
     acts = [_action_from_json(env, d) for d in document.get("actions", [])]
     ts.sort(key=lambda t: t.at)
     acts.sort(key=lambda a: a.at)
-    health: Health = {
+    health: HealthChanges = {
         (d["cluster"], d["kind"], d["namespace"], d["name"]): (Change(d["change"]), _parse(d["at"]))
         for d in document.get("health", [])
     }
@@ -411,7 +411,7 @@ def _key(t: Transition) -> ObjectKey:
     return (t.cluster, t.kind, t.namespace, t.name)
 
 
-def _fold_health(health: Health, transitions: Iterable[Transition]) -> Health:
+def _fold_health(health: HealthChanges, transitions: Iterable[Transition]) -> HealthChanges:
     """`health` updated with `transitions` (in any order), as SqliteHistory's upsert does.
 
     The latest failing/recovered/removed transition of an object wins, except that failing
@@ -447,7 +447,7 @@ def _fold_pending(known: Known, seen: Seen, pending: _Pending | None) -> tuple[K
     return fold_known(out, pending.transitions), seen
 
 
-def _settle(health: Health, before: dt.datetime) -> Health:
+def _settle(health: HealthChanges, before: dt.datetime) -> HealthChanges:
     """`health` without the recoveries and removals older than `before`.
 
     Failing entries stay however old they are: an object failing for longer than the
@@ -1101,7 +1101,7 @@ class ConfigMapHistory:
         environment: str,
         ts: list[Transition],
         acts: list[ActionRecord],
-        health: Health,
+        health: HealthChanges,
         known: Known,
         seen: Seen,
     ) -> tuple[bytes, list[Transition], list[ActionRecord]]:
