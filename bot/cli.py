@@ -1,4 +1,4 @@
-"""The `fluxbot` command line: status, check-config, shell."""
+"""The `fluxbot` command line: parses arguments, gets its fleet from bot.compose, prints answers."""
 
 from __future__ import annotations
 
