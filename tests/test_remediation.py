@@ -837,6 +837,51 @@ def test_resume_after_a_rollback_applies_git_first_then_says_what_it_deploys(
     assert order[:3] == ["helmreleases", "gitrepositories", "kustomizations"]
 
 
+def test_resume_names_what_it_deploys_only_from_the_release_that_handled_it(
+    world: World,
+) -> None:
+    """The watch cache follows each kind on its own stream (as every informer does), so the
+    parent Kustomization can be seen Ready before the HelmRelease it just changed. The resume
+    names a version only from the HelmRelease that handled its own request, never from the
+    older view, which still shows the rolled-back chart."""
+    world.controllers[0].git.specs[("HelmRelease", "flux-apps", "podinfo")] = {
+        "chart": {"spec": {"version": "6.8.0"}}  # Git was fixed
+    }
+    world.start(follow=20)
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    rolled = world.final(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2,
+                         timeout=20)  # fmt: skip
+    resume = buttons(rolled)["Resume (redeploys 6.7.1)"]
+    # The HelmRelease stream is cut and comes back 3 s later, after the other kinds' streams:
+    # Git is applied and the Kustomization reported Ready meanwhile.
+    world.dev.inject(path_regex=r"/helmreleases$", watch=True, latency=3, times=1)
+    world.dev.drop_watches()
+    result = world.outcome(world.click(SRE1, DEV, resume), count=2, timeout=30)
+    assert "Resumed HelmRelease flux-apps/podinfo on dev-1 and reconciled." in result
+    assert "It now deploys podinfo@6.8.0, as Git declares." in result
+    assert "6.6.0, as Git declares" not in result
+
+
+def test_a_resume_whose_upgrade_fails_names_what_git_declares_not_what_runs(
+    world: World,
+) -> None:
+    """When helm-controller cannot deploy Git's version, the outcome says which version Git
+    declares and that it is not deployed, rather than naming a release as the new one."""
+    world.controllers[0].git.specs[("HelmRelease", "flux-apps", "podinfo")] = {
+        "chart": {"spec": {"version": "6.8.0"}}
+    }
+    world.controllers[0].charts["6.8.0"] = "upgrade-fails"
+    world.start(follow=20)
+    plan = world.view(SRE1, DEV, "rollback hr podinfo -n flux-apps")
+    rolled = world.final(world.click(SRE1, DEV, buttons(plan)["Confirm rollback"]), count=2,
+                         timeout=20)  # fmt: skip
+    resume = buttons(rolled)["Resume (redeploys 6.7.1)"]
+    result = world.outcome(world.click(SRE1, DEV, resume), count=2, timeout=30)
+    assert "Resumed HelmRelease flux-apps/podinfo on dev-1, but its reconcile failed" in result
+    assert "Git declares podinfo@6.8.0; it is not deployed yet." in result
+    assert "It now deploys" not in result
+
+
 def test_an_expired_button_shows_the_current_state_it_promised(world: World) -> None:
     world.start()
     key = SlackCredentials.from_env(

@@ -628,14 +628,14 @@ class ActionService:
                 )
                 return result
             result.changed.append(f"Git applied by Kustomization {parent.name}")
+        # The cache watches each kind on its own stream, so the parent being Ready says
+        # nothing about whether the HelmRelease seen here already carries what it applied:
+        # what it deploys is read only from the object that handled this resume's token.
         now = self.objects.object(request.target, request.ref) or obj
-        deploys = _deploys(now)
-        if deploys:
-            result.details.append(f"It now deploys {deploys}, as Git declares.")
         token = reconcile_token(self.clock())
         body: dict[str, object] = (
             resume_patch(token)
-            if now.suspended
+            if now.suspended or obj.suspended
             else {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}
         )
         try:
@@ -648,6 +648,11 @@ class ActionService:
         left = self._budget([now]) - (time.monotonic() - started)
         outcome = yield from self._follow(request.target, request.ref, token, left)
         result.outcome = outcome
+        said = _what_it_deploys(
+            self.objects.object(request.target, request.ref), token, outcome, parent is not None
+        )
+        if said:
+            result.details.append(said)
         if outcome.state is OutcomeState.FAILED:
             result.headline = f"Resumed {title}, but its reconcile failed: {outcome.message}"
             return result
@@ -900,12 +905,30 @@ def release_patch_for(is_release: bool) -> dict[str, object]:
     return {"metadata": {"annotations": {RECONCILE_ANNOTATION: None}}}
 
 
-def _deploys(obj: FluxObject) -> str:
-    """What a HelmRelease will deploy, as far as its spec says."""
-    if obj.helm is None or not obj.helm.chart_version:
+def _what_it_deploys(
+    obj: FluxObject | None, token: str, outcome: Outcome, git_applied: bool
+) -> str:
+    """What a resumed HelmRelease deploys, said only from a state that reflects the resume.
+
+    Only an object that carries or handled `token` was written after the parent Kustomization
+    applied Git (its spec is Git's); and only once helm-controller reconciled that generation
+    successfully (`outcome`, judged by Flux's generation rules) is its newest release what
+    the spec declares. Anything older could name the rolled-back version.
+    """
+    if obj is None or obj.helm is None:
         return ""
-    name = obj.helm.history[0].chart_name if obj.helm.history else ""
-    return f"{name}@{obj.helm.chart_version}" if name else obj.helm.chart_version
+    if token not in (obj.requested_at, obj.last_handled_reconcile_at):
+        return ""
+    declares = "as Git declares" if git_applied else "as its spec declares"
+    newest = obj.helm.history[0] if obj.helm.history else None
+    if outcome.state is OutcomeState.SUCCEEDED and newest and newest.status == "deployed":
+        return f"It now deploys {newest.chart_name}@{newest.chart_version}, {declares}."
+    if not obj.helm.chart_version:
+        return ""
+    name = newest.chart_name if newest else ""
+    wanted = f"{name}@{obj.helm.chart_version}" if name else obj.helm.chart_version
+    source = "Git" if git_applied else "Its spec"
+    return f"{source} declares {wanted}; it is not deployed yet."
 
 
 def _options(variant: str) -> ReconcileOptions:
