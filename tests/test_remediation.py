@@ -93,13 +93,15 @@ PROD_OBJECTS = [
 
 
 def is_claim(body: Any) -> bool:
-    """Whether a patch only claims a button (the fluxbot.io/action-id annotation)."""
+    """Whether a patch only claims, renews or gives up an object for an action (the
+    conditional fluxbot.io/action-lease and fluxbot.io/action-id annotations; tested in
+    tests/test_action_hardening.py)."""
     metadata = body.get("metadata") if isinstance(body, dict) else None
     return (
         isinstance(metadata, dict)
         and set(body) == {"metadata"}
         and set(metadata) == {"resourceVersion", "annotations"}
-        and set(metadata["annotations"]) == {"fluxbot.io/action-id"}
+        and set(metadata["annotations"]) <= {"fluxbot.io/action-id", "fluxbot.io/action-lease"}
     )
 
 
