@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.slack.fleet import bot, fleet, slack
 from tests.slack.world import World, open_world
+
+__all__ = ["bot", "fleet", "slack", "world"]
 
 
 @pytest.fixture
