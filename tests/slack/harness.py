@@ -11,7 +11,8 @@ startup and readiness, the environment of child processes) is tested through
 
 `start_in_process` composes the bot as `fluxbot serve --config` does for a configured fleet
 (the watch cache, history, remediation, incidents), without the digest and report
-schedulers, which post on a clock and are tested through the process.
+schedulers, which post on a clock and are tested through the process; `start_demo_in_process`
+as `fluxbot serve --demo` does.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from bot import cli
-from bot.config import load_config
+from bot.commands.executor import CommandRunner
+from bot.config import SlackSettings, load_config
+from bot.demo.live import LiveDemo, demo_config
+from bot.digests.composer import DigestComposer
 from bot.kube.writer import KubeWriter
 from bot.runtime import start_incidents, start_runtime
 from bot.slack.app import SlackBot, build_app, make_client
 from bot.slack.credentials import SlackCredentials
 from bot.slack.incidents import SlackIncidentPublisher
+from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.server import EVENTS_PATH, WsgiApp, wsgi_app
+from bot.state.sqlite import SqliteHistory
 from tests.bot_process import SECRET
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_client import SlackClient, SlackReply
@@ -157,3 +163,27 @@ def start_in_process(config_path: Path, slack: FakeSlack) -> InProcessBot:
     )  # fmt: skip
     bot = SlackBot(runtime.runner, settings, credentials, client, remediation)
     return InProcessBot(bot, slack, runtime.stop)
+
+
+def start_demo_in_process(slack: FakeSlack) -> InProcessBot:
+    """Compose the live demo as `serve --demo` does, every message labelled as the demo's
+    until `stop()`."""
+    label_messages(DEMO_LABEL)
+    demo = LiveDemo()
+    history = SqliteHistory(":memory:")
+    layout = demo.layout()
+    runner = CommandRunner(layout, demo, DigestComposer(layout, demo, history))
+    settings = SlackSettings()
+    credentials = credentials_for(slack)
+    client = make_client(credentials, settings)
+    remediation = cli._remediation(
+        demo_config(), demo, demo, None, runner, history, client, credentials, settings
+    )
+
+    def close() -> None:
+        remediation.shutdown(DRAIN_SECONDS)
+        demo.close()
+        history.close()
+        label_messages(None)
+
+    return InProcessBot(SlackBot(runner, settings, credentials, client, remediation), slack, close)
