@@ -29,6 +29,7 @@ from bot.config import SlackSettings, load_config
 from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.kube.writer import KubeWriter
+from bot.observability import metrics as metrics_module
 from bot.runtime import start_incidents, start_runtime
 from bot.slack.app import SlackBot, build_app, make_client
 from bot.slack.credentials import SlackCredentials
@@ -113,6 +114,11 @@ class InProcessBot:
         self.app = build_app(bot, http=True)
         self.client = WsgiSlackClient(wsgi_app(self.app, SECRET), SECRET, slack)
         self._close = close
+        # A process records on one Metrics object: this bot on a fresh one, so that what it
+        # records never shows in the process's (tests/test_observability.py reads that).
+        self.metrics = metrics_module.Metrics()
+        self._process_metrics = metrics_module.METRICS
+        metrics_module.METRICS = self.metrics  # type: ignore[misc]
 
     def command(self, text: str, channel: str, user: str = "U0USER", **options: Any) -> SlackReply:
         """Type `/flux text` in `channel` as `user`."""
@@ -128,7 +134,10 @@ class InProcessBot:
 
     def stop(self) -> None:
         """Let running actions finish (briefly), stop the watch cache and history."""
-        self._close()
+        try:
+            self._close()
+        finally:
+            metrics_module.METRICS = self._process_metrics  # type: ignore[misc]
 
 
 def credentials_for(slack: FakeSlack) -> SlackCredentials:

@@ -44,7 +44,7 @@ class Listening:
     answers: ThreadPoolExecutor
     # Remediation clicks and form submissions: they call Slack and read clusters.
     interactions: ThreadPoolExecutor
-    # Events: mentions answered in threads, user group changes.
+    # Events: mentions answered in threads.
     events: ThreadPoolExecutor
     on_error: ErrorHandler
 

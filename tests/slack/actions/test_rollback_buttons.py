@@ -215,3 +215,22 @@ def test_a_suspended_release_is_planned_from_helm_history(world: World) -> None:
     assert "Target: revision 3 `podinfo@6.7.1`" in plan
     calls = [json.loads(line) for line in world.helm_log.read_text().splitlines()]
     assert any(c[0] == "history" and c[-2:] == ["--", "podinfo"] for c in calls)
+
+
+def test_an_approval_request_slack_refused_can_be_asked_for_again(world: World) -> None:
+    """The approval request uses up its confirmation only once it is posted: when Slack
+    refuses the post, the person is told why and the same form can be submitted again."""
+    world.start()
+    plan = world.view(SRE1, PROD, "rollback hr checkout -n flux-apps")
+    confirm = world.click(SRE1, PROD, buttons(plan)["Confirm rollback"])
+    world.slack.wait_for_call("views.update")  # the typed confirmation, filled once checked
+    view = world.slack.views()[-1]
+    world.slack.fail("chat.postMessage", "channel_not_found", status=200, times=1)
+    world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
+    refused = world.outcome(confirm)
+    assert "Could not post the approval request: channel_not_found" in refused
+
+    world.bot.client.submit_view(view["id"], {"typed": {"typed": "checkout"}}, user_id=SRE1)  # type: ignore[union-attr]
+    request = world.slack.wait_for_message(PROD, lambda m: "asks to roll back" in m["text"])
+    assert "<!subteam^S0SRE>: one of you must approve" in request["text"]
+    assert world.writes(world.prod) == []

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import BoltContext
 
 from bot.slack.listeners.listening import acked, listening
 
 
-def on_group_change(body: dict[str, Any], context: BoltContext) -> None:
+def on_group_change(context: BoltContext) -> None:
     """Forget the cached memberships (Bolt acks events itself); the next click reads them."""
     acked(context)
     remediation = listening(context).bot.remediation
