@@ -116,20 +116,6 @@ def test_status_in_an_environment_channel_answers_for_each_of_its_clusters(bot: 
     assert share["elements"][0]["text"]["text"] == "Post to channel"
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("deploy everything", "unknown command &#x27;deploy&#x27;"),
-        ("status --bogus", "unknown option"),
-        ("", "/flux status [ENV]"),
-    ],
-)
-def test_bad_input_gets_usage_help(bot: Bot, text: str, expected: str) -> None:
-    answer = texts(bot.answer(_command(bot, text)))
-    assert "/flux status [ENV] [--cluster CLUSTER]" in answer
-    assert expected.replace("&#x27;", "'") in answer
-
-
 @pytest.mark.parametrize("fault", ["bad_signature", "stale"])
 def test_forged_or_replayed_requests_get_401_and_cause_nothing(
     bot: Bot, slack: FakeSlack, fault: str
