@@ -157,15 +157,15 @@ def _serve(
         client = make_client(credentials, settings)
         remediation = None
         if runtime is not None:
-            remediation = _remediation(
+            remediation = slack_remediation(
                 runtime.config, runtime.cache,
                 KubeWriter(runtime.cache, runtime.config.actions.events_address),
-                _helm(runtime.config),
+                helm_runner(runtime.config),
                 runtime.runner, runtime.history, client, credentials, settings,
             )  # fmt: skip
             _schedule(runtime, client, remediation)
         elif source.demo:
-            remediation = _remediation(
+            remediation = slack_remediation(
                 demo_config(), demo, demo, None, demo_runner, demo_history,
                 client, credentials, settings,
             )  # fmt: skip
@@ -210,7 +210,7 @@ def _schedule(runtime: Runtime, client: SlackClient, remediation: SlackRemediati
     )  # fmt: skip
 
 
-def _helm(config: FluxbotConfig) -> HelmRunner | None:
+def helm_runner(config: FluxbotConfig) -> HelmRunner | None:
     """The configured Helm client, if it can be run."""
     helm_path = usable_helm(config.actions.helm_path)
     if config.actions.helm_path is not None and helm_path is None:
@@ -223,7 +223,7 @@ def _helm(config: FluxbotConfig) -> HelmRunner | None:
     return HelmRunner(helm_path, config.actions.helm_timeout_seconds, config.kubernetes)
 
 
-def _remediation(
+def slack_remediation(
     config: FluxbotConfig,
     objects: ObjectSource,
     writer: ClusterWriter,
