@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot.domain.causes import CauseGroup
 from bot.domain.change_health import ChangeHealth
@@ -22,9 +23,12 @@ from bot.domain.fleet import (
 )
 from bot.domain.incidents import IncidentRecord
 from bot.domain.posture import Finding, PosturePolicy
+from bot.domain.readout import is_stuck
 from bot.domain.rollout import Deployed, SourceRollout
-from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.status import FluxObject, Health, ObjectRef
 from bot.domain.tree import TreeNode
+
+_T = TypeVar("_T")
 
 
 def _now() -> dt.datetime:
@@ -43,6 +47,9 @@ class ClusterReport:
     causes: tuple[CauseGroup, ...] = ()
     # What is deployed: the root source's revision and how many objects applied it.
     deployed: Deployed | None = None
+    # Set when `shown` is the same for every report of this status with this key: renderers
+    # may then keep what they derive from it in the status's views (see StatusViews).
+    view_key: Hashable | None = None
     # Each dependent's root, by (kind, namespace, name): asked for every listed row.
     _roots: dict[tuple[str, str, str], ObjectRef] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -52,6 +59,30 @@ class ClusterReport:
         for group in self.causes:
             for dependent in group.dependents:
                 self._roots.setdefault(dependent.key, group.root.ref)
+
+    def derived(self, name: str, compute: Callable[[], _T]) -> _T:
+        """`compute()`, kept with the status while its objects are unchanged (when allowed)."""
+        if self.view_key is None:
+            return compute()
+        return self.status.views.get((name, self.view_key), compute)
+
+    def shown_in(self, health: Health) -> tuple[FluxObject, ...]:
+        """The listed objects of one health group, in listing order."""
+        return self.derived("by-health", self._by_health).get(health, ())
+
+    def stuck_count(self, now: dt.datetime) -> int:
+        """Objects in the scope progressing past their controller's timeout at `now`."""
+        progressing = self.status.views.get(
+            "progressing",
+            lambda: tuple(o for o in self.status.objects if o.health is Health.PROGRESSING),
+        )
+        return sum(1 for o in progressing if is_stuck(o, now))
+
+    def _by_health(self) -> dict[Health, tuple[FluxObject, ...]]:
+        groups: dict[Health, list[FluxObject]] = {}
+        for obj in self.shown:
+            groups.setdefault(obj.health, []).append(obj)
+        return {health: tuple(objects) for health, objects in groups.items()}
 
     @property
     def trouble(self) -> ClusterTrouble | None:

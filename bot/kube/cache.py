@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,7 +34,9 @@ from bot.domain.fleet import (
     ClusterTarget,
     EventsUnavailable,
     Freshness,
+    HealthCounts,
     ProblemKind,
+    StatusViews,
 )
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
@@ -127,6 +130,10 @@ class ClusterCache:
         # Told (without arguments, under the lock: keep them quick) after every change.
         self.listeners: list[Callable[[], None]] = []
         self._store: dict[Key, _Entry] = {}
+        # Objects per kind and health, kept as changes arrive: counting needs no scan.
+        self._counts: dict[str, Counter[Health]] = {}
+        # What status queries read, per kinds asked for, until the next change (see StatusViews).
+        self._snapshots: dict[frozenset[str], tuple[tuple[FluxObject, ...], StatusViews]] = {}
         self._kinds: dict[str, _KindHealth] = {}
         self._cluster_problem: ClusterProblem | None = None
         self._problem_since: dt.datetime | None = None
@@ -272,6 +279,8 @@ class ClusterCache:
                         entry.obj if entry else None, obj, entry.settled if entry else None, at
                     )
                 self._store[key] = _Entry(obj, settled)
+            self._counts[kind] = Counter(o.health for o in fresh.values())
+            self._snapshots.clear()
             health.synced = True
             health.problem = None
             health.since = None
@@ -307,6 +316,10 @@ class ClusterCache:
             old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
             self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
             emitted = self._diff(old, obj, old_settled, at)
+            if old != obj:
+                self._count(old, -1)
+                self._count(obj, +1)
+                self._snapshots.clear()
             self._notify()
         self._publish(emitted)
 
@@ -316,8 +329,34 @@ class ClusterCache:
         with self._lock:
             entry = self._store.pop(key, None)
             emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
+            if entry is not None:
+                self._count(entry.obj, -1)
+                self._snapshots.clear()
             self._notify()
         self._publish(emitted)
+
+    def _count(self, obj: FluxObject | None, delta: int) -> None:
+        if obj is not None:
+            self._counts.setdefault(obj.kind, Counter())[obj.health] += delta
+
+    def _snapshot(self, kinds: frozenset[str]) -> tuple[tuple[FluxObject, ...], StatusViews]:
+        # The caller holds the lock. One tuple and one StatusViews per kinds asked for, kept
+        # until the next change: answers about an unchanged cluster derive everything once.
+        snapshot = self._snapshots.get(kinds)
+        if snapshot is None:
+            objects = tuple(e.obj for e in self._store.values() if not kinds or e.obj.kind in kinds)
+            total: Counter[Health] = Counter()
+            for kind, counted in self._counts.items():
+                if not kinds or kind in kinds:
+                    total.update(counted)
+            counts = HealthCounts(
+                failing=total[Health.FAILING],
+                progressing=total[Health.PROGRESSING],
+                suspended=total[Health.SUSPENDED],
+                ready=total[Health.READY],
+            )
+            snapshot = self._snapshots[kinds] = (objects, StatusViews(counts))
+        return snapshot
 
     def _diff(
         self,
@@ -364,13 +403,14 @@ class ClusterCache:
         at = _now()
         with self._lock:
             synced = [kind for kind, h in self._kinds.items() if h.synced]
+            by_kind: dict[str, list[FluxObject]] = {kind: [] for kind in synced}
+            for key, entry in self._store.items():
+                if (listed := by_kind.get(key[0])) is not None:
+                    listed.append(entry.obj)
             return [
-                Listing(
-                    self.target.environment, self.target.cluster, kind,
-                    tuple(e.obj for key, e in self._store.items() if key[0] == kind), at,
-                )
-                for kind in synced
-            ]  # fmt: skip
+                Listing(self.target.environment, self.target.cluster, kind, tuple(objects), at)
+                for kind, objects in by_kind.items()
+            ]
 
     def freshness(self) -> Freshness:
         """Whether this cluster's data is live, still syncing, or stale (since when, why)."""
@@ -398,7 +438,7 @@ class ClusterCache:
         """What the cache knows of this cluster, with its freshness."""
         with self._lock:
             freshness = self._freshness()
-            objects = tuple(e.obj for e in self._store.values() if not kinds or e.obj.kind in kinds)
+            objects, views = self._snapshot(kinds)
             problems = [
                 h.problem
                 for kind, h in self._kinds.items()
@@ -422,6 +462,7 @@ class ClusterCache:
             tuple(problems),
             read_at=_now(),
             freshness=freshness,
+            views=views,
         )
 
 
