@@ -12,6 +12,7 @@ freshness (syncing, live, or stale since when and why) so stale data is never ta
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import threading
@@ -117,8 +118,11 @@ class ClusterCache:
         settings: CacheSettings,
         emit: Subscriber,
         listed: Callable[[Listing], None] | None = None,
+        list_slots: threading.Semaphore | None = None,
     ) -> None:
         self.target = target
+        # Shared by every cluster of a FleetCache: how many listings run at once, fleet-wide.
+        self.list_slots = list_slots or threading.Semaphore(settings.max_parallel_lists)
         self._listed = listed
         self._cluster = cluster
         self._kubernetes = kubernetes
@@ -542,20 +546,34 @@ class _KindWatcher:
         self._cache.stopping.wait(self._backoff.next())
 
     def _list(self) -> str:
-        listing: Any = self._api.list_cluster_custom_object(
-            self._kind.group,
-            self._version,
-            self._kind.plural,
-            _request_timeout=self._cache.timeout,
-        )
-        items = listing.get("items") or []
-        objects = [
-            parse_flux_object({**item, "kind": self._kind.kind})
-            for item in items
-            if isinstance(item, dict)
-        ]
-        self._cache.replace_kind(self._kind.kind, objects)
-        return str(listing.get("metadata", {}).get("resourceVersion", ""))
+        # A bounded number of listings are read and parsed at once, fleet-wide: the response
+        # and its decoded JSON are the largest transient things the cache ever holds.
+        with self._cache.list_slots:
+            response: Any = self._api.list_cluster_custom_object(
+                self._kind.group,
+                self._version,
+                self._kind.plural,
+                _request_timeout=self._cache.timeout,
+                # The raw body, decoded once by json: the client would also decode it to text.
+                _preload_content=False,
+            )
+            try:
+                listing = json.loads(response.data)
+            finally:
+                response.release_conn()
+            if not isinstance(listing, dict):
+                raise ValueError(f"list of {self._kind.plural} is not a JSON object")
+            kind = self._kind.kind
+            objects = [
+                parse_flux_object(item, kind)
+                for item in listing.get("items") or ()
+                if isinstance(item, dict)
+            ]
+            metadata = listing.get("metadata")
+            version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
+            del listing
+        self._cache.replace_kind(kind, objects)
+        return version
 
     def _watch_from(self, resource_version: str, until_resync: float) -> str:
         # The server ends the watch in time for the next resync.
@@ -591,7 +609,7 @@ class _KindWatcher:
         new_version = str(metadata.get("resourceVersion") or resource_version)
         kind = event.get("type")
         if kind in ("ADDED", "MODIFIED"):
-            self._cache.upsert(parse_flux_object({**raw, "kind": self._kind.kind}))
+            self._cache.upsert(parse_flux_object(raw, self._kind.kind))
         elif kind == "DELETED":
             key = (self._kind.kind, str(metadata.get("namespace", "")), str(metadata.get("name")))
             self._cache.remove(key)
@@ -605,6 +623,7 @@ class FleetCache:
         self._subscribers: list[Subscriber] = []
         self._listing_subscribers: list[Callable[[Listing], None]] = []
         self._clusters: dict[tuple[str, str], ClusterCache] = {}
+        list_slots = threading.Semaphore(config.cache.max_parallel_lists)
         layout = config.layout()
         for target in layout.targets():
             self._clusters[(target.environment, target.cluster)] = ClusterCache(
@@ -614,6 +633,7 @@ class FleetCache:
                 config.cache,
                 self._emit,
                 self._listed,
+                list_slots,
             )
 
     def subscribe(self, subscriber: Subscriber) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -96,9 +97,19 @@ class KubeFleetReader:
                 if version is None or (kinds and kind.kind not in kinds):
                     continue
                 try:
-                    listing = custom.list_cluster_custom_object(
-                        kind.group, version, kind.plural, _request_timeout=self._timeout
+                    response: Any = custom.list_cluster_custom_object(
+                        kind.group,
+                        version,
+                        kind.plural,
+                        _request_timeout=self._timeout,
+                        # The raw body, decoded once by json (not also to text by the client),
+                        # and dropped as soon as it is parsed: listings are the peak.
+                        _preload_content=False,
                     )
+                    try:
+                        listing = json.loads(response.data)
+                    finally:
+                        response.release_conn()
                 except ApiException as err:
                     if err.status in (401,) or (err.status or 0) >= 500:
                         raise
@@ -109,6 +120,7 @@ class KubeFleetReader:
                         self._forget(target.cluster)
                     continue
                 objects.extend(_parse_items(listing, kind.kind))
+                del listing
         except Exception as err:  # noqa: BLE001 - every failure is this cluster's problem
             self._forget(target.cluster)
             problem = describe_error(err, server, self._timeout[1])
@@ -148,7 +160,7 @@ def _parse_items(listing: Any, kind: str) -> list[FluxObject]:
     for item in items or []:
         if isinstance(item, dict):
             # List items of custom resources carry kind, but do not depend on it.
-            objects.append(parse_flux_object({**item, "kind": kind}))
+            objects.append(parse_flux_object(item, kind))
     return objects
 
 
