@@ -5,10 +5,10 @@ and answers each with one JSON line on stdout (`{"ok": true, ...}` or `{"ok": fa
 ...}`); anything else the process prints goes to stderr, so stdout stays a clean channel.
 
 Requests (`cmd`): `sync` (start the FleetCache, wait until synced), `cache_queries` and
-`naive_queries` (time `status <env>` plus rendering, from the cache or from a
-KubeFleetReader), `arm` (start recording when each object's first transition arrives),
-`collect` (wait for transitions of given objects), `stop` (time FleetCache.stop), `stats`
-and `quit`.
+`naive_queries` (time `status <env>` plus rendering, the Slack answer and the terminal
+listing separately, from the cache or from a KubeFleetReader), `arm` (start recording when
+each object's first transition arrives), `collect` (wait for transitions of given objects),
+`stop` (time FleetCache.stop), `stats` and `quit`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bot.domain.transitions import Transition
 from bot.kube.cache import FleetCache
 from bot.kube.reader import KubeFleetReader
 from bot.render.text import render
+from bot.slack.render import render as render_slack
 
 ObjectKey = tuple[str, str, str, str]
 
@@ -84,7 +85,9 @@ class Probe:
         if cmd == "naive_queries":
             reader = KubeFleetReader(self.config)
             try:
-                return self._queries(reader, int(request["n"]), int(request.get("warmup", 0)))
+                return self._queries(
+                    reader, int(request["n"]), int(request.get("warmup", 0)), slack=False
+                )
             finally:
                 reader.close()
         if cmd == "arm":
@@ -126,18 +129,30 @@ class Probe:
             **self._stats(),
         }
 
-    def _queries(self, reader: FleetReader, n: int, warmup: int) -> dict[str, Any]:
+    def _queries(
+        self, reader: FleetReader, n: int, warmup: int, *, slack: bool = True
+    ) -> dict[str, Any]:
         runner = CommandRunner(self.layout, reader)
         envs = self.layout.names
         # Warm-up runs (imports, connection pools, discovery) are not what a user waits for.
         for i in range(warmup):
-            render(runner.handle(f"status {envs[i % len(envs)]}"))
+            answer = runner.handle(f"status {envs[i % len(envs)]}")
+            render(answer)
+            if slack:
+                render_slack(answer)
         samples: list[float] = []
+        slack_samples: list[float] = []
         objects: dict[str, int] = {}
         problems = 0
         chars = 0
         for i in range(n):
             env = envs[i % len(envs)]
+            # The Slack answer (what `/flux status ENV` posts: counts, the first failures),
+            # then the full terminal listing of every object; each timed from handle().
+            if slack:
+                started = time.perf_counter()
+                render_slack(runner.handle(f"status {env}"))
+                slack_samples.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             answer = runner.handle(f"status {env}")
             text = render(answer)
@@ -149,6 +164,7 @@ class Probe:
             chars = max(chars, len(text))
         return {
             "samples_ms": samples,
+            "slack_samples_ms": slack_samples,
             "objects": objects,
             "problems": problems,
             "max_chars": chars,
