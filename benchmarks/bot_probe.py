@@ -111,9 +111,13 @@ class Probe:
         cache.subscribe(self._on_transition)
         self.cache = cache
         started = time.perf_counter()
+        cpu_started = time.process_time()
         cache.start()
         live = cache.wait_synced(timeout)
         elapsed = time.perf_counter() - started
+        # CPU seconds of the whole process (every watcher thread): on a shared machine the
+        # wall time above depends on the other jobs, this much less.
+        cpu = time.process_time() - cpu_started
         statuses = cache.read(self.layout.targets())
         not_live = {
             f"{t.cluster}": f"{f.state}: {f.error or ''}"
@@ -122,6 +126,7 @@ class Probe:
         }
         return {
             "cold_sync_s": elapsed,
+            "cold_sync_cpu_s": cpu,
             "live": live,
             "not_live": not_live,
             "objects": sum(len(s.objects) for s in statuses),
@@ -142,6 +147,9 @@ class Probe:
                 render_slack(answer)
         samples: list[float] = []
         slack_samples: list[float] = []
+        # CPU time of the asking thread: what a query costs whatever else the machine runs.
+        cpu_samples: list[float] = []
+        slack_cpu_samples: list[float] = []
         objects: dict[str, int] = {}
         problems = 0
         chars = 0
@@ -150,13 +158,15 @@ class Probe:
             # The Slack answer (what `/flux status ENV` posts: counts, the first failures),
             # then the full terminal listing of every object; each timed from handle().
             if slack:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.thread_time()
                 render_slack(runner.handle(f"status {env}"))
                 slack_samples.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
+                slack_cpu_samples.append((time.thread_time() - cpu_started) * 1000)
+            started, cpu_started = time.perf_counter(), time.thread_time()
             answer = runner.handle(f"status {env}")
             text = render(answer)
             samples.append((time.perf_counter() - started) * 1000)
+            cpu_samples.append((time.thread_time() - cpu_started) * 1000)
             if not isinstance(answer, StatusAnswer):
                 raise RuntimeError(f"status {env} did not answer a status: {text[:300]}")
             objects[env] = sum(len(c.status.objects) for c in answer.clusters)
@@ -165,6 +175,8 @@ class Probe:
         return {
             "samples_ms": samples,
             "slack_samples_ms": slack_samples,
+            "cpu_samples_ms": cpu_samples,
+            "slack_cpu_samples_ms": slack_cpu_samples,
             "objects": objects,
             "problems": problems,
             "max_chars": chars,

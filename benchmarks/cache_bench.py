@@ -1173,6 +1173,7 @@ def drive(
     if reply["objects"] != objects:
         raise RunFailed(f"the cache holds {reply['objects']} objects, the fleet {objects}")
     figures["cold_sync_s"] = reply["cold_sync_s"]
+    figures["cold_sync_cpu_s"] = reply["cold_sync_cpu_s"]
     figures["rss_after_sync_mb"] = reply["rss_mb"]
     figures["threads"] = reply["threads"]
 
@@ -1184,6 +1185,8 @@ def drive(
     check_answers("cache", reply, expected_per_env)
     figures["cache_samples"] = reply["samples_ms"]
     figures["slack_samples"] = reply["slack_samples_ms"]
+    figures["cpu_samples"] = reply["cpu_samples_ms"]
+    figures["slack_cpu_samples"] = reply["slack_cpu_samples_ms"]
     figures["answer_chars"] = reply["max_chars"]
 
     done = _step(f"{args.naive_queries} naive status queries (list every kind, every cluster)")
@@ -1295,6 +1298,12 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> dict[str, Any]:
     grown = figures["rss_after_sync_mb"] - figures["rss_before_sync_mb"]
     clusters = args.clusters
     notes = [
+        f"CPU time (not wall time; less sensitive to other jobs on the machine): cold sync "
+        f"{figures['cold_sync_cpu_s']:.1f} s for the whole bot process; per query, p50/p95, "
+        f"Slack answer {percentile(figures['slack_cpu_samples'], 50):.1f}/"
+        f"{percentile(figures['slack_cpu_samples'], 95):.1f} ms, full listing "
+        f"{percentile(figures['cpu_samples'], 50):.1f}/"
+        f"{percentile(figures['cpu_samples'], 95):.1f} ms.",
         f"RSS {figures['rss_before_sync_mb']:.0f} MB before the cold sync, "
         f"{figures['rss_after_sync_mb']:.0f} MB after it, {figures['rss_now_mb']:.0f} MB at "
         "the end (the peak includes the naive queries' listings).",

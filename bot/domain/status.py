@@ -818,7 +818,7 @@ def _time(value: str) -> dt.datetime | None:
 def _str(value: object) -> str:
     # Interned: kinds, namespaces, names, reasons, revisions and messages repeat across a
     # fleet's objects and conditions, and every object is kept in the watch cache.
-    return intern(value) if isinstance(value, str) else ""
+    return intern(value) if type(value) is str else ""
 
 
 def _int(value: object) -> int | None:
@@ -827,7 +827,7 @@ def _int(value: object) -> int | None:
 
 def _map(value: object) -> Mapping[str, Any]:
     # dict first: parsed JSON is plain dicts, and the Mapping check is an ABC lookup.
-    if isinstance(value, (dict, Mapping)):
+    if type(value) is dict or (value is not None and isinstance(value, Mapping)):
         return value
     return _EMPTY
 

@@ -272,19 +272,27 @@ class ClusterCache:
             health = self._kinds.setdefault(kind, _KindHealth())
             first = not health.synced
             old_keys = {k for k in self._store if k[0] == kind}
+            changed = bool(old_keys - fresh.keys())
             for key in old_keys - fresh.keys():
                 gone = self._store.pop(key)
                 emitted += self._diff(gone.obj, None, gone.settled, at)
-            for key, obj in fresh.items():
+            for key, listed in fresh.items():
                 entry = self._store.get(key)
-                settled = settled_health(entry.settled if entry else None, obj)
+                settled = settled_health(entry.settled if entry else None, listed)
                 if not first:
                     emitted += self._diff(
-                        entry.obj if entry else None, obj, entry.settled if entry else None, at
+                        entry.obj if entry else None, listed, entry.settled if entry else None, at
                     )
-                self._store[key] = _Entry(obj, settled)
+                if entry is not None and entry.obj == listed:
+                    # Unchanged: keep the object answers already hold, not a copy of it.
+                    self._store[key] = _Entry(entry.obj, settled)
+                else:
+                    changed = True
+                    self._store[key] = _Entry(listed, settled)
             self._counts[kind] = Counter(o.health for o in fresh.values())
-            self._snapshots.clear()
+            if changed:
+                # A periodic relist that found nothing new keeps what answers derived.
+                self._snapshots.clear()
             health.synced = True
             health.problem = None
             health.since = None
