@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from bot.domain.fleet import (
 )
 from bot.domain.incidents import IncidentRecord
 from bot.domain.posture import Finding, PosturePolicy
-from bot.domain.readout import is_stuck
+from bot.domain.readout import state_since
 from bot.domain.rollout import Deployed, SourceRollout
 from bot.domain.status import FluxObject, Health, ObjectRef
 from bot.domain.tree import TreeNode
@@ -72,11 +73,28 @@ class ClusterReport:
 
     def stuck_count(self, now: dt.datetime) -> int:
         """Objects in the scope progressing past their controller's timeout at `now`."""
-        progressing = self.status.views.get(
-            "progressing",
-            lambda: tuple(o for o in self.status.objects if o.health is Health.PROGRESSING),
-        )
-        return sum(1 for o in progressing if is_stuck(o, now))
+        return bisect.bisect_left(self._deadlines()[1], now)
+
+    def is_stuck(self, obj: FluxObject, now: dt.datetime) -> bool:
+        """`readout.is_stuck(obj, now)` for an object of this cluster, from kept deadlines."""
+        deadline = self._deadlines()[0].get(obj.key)
+        return deadline is not None and now > deadline
+
+    def _deadlines(self) -> tuple[dict[tuple[str, str, str], dt.datetime], list[dt.datetime]]:
+        # When each progressing object becomes stuck (`readout.is_stuck`: in its state longer
+        # than its timeout), by key and in order: fixed while the objects are unchanged.
+        return self.status.views.get("stuck-deadlines", self._stuck_deadlines)
+
+    def _stuck_deadlines(
+        self,
+    ) -> tuple[dict[tuple[str, str, str], dt.datetime], list[dt.datetime]]:
+        deadlines = {}
+        for obj in self.status.objects:
+            if obj.health is Health.PROGRESSING and obj.timeout is not None:
+                since = state_since(obj)
+                if since is not None:
+                    deadlines[obj.key] = since + obj.timeout
+        return deadlines, sorted(deadlines.values())
 
     def _by_health(self) -> dict[Health, tuple[FluxObject, ...]]:
         groups: dict[Health, list[FluxObject]] = {}

@@ -410,10 +410,11 @@ def _environment_blocks(
             )
         )
     for health, title in ((Health.PROGRESSING, "Progressing"), (Health.SUSPENDED, "Suspended")):
-        others = [(c.cluster, o) for c in env.clusters for o in c.shown_in(health)]
+        shown = [(c, o) for c in env.clusters for o in c.shown_in(health)]
         if health is Health.PROGRESSING:
             # Stuck ones first: they are the ones that will not finish on their own.
-            others.sort(key=lambda item: not is_stuck(item[1], now))
+            shown.sort(key=lambda item: not item[0].is_stuck(item[1], now))
+        others = [(c.cluster, o) for c, o in shown]
         if health is Health.SUSPENDED and buttons is not None:
             # Suspended objects get their own line and button while there is room.
             while others and blocks.room > 3 and listed < MAX_FAILING_ITEMS:
@@ -487,7 +488,7 @@ def _status_fallback(env: EnvironmentReport, answer: StatusAnswer) -> str:
             for c in env.clusters
             # Only what progresses can be stuck.
             for o in c.shown_in(Health.PROGRESSING)
-            if is_stuck(o, answer.now)
+            if c.is_stuck(o, answer.now)
         ]
         if stuck:
             cluster, obj = stuck[0]
