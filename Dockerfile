@@ -19,6 +19,8 @@
 # (this repository's tooling had none, so no digest is committed here):
 #   scripts/pin-base-image.sh      # crane, skopeo or `docker buildx imagetools` resolve it
 # or pass it at build time: --build-arg PYTHON_IMAGE=python:3.11.15-slim-trixie@sha256:…
+# A release pipeline runs `scripts/pin-base-image.sh --check` first: it fails while this
+# argument has no digest. Every stage below is built FROM this one argument.
 ARG PYTHON_IMAGE=python:3.11.15-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build

@@ -2,15 +2,25 @@
 # Pin the Dockerfile's base image by digest: resolve the tag in PYTHON_IMAGE to the digest
 # of its multi-platform index and write `tag@sha256:…` back into the Dockerfile.
 #
-#   scripts/pin-base-image.sh        # needs registry access and crane, skopeo or docker
+#   scripts/pin-base-image.sh          # needs registry access and crane, skopeo or docker
+#   scripts/pin-base-image.sh --check  # exit 1 unless the base is pinned by digest (no network)
 #
 # Run it where a registry is reachable (a release pipeline, a workstation), then commit the
-# Dockerfile; re-run it (or let Renovate/Dependabot do it) to move to a rebuilt base.
+# Dockerfile; re-run it (or let Renovate/Dependabot do it) to move to a rebuilt base. A release
+# pipeline runs `--check` before `docker build`, so an image is never released on a bare tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 line=$(grep -E '^ARG PYTHON_IMAGE=' Dockerfile)
 image=${line#ARG PYTHON_IMAGE=}
 tag=${image%@*}
+if [[ "${1:-}" == "--check" ]]; then
+    if [[ "$image" =~ @sha256:[0-9a-f]{64}$ ]]; then
+        echo "Dockerfile: PYTHON_IMAGE is pinned: $image"
+        exit 0
+    fi
+    echo "pin-base-image: PYTHON_IMAGE=$image is pinned by tag only; run scripts/pin-base-image.sh where a registry is reachable" >&2
+    exit 1
+fi
 if command -v crane >/dev/null; then
     digest=$(crane digest "$tag")
 elif command -v skopeo >/dev/null; then

@@ -39,6 +39,7 @@ from bot.actions.model import (
 from bot.actions.runner import ActionRunner
 from bot.actions.service import ActionService
 from bot.config import FluxbotConfig
+from bot.domain.action_lease import ActionLease, Claim, ClaimState
 from bot.domain.fleet import ClusterTarget
 from bot.domain.policy import Action, Actor
 from bot.domain.remediation import material_state
@@ -135,7 +136,15 @@ class MemoryCluster:
     ) -> tuple[bool, str]:
         return (user, verb) in self.rbac, "no RBAC rule"
 
-    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
+    def claim(
+        self, target: ClusterTarget, ref: ObjectRef, action_id: str, lease: ActionLease
+    ) -> Claim:
+        return Claim(ClaimState.CLAIMED)  # one process: claims across replicas are tested
+        # through the real process in tests/test_action_hardening.py
+
+    def hold(
+        self, target: ClusterTarget, ref: ObjectRef, lease: ActionLease, renewed: object
+    ) -> bool:
         return True
 
 

@@ -3,12 +3,14 @@ fake Slack, fake API servers with a fake Flux controller, and a fake `helm`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot.actions.buttons import ButtonPayload, sign
+from bot.domain.action_lease import ACTION_LEASE, ActionLease
 from bot.domain.remediation import material_state
 from bot.domain.status import parse_flux_object
 from bot.slack.action_views import WORKING
@@ -16,10 +18,12 @@ from bot.slack.credentials import SlackCredentials
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.flux_objects import condition, flux_object, snapshot
+from tests.slack.world import DEV, KS, OPS, SRE1, World, is_claim
 
-# The `world` fixture is shared with tests/test_remediation.py; test parameters name it.
+# The `world` fixture (the real process) is shared with tests/test_remediation.py; test
+# parameters name it.
 # ruff: noqa: F811
-from tests.test_remediation import DEV, KS, OPS, SRE1, World, world  # noqa: F401
+from tests.test_remediation import world  # noqa: F401
 
 INJECTED = "--kube-apiserver=http://127.0.0.1:9"
 
@@ -178,6 +182,102 @@ def test_a_double_click_split_across_two_replicas_acts_once(world: World) -> Non
         assert stored["metadata"]["annotations"]["fluxbot.io/action-id"]
     finally:
         second.stop()
+
+
+def _patches(world: World) -> list[str]:
+    """Which objects an action patched (claims and leases left out), e.g. ["kustomizations"]."""
+    return [
+        w.path.rsplit("/", 2)[-2]
+        for w in _writes(world.dev)
+        if w.method == "PATCH" and not is_claim(w.body)
+    ]
+
+
+def _lease(world: World, name: str) -> dict[str, Any] | None:
+    stored = world.dev.get(*KS, name)
+    assert stored is not None
+    value = (stored["metadata"].get("annotations") or {}).get(ACTION_LEASE)
+    return json.loads(value) if value else None
+
+
+def test_two_buttons_on_one_object_clicked_on_two_replicas_run_one_action(world: World) -> None:
+    """Issue 11 item 4: "Reconcile" reaches one `fluxbot serve` replica and "Reconcile with
+    source" on the same Kustomization reaches another at the same moment. Each replica's own
+    one-action-per-object lock cannot see the other's; the action's lease on the object can:
+    it is written with the resourceVersion just read, so exactly one replica gets the object
+    and the other, reading it again, finds a live lease and says so in place, writing nothing.
+    When the action is done its lease is taken off the object."""
+    world.controllers[0].delay = 2  # the winner still runs when the other click is handled
+    first = world.start()
+    config = world.tmp_path / "fluxbot.yaml"
+    other_dir = world.tmp_path / "replica-b"
+    other_dir.mkdir()
+    second: Bot = start_bot(["--config", str(config)], world.slack, other_dir)
+    try:
+        offered = buttons(world.view(OPS, DEV, "get ks apps"))
+        world.dev.clear_requests()
+        clicks = [(first, offered["Reconcile"]), (second, offered["Reconcile with source"])]
+
+        def click(pair: tuple[Bot, dict[str, Any]]) -> Any:
+            bot, button = pair
+            action = {"type": "button", "action_id": button["action_id"], "block_id": "b",
+                      "value": button["value"]}  # fmt: skip
+            return bot.client.block_action(action, user_id=OPS, channel_id=DEV, is_ephemeral=True)
+
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(click, clicks))
+        outcomes = [world.outcome(reply, timeout=30) for reply in replies]
+        ran = [o for o in outcomes if "Reconciled Kustomization flux-system/apps" in o]
+        busy = [o for o in outcomes if "Busy: another fluxbot replica is running reconcile" in o]
+        assert len(ran) == 1, outcomes
+        assert len(busy) == 1, outcomes
+        assert "on this object since" in busy[0]
+        assert "nothing was done" in busy[0]
+        # Only the winner's writes reached the cluster.
+        if outcomes.index(ran[0]) == 0:
+            assert _patches(world) == ["kustomizations"]
+        else:
+            assert _patches(world) == ["gitrepositories", "kustomizations"]
+        # One claim was admitted (the other replica's, if it raced, met 409 Conflict); its
+        # lease names the action and an id, never the person.
+        (claim,) = [w.body for w in _writes(world.dev) if w.status == 200 and is_claim(w.body)
+                    and "fluxbot.io/action-id" in w.body["metadata"]["annotations"]]  # fmt: skip
+        lease = json.loads(claim["metadata"]["annotations"][ACTION_LEASE])
+        assert set(lease) == {"id", "action", "since", "until"}
+        assert lease["action"] in ("reconcile", "reconcile (with-source)")
+        assert OPS not in json.dumps(lease)
+        assert "u0ops" not in json.dumps(lease)
+        world.slack.wait_for(lambda: _lease(world, "apps") is None, 10, "the lease given up")
+    finally:
+        second.stop()
+
+
+def test_an_expired_lease_left_by_a_dead_replica_does_not_block_the_object(world: World) -> None:
+    """Issue 11 item 4: a replica that died mid-action leaves its lease on the object. While
+    that lease is live the object is busy (the button stays usable, nothing is written); once
+    it has expired the object is free again."""
+    world.start()
+    button = _reconcile_button(world)
+    now = dt.datetime.now(dt.UTC)
+
+    def leave_lease(until: dt.datetime) -> None:
+        stored = world.dev.get(*KS, "apps")
+        assert stored is not None
+        dead = ActionLease("0123456789abcdef", "rollback", now - dt.timedelta(minutes=5), until)
+        stored["metadata"].setdefault("annotations", {})[ACTION_LEASE] = dead.encode()
+        world.dev.apply(stored)
+
+    leave_lease(now + dt.timedelta(minutes=1))
+    world.dev.clear_requests()
+    refused = world.outcome(world.click(OPS, DEV, button))
+    assert "Busy: another fluxbot replica is running rollback on this object since" in refused
+    assert _patches(world) == []
+
+    leave_lease(now - dt.timedelta(seconds=1))
+    ran = world.outcome(world.click(OPS, DEV, button), count=2)
+    assert "Reconciled Kustomization flux-system/apps on dev-1" in ran
+    assert _patches(world) == ["kustomizations"]
+    world.slack.wait_for(lambda: _lease(world, "apps") is None, 10, "the lease given up")
 
 
 def _reconcile_button(world: World) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import celpy
 import pytest
 import yaml
 
+from bot.domain.action_lease import ActionLease, claim_patch, lease_patch
 from bot.domain.remediation import (
     ReconcileOptions,
     reconcile_patch,
@@ -109,10 +110,15 @@ def test_every_patch_fluxbot_makes_is_admitted() -> None:
         token, parse_flux_object(release), ReconcileOptions(force=True, reset=True)
     )
     suspended = merge_patch(copy.deepcopy(release), suspend_patch("alice", "incident 42", NOW, NOW))
-    claim = {"metadata": {"resourceVersion": "7", "annotations": {"fluxbot.io/action-id": "n1"}}}
+    lease = ActionLease.start("n1", "rollback", NOW)
+    claim = claim_patch("7", "n1", lease)
+    leased = merge_patch(copy.deepcopy(release), claim)
     for old, patch in [
         (release, reconcile),
         (release, claim),
+        (release, claim_patch("7", "", lease)),  # a typed command: no button
+        (leased, lease_patch("8", lease.renewed(NOW))),
+        (leased, lease_patch("8", None)),
         (release, suspend_patch("alice", "incident 42", NOW, NOW)),
         (suspended, resume_patch(token)),
         (release, hold_patch("alice", plan)),

@@ -256,3 +256,39 @@ def test_pinning_the_base_image_writes_the_resolved_digest(tmp_path: Path) -> No
     pinned = global_args(parse((tmp_path / "Dockerfile").read_text()))["PYTHON_IMAGE"]
     tag = global_args(parse(DOCKERFILE.read_text()))["PYTHON_IMAGE"].split("@")[0]
     assert pinned == f"{tag}@{digest}"
+
+
+def test_the_release_check_refuses_a_base_pinned_by_tag_only(tmp_path: Path) -> None:
+    """`scripts/pin-base-image.sh --check` (run by a release pipeline before `docker build`)
+    fails while PYTHON_IMAGE has no digest and passes once it has one; it needs no registry."""
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "pin-base-image.sh"
+    script.write_text((ROOT / "scripts" / "pin-base-image.sh").read_text())
+    tag = global_args(parse(DOCKERFILE.read_text()))["PYTHON_IMAGE"].split("@")[0]
+    unpinned = re.sub(
+        r"(?m)^ARG PYTHON_IMAGE=.*$", f"ARG PYTHON_IMAGE={tag}", DOCKERFILE.read_text()
+    )
+
+    def check(dockerfile: str) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "Dockerfile").write_text(dockerfile)
+        return subprocess.run(
+            ["bash", str(script), "--check"],
+            env={**os.environ, "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+
+    refused = check(unpinned)
+    assert refused.returncode == 1
+    assert "pinned by tag only" in refused.stderr
+    pinned = unpinned.replace(
+        f"ARG PYTHON_IMAGE={tag}", f"ARG PYTHON_IMAGE={tag}@sha256:{'ab' * 32}"
+    )
+    assert check(pinned).returncode == 0
+
+
+def test_every_stage_takes_its_base_from_the_one_pinned_argument(
+    instructions: list[Instruction],
+) -> None:
+    """Pinning PYTHON_IMAGE pins the whole image: no stage names a base image of its own."""
+    for stage in stages(instructions):
+        assert stage[0].args.split()[0] == "${PYTHON_IMAGE}", stage[0].args

@@ -195,6 +195,8 @@ class ActionResult:
     # Another replica claimed this button first: nothing was written here, and the outcome
     # is that replica's to report.
     claimed_elsewhere: bool = False
+    # Another replica's action holds a live lease on the object: nothing was written.
+    busy_elsewhere: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 Following a reconcile can take minutes, so actions run on a worker pool and report to a sink.
 A button's nonce is claimed once (double clicks, two people, Slack retries); the claim store is
-pluggable so a store shared by replicas can take the in-memory one's place.
+pluggable so a store shared by replicas can take the in-memory one's place. The nonces and the
+per-object lock here answer at once within this replica; across replicas the action's first
+write claims the object itself (bot.actions.service, bot.domain.action_lease).
 """
 
 from __future__ import annotations

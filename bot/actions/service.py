@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import secrets
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from bot.actions.follow import Await, Following
+from bot.actions.leases import LeaseKeeper
 from bot.actions.model import ActionRequest, ActionResult
 from bot.config import ClusterConfig, FluxbotConfig, KubernetesAuthorization, Tier
+from bot.domain.action_lease import ActionLease, Claim, ClaimState
 from bot.domain.fleet import ClusterTarget
 from bot.domain.history import ActionRecord
 from bot.domain.policy import Action, Actor, ConfirmationMode, Role, decide
@@ -111,9 +114,22 @@ class ClusterWriter(Protocol):
         """Ask the cluster whether `user` may `verb` the object."""
         ...
 
-    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
-        """Mark the object with `action_id`, conditionally on its resourceVersion; False when
-        it already carries that id or changed meanwhile (another replica claimed it)."""
+    def claim(
+        self, target: ClusterTarget, ref: ObjectRef, action_id: str, lease: ActionLease
+    ) -> Claim:
+        """Write the action's lease (and its button's `action_id`) on the object,
+        conditionally on its resourceVersion, unless the button was used or another action's
+        lease is live."""
+        ...
+
+    def hold(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        lease: ActionLease,
+        renewed: ActionLease | None,
+    ) -> bool:
+        """Renew `lease` (or remove it: None) if the object still carries it."""
         ...
 
 
@@ -185,6 +201,7 @@ class ActionService:
         self.helm = helm
         self.clock = clock
         self._roles: Mapping[str, Role] = config.role_map()
+        self._leases = LeaseKeeper(writer, clock)
 
     # -- checks --
 
@@ -410,21 +427,48 @@ class ActionService:
         prepared = self.prepare(actor, request)
         if prepared.verdict is not Verdict.OK or prepared.obj is None:
             return ActionResult(False, prepared.message)
-        if request.action_id:
-            # The first write: replicas that both took the same button race here, and the
-            # API server's resourceVersion check lets exactly one of them through.
-            try:
-                claimed = self.writer.claim(request.target, request.ref, request.action_id)
-            except Exception as err:  # noqa: BLE001 - nothing was written
-                return ActionResult(False, f"Could not start {request.describe()}: {err}")
-            if not claimed:
-                log.info("action %s: claimed by another replica", request.describe())
-                return ActionResult(
-                    False,
-                    "This button was already used (another fluxbot replica took it); nothing "
-                    "more was done.",
-                    claimed_elsewhere=True,
-                )
+        # The first write claims the object: replicas racing for it (the halves of a double
+        # click, or two different buttons) meet at the API server's resourceVersion check,
+        # which lets exactly one of them through.
+        lease = ActionLease.start(
+            request.action_id or secrets.token_hex(8), _action_name(request), self.clock()
+        )
+        try:
+            claim = self.writer.claim(request.target, request.ref, request.action_id, lease)
+        except Exception as err:  # noqa: BLE001 - nothing was written
+            return ActionResult(False, f"Could not start {request.describe()}: {err}")
+        if claim.state is ClaimState.USED:
+            log.info("action %s: claimed by another replica", request.describe())
+            return ActionResult(
+                False,
+                "This button was already used (another fluxbot replica took it); nothing "
+                "more was done.",
+                claimed_elsewhere=True,
+            )
+        if claim.state is ClaimState.BUSY:
+            assert claim.holder is not None
+            log.info("action %s: the object is busy (%s)", request.describe(), claim.holder)
+            return ActionResult(
+                False,
+                f"Busy: another fluxbot replica is running {claim.holder.action} on this object "
+                f"since {claim.holder.since.astimezone(dt.UTC):%H:%M} UTC; nothing was "
+                "done. Try again once it has finished.",
+                busy_elsewhere=True,
+            )
+        self._leases.keep(request.target, request.ref, lease)
+        try:
+            result = yield from self._act(actor, request, prepared, progress)
+        finally:
+            self._leases.release(lease)
+        self._audit(actor, request, result)
+        self._remember(actor, request, result)
+        return result
+
+    def _act(
+        self, actor: Actor, request: ActionRequest, prepared: Preparation, progress: Progress
+    ) -> Following:
+        """Execute the claimed action, log and measure it."""
+        assert prepared.obj is not None
         progress("")  # running: the first write follows
         started = time.monotonic()
         match request.action:
@@ -440,8 +484,6 @@ class ActionService:
                     result = yield from self._flux_rollback(actor, request, prepared.plan, progress)
                 else:
                     result = self._rollback(actor, request, prepared.obj, prepared.plan, progress)
-        self._audit(actor, request, result)
-        self._remember(actor, request, result)
         verdict = "ok" if result.ok else "progressing" if result.pending else "failed"
         metrics.record_action(request.action.value, verdict, time.monotonic() - started)
         log.info(
@@ -628,14 +670,14 @@ class ActionService:
                 )
                 return result
             result.changed.append(f"Git applied by Kustomization {parent.name}")
+        # The cache watches each kind on its own stream, so the parent being Ready says
+        # nothing about whether the HelmRelease seen here already carries what it applied:
+        # what it deploys is read only from the object that handled this resume's token.
         now = self.objects.object(request.target, request.ref) or obj
-        deploys = _deploys(now)
-        if deploys:
-            result.details.append(f"It now deploys {deploys}, as Git declares.")
         token = reconcile_token(self.clock())
         body: dict[str, object] = (
             resume_patch(token)
-            if now.suspended
+            if now.suspended or obj.suspended
             else {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}
         )
         try:
@@ -648,6 +690,11 @@ class ActionService:
         left = self._budget([now]) - (time.monotonic() - started)
         outcome = yield from self._follow(request.target, request.ref, token, left)
         result.outcome = outcome
+        said = _what_it_deploys(
+            self.objects.object(request.target, request.ref), token, outcome, parent is not None
+        )
+        if said:
+            result.details.append(said)
         if outcome.state is OutcomeState.FAILED:
             result.headline = f"Resumed {title}, but its reconcile failed: {outcome.message}"
             return result
@@ -900,12 +947,35 @@ def release_patch_for(is_release: bool) -> dict[str, object]:
     return {"metadata": {"annotations": {RECONCILE_ANNOTATION: None}}}
 
 
-def _deploys(obj: FluxObject) -> str:
-    """What a HelmRelease will deploy, as far as its spec says."""
-    if obj.helm is None or not obj.helm.chart_version:
+def _what_it_deploys(
+    obj: FluxObject | None, token: str, outcome: Outcome, git_applied: bool
+) -> str:
+    """What a resumed HelmRelease deploys, said only from a state that reflects the resume.
+
+    Only an object that carries or handled `token` was written after the parent Kustomization
+    applied Git (its spec is Git's); and only once helm-controller reconciled that generation
+    successfully (`outcome`, judged by Flux's generation rules) is its newest release what
+    the spec declares. Anything older could name the rolled-back version.
+    """
+    if obj is None or obj.helm is None:
         return ""
-    name = obj.helm.history[0].chart_name if obj.helm.history else ""
-    return f"{name}@{obj.helm.chart_version}" if name else obj.helm.chart_version
+    if token not in (obj.requested_at, obj.last_handled_reconcile_at):
+        return ""
+    declares = "as Git declares" if git_applied else "as its spec declares"
+    newest = obj.helm.history[0] if obj.helm.history else None
+    if outcome.state is OutcomeState.SUCCEEDED and newest and newest.status == "deployed":
+        return f"It now deploys {newest.chart_name}@{newest.chart_version}, {declares}."
+    if not obj.helm.chart_version:
+        return ""
+    name = newest.chart_name if newest else ""
+    wanted = f"{name}@{obj.helm.chart_version}" if name else obj.helm.chart_version
+    source = "Git" if git_applied else "Its spec"
+    return f"{source} declares {wanted}; it is not deployed yet."
+
+
+def _action_name(request: ActionRequest) -> str:
+    """The action as a lease names it to other replicas: no person, no object."""
+    return request.action.value + (f" ({request.variant})" if request.variant else "")
 
 
 def _options(variant: str) -> ReconcileOptions:

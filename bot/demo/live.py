@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from bot.config import FluxbotConfig
 from bot.demo import DEMO_ENVIRONMENTS, demo_channel, demo_directory
+from bot.domain.action_lease import ActionLease, Claim, ClaimState
 from bot.domain.events import FluxEvent, newest_first
 from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, FleetLayout, Freshness
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
@@ -246,8 +247,20 @@ class LiveDemo:
         """The demo has no Kubernetes RBAC to ask."""
         return True, "demo"
 
-    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
-        """The demo is one process: its runner's claims already act once."""
+    def claim(
+        self, target: ClusterTarget, ref: ObjectRef, action_id: str, lease: ActionLease
+    ) -> Claim:
+        """The demo is one process: its runner's claims and per-object lock already hold."""
+        return Claim(ClaimState.CLAIMED)
+
+    def hold(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        lease: ActionLease,
+        renewed: ActionLease | None,
+    ) -> bool:
+        """Nothing to renew in one process."""
         return True
 
     def close(self) -> None:

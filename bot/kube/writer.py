@@ -12,10 +12,19 @@ from typing import Any, Final
 
 from kubernetes import client as k8s
 
+from bot.domain.action_lease import (
+    ACTION_LEASE,
+    ActionLease,
+    Claim,
+    ClaimState,
+    claim_patch,
+    judge_claim,
+    lease_patch,
+)
 from bot.domain.fleet import ClusterTarget
 from bot.domain.kinds import kind_named
 from bot.domain.remediation import FIELD_MANAGER
-from bot.domain.status import ACTION_ID, ObjectRef
+from bot.domain.status import ObjectRef
 from bot.kube.cache import ClusterUnavailable, FleetCache
 from bot.kube.errors import describe_error
 
@@ -29,6 +38,8 @@ AUDIT_REASON: Final = "WebAction"
 ACTION_ANNOTATION: Final = "event.toolkit.fluxcd.io/action"
 USERNAME_ANNOTATION: Final = "event.toolkit.fluxcd.io/username"
 GROUPS_ANNOTATION: Final = "event.toolkit.fluxcd.io/groups"
+# A conditional write that meets 409 Conflict reads again this many times at most.
+_CONFLICT_RETRIES: Final = 5
 
 
 class WriteFailed(Exception):
@@ -61,27 +72,74 @@ class KubeWriter:
         except Exception as err:
             raise self._failed(connection, err, ref) from err
 
-    def claim(self, target: ClusterTarget, ref: ObjectRef, action_id: str) -> bool:
-        """Annotate the object with `action_id`, conditionally on the resourceVersion just
-        read (the API server answers 409 Conflict when it changed): exactly one replica
-        claims a button, however the halves of a double click were spread."""
+    def claim(
+        self, target: ClusterTarget, ref: ObjectRef, action_id: str, lease: ActionLease
+    ) -> Claim:
+        """Claim the object for an action: write its lease (and its button's `action_id`)
+        conditionally on the resourceVersion just read, unless the button was used or another
+        action's lease is live. The API server answers 409 Conflict when the object changed
+        meanwhile, so of two replicas racing for one object exactly one gets it; the other
+        reads again and finds the button used or the object busy."""
+        coordinates, api, connection = self._object_api(target, ref)
+        try:
+            for _attempt in range(_CONFLICT_RETRIES):
+                metadata = self._metadata(api, coordinates, connection)
+                annotations = metadata.get("annotations") or {}
+                refused = judge_claim(annotations, action_id, lease, dt.datetime.now(dt.UTC))
+                if refused is not None:
+                    return refused
+                body = claim_patch(str(metadata.get("resourceVersion") or ""), action_id, lease)
+                if self._patch_if_unchanged(api, coordinates, connection, body):
+                    return Claim(ClaimState.CLAIMED)
+        except Exception as err:
+            raise self._failed(connection, err, ref) from err
+        raise WriteFailed(f"{ref.kind} {ref.namespace}/{ref.name} kept changing; try again")
+
+    def hold(
+        self,
+        target: ClusterTarget,
+        ref: ObjectRef,
+        lease: ActionLease,
+        renewed: ActionLease | None,
+    ) -> bool:
+        """Renew `lease` on the object (`renewed`), or remove it (None), if the object still
+        carries it; False when it does not (it expired and another action took the object)."""
+        coordinates, api, connection = self._object_api(target, ref)
+        try:
+            for _attempt in range(_CONFLICT_RETRIES):
+                metadata = self._metadata(api, coordinates, connection)
+                held = ActionLease.parse((metadata.get("annotations") or {}).get(ACTION_LEASE))
+                if held is None or held.id != lease.id:
+                    return False
+                body = lease_patch(str(metadata.get("resourceVersion") or ""), renewed)
+                if self._patch_if_unchanged(api, coordinates, connection, body):
+                    return True
+        except Exception as err:
+            raise self._failed(connection, err, ref) from err
+        raise WriteFailed(f"{ref.kind} {ref.namespace}/{ref.name} kept changing; try again")
+
+    def _object_api(
+        self, target: ClusterTarget, ref: ObjectRef
+    ) -> tuple[tuple[str, str, str, str, str], Any, Any]:
         connection, version = self._connect(target, ref)
         kind = kind_named(ref.kind)
         api = k8s.CustomObjectsApi(connection.api_client)
-        coordinates = (kind.group, version, ref.namespace, kind.plural, ref.name)
+        return (kind.group, version, ref.namespace, kind.plural, ref.name), api, connection
+
+    @staticmethod
+    def _metadata(api: Any, coordinates: tuple[str, ...], connection: Any) -> dict[str, Any]:
+        current: Any = api.get_namespaced_custom_object(
+            *coordinates, _request_timeout=connection.timeout
+        )
+        metadata: dict[str, Any] = current.get("metadata") or {}
+        return metadata
+
+    @staticmethod
+    def _patch_if_unchanged(
+        api: Any, coordinates: tuple[str, ...], connection: Any, body: dict[str, Any]
+    ) -> bool:
+        """Apply a merge patch that carries metadata.resourceVersion; False on 409 Conflict."""
         try:
-            current: Any = api.get_namespaced_custom_object(
-                *coordinates, _request_timeout=connection.timeout
-            )
-            metadata = current.get("metadata") or {}
-            if (metadata.get("annotations") or {}).get(ACTION_ID) == action_id:
-                return False
-            body = {
-                "metadata": {
-                    "resourceVersion": metadata.get("resourceVersion"),
-                    "annotations": {ACTION_ID: action_id},
-                }
-            }
             api.patch_namespaced_custom_object(
                 *coordinates,
                 body,
@@ -92,9 +150,7 @@ class KubeWriter:
         except k8s.ApiException as err:
             if err.status == 409:
                 return False
-            raise self._failed(connection, err, ref) from err
-        except Exception as err:
-            raise self._failed(connection, err, ref) from err
+            raise
         return True
 
     def record_event(

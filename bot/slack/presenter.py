@@ -171,8 +171,9 @@ class SlackPresenter:
 
     def _finished(self, event: Finished) -> None:
         result = event.result
-        if result.claimed_elsewhere:
-            # The replica that claimed the button reports into this same message.
+        if result.claimed_elsewhere or result.busy_elsewhere:
+            # Nothing was written: the replica that holds the button or the object reports
+            # into its own message; this one only hears why nothing happened.
             self.ephemeral(escape(result.headline))
             return
         text = outcome_text(event)
