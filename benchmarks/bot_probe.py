@@ -5,10 +5,10 @@ and answers each with one JSON line on stdout (`{"ok": true, ...}` or `{"ok": fa
 ...}`); anything else the process prints goes to stderr, so stdout stays a clean channel.
 
 Requests (`cmd`): `sync` (start the FleetCache, wait until synced), `cache_queries` and
-`naive_queries` (time `status <env>` plus rendering, from the cache or from a
-KubeFleetReader), `arm` (start recording when each object's first transition arrives),
-`collect` (wait for transitions of given objects), `stop` (time FleetCache.stop), `stats`
-and `quit`.
+`naive_queries` (time `status <env>` plus rendering, the Slack answer and the terminal
+listing separately, from the cache or from a KubeFleetReader), `arm` (start recording when
+each object's first transition arrives), `collect` (wait for transitions of given objects),
+`stop` (time FleetCache.stop), `stats` and `quit`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bot.domain.transitions import Transition
 from bot.kube.cache import FleetCache
 from bot.kube.reader import KubeFleetReader
 from bot.render.text import render
+from bot.slack.render import render as render_slack
 
 ObjectKey = tuple[str, str, str, str]
 
@@ -84,7 +85,9 @@ class Probe:
         if cmd == "naive_queries":
             reader = KubeFleetReader(self.config)
             try:
-                return self._queries(reader, int(request["n"]), int(request.get("warmup", 0)))
+                return self._queries(
+                    reader, int(request["n"]), int(request.get("warmup", 0)), slack=False
+                )
             finally:
                 reader.close()
         if cmd == "arm":
@@ -108,9 +111,13 @@ class Probe:
         cache.subscribe(self._on_transition)
         self.cache = cache
         started = time.perf_counter()
+        cpu_started = time.process_time()
         cache.start()
         live = cache.wait_synced(timeout)
         elapsed = time.perf_counter() - started
+        # CPU seconds of the whole process (every watcher thread): on a shared machine the
+        # wall time above depends on the other jobs, this much less.
+        cpu = time.process_time() - cpu_started
         statuses = cache.read(self.layout.targets())
         not_live = {
             f"{t.cluster}": f"{f.state}: {f.error or ''}"
@@ -119,6 +126,7 @@ class Probe:
         }
         return {
             "cold_sync_s": elapsed,
+            "cold_sync_cpu_s": cpu,
             "live": live,
             "not_live": not_live,
             "objects": sum(len(s.objects) for s in statuses),
@@ -126,22 +134,39 @@ class Probe:
             **self._stats(),
         }
 
-    def _queries(self, reader: FleetReader, n: int, warmup: int) -> dict[str, Any]:
+    def _queries(
+        self, reader: FleetReader, n: int, warmup: int, *, slack: bool = True
+    ) -> dict[str, Any]:
         runner = CommandRunner(self.layout, reader)
         envs = self.layout.names
         # Warm-up runs (imports, connection pools, discovery) are not what a user waits for.
         for i in range(warmup):
-            render(runner.handle(f"status {envs[i % len(envs)]}"))
+            answer = runner.handle(f"status {envs[i % len(envs)]}")
+            render(answer)
+            if slack:
+                render_slack(answer)
         samples: list[float] = []
+        slack_samples: list[float] = []
+        # CPU time of the asking thread: what a query costs whatever else the machine runs.
+        cpu_samples: list[float] = []
+        slack_cpu_samples: list[float] = []
         objects: dict[str, int] = {}
         problems = 0
         chars = 0
         for i in range(n):
             env = envs[i % len(envs)]
-            started = time.perf_counter()
+            # The Slack answer (what `/flux status ENV` posts: counts, the first failures),
+            # then the full terminal listing of every object; each timed from handle().
+            if slack:
+                started, cpu_started = time.perf_counter(), time.thread_time()
+                render_slack(runner.handle(f"status {env}"))
+                slack_samples.append((time.perf_counter() - started) * 1000)
+                slack_cpu_samples.append((time.thread_time() - cpu_started) * 1000)
+            started, cpu_started = time.perf_counter(), time.thread_time()
             answer = runner.handle(f"status {env}")
             text = render(answer)
             samples.append((time.perf_counter() - started) * 1000)
+            cpu_samples.append((time.thread_time() - cpu_started) * 1000)
             if not isinstance(answer, StatusAnswer):
                 raise RuntimeError(f"status {env} did not answer a status: {text[:300]}")
             objects[env] = sum(len(c.status.objects) for c in answer.clusters)
@@ -149,6 +174,9 @@ class Probe:
             chars = max(chars, len(text))
         return {
             "samples_ms": samples,
+            "slack_samples_ms": slack_samples,
+            "cpu_samples_ms": cpu_samples,
+            "slack_cpu_samples_ms": slack_cpu_samples,
             "objects": objects,
             "problems": problems,
             "max_chars": chars,

@@ -1,5 +1,8 @@
 """Benchmark digest composition: the 10,000-object fleet with a day of recorded transitions.
 
+`--clusters 100 --objects-per-cluster 1000 --transitions 300000` measures the 100,000-object
+fleet of issue 18 (target: p95 under 1 s).
+
 Builds the same fleet as the cache benchmark (20 clusters x 500 objects, 4 environments),
 records a day of churn (revisions rolled out in waves, failures and recoveries, flapping,
 actions) into a real SQLite history, then composes and renders each environment's digest
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import sys
 import tempfile
@@ -31,6 +35,13 @@ from bot.slack.digest_render import details_message
 from bot.state.sqlite import SqliteHistory
 
 TARGET_MS: Final = 300.0
+# At 100,000 objects (issue 18): one environment of 25,000 objects composed within a second.
+TARGET_LARGE_MS: Final = 1000.0
+
+
+def target_ms(objects: int) -> float:
+    """The p95 target for a fleet of `objects`: 300 ms up to 10,000, 1 s above."""
+    return TARGET_MS if objects <= 10_000 else TARGET_LARGE_MS
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -117,14 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_env = args.transitions // max(1, len(environments))
     print("fluxbot digest benchmark")
     print(f"machine: {machine()}")
+    print("load:    1/5/15-min load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(
         f"fleet:   {len(clusters)} clusters, {len(everything)} objects; a day of history: "
         f"{args.transitions} transitions (~{per_env} per environment), 20 actions"
     )
     print(f"  compose + render one environment's digest, p50 {p50:.1f} ms")
-    verdict = "met" if p95 < TARGET_MS else "NOT MET"
+    target = target_ms(len(everything))
+    verdict = "met" if p95 < target else "NOT MET"
     label = "compose + render one environment's digest, p95"
-    print(f"  {label} {p95:.1f} ms  < {TARGET_MS:g} ms  {verdict}")
+    print(f"  {label} {p95:.1f} ms  < {target:g} ms  {verdict}")
     print(f"  details message: up to {max(sizes)} blocks")
     figures = {
         "objects": len(everything),

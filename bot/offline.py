@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from bot.domain.events import FluxEvent, newest_first, parse_event
-from bot.domain.fleet import ClusterStatus, ClusterTarget
+from bot.domain.fleet import ClusterStatus, ClusterTarget, StatusViews
 from bot.domain.kinds import is_flux_object
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 from bot.safe_yaml import BoundedLoader
@@ -148,6 +148,8 @@ class OfflineFleetReader:
     def __init__(self, clusters: Sequence[OfflineCluster]) -> None:
         self._clusters = {(c.environment, c.name): c for c in clusters}
         self._read_at = dt.datetime.now(dt.UTC)
+        # The objects never change: what answers derive from them is kept (see StatusViews).
+        self._views: dict[tuple[str, str, frozenset[str]], StatusViews] = {}
 
     def read(
         self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
@@ -157,7 +159,12 @@ class OfflineFleetReader:
         for target in targets:
             cluster = self._clusters[(target.environment, target.cluster)]
             objects = tuple(o for o in cluster.objects if not kinds or o.kind in kinds)
+            views = self._views.setdefault(
+                (target.environment, target.cluster, kinds), StatusViews()
+            )
             out.append(
-                ClusterStatus(target.environment, target.cluster, objects, read_at=self._read_at)
+                ClusterStatus(
+                    target.environment, target.cluster, objects, read_at=self._read_at, views=views
+                )
             )
         return out

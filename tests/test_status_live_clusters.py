@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.config import ClusterConfig, KubernetesSettings
 from bot.domain.kinds import FLUX_GROUPS
-from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
+from bot.kube.clients import ClusterConfigError, build_api_client
+from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer, write_kubeconfig
 from tests.flux_objects import GIT_SHA, condition, flux_object, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,3 +346,22 @@ def test_shell_on_a_configured_fleet_answers_from_the_watch_cache(
         if r.path.endswith("/helmreleases") and "watch" not in r.query
     ]
     assert len(lists) == 1
+
+
+def test_each_cluster_is_connected_from_the_kubeconfig_as_it_is_now(tmp_path: Path) -> None:
+    # Parsed once for the whole fleet, and read again when the file changes (a rotated Secret).
+    path = tmp_path / "kubeconfig"
+    write_kubeconfig(path, {"eu": ("http://127.0.0.1:1", "t1"), "us": ("http://127.0.0.1:2", "t2")})
+    settings = KubernetesSettings(kubeconfig=path)
+    assert build_api_client(ClusterConfig(context="eu"), settings).configuration.host == (
+        "http://127.0.0.1:1"
+    )
+    assert build_api_client(ClusterConfig(context="us"), settings).configuration.host == (
+        "http://127.0.0.1:2"
+    )
+    write_kubeconfig(path, {"eu": ("http://127.0.0.1:3", "t3"), "asia": ("http://127.0.0.1:4", "")})
+    assert build_api_client(ClusterConfig(context="eu"), settings).configuration.host == (
+        "http://127.0.0.1:3"
+    )
+    with pytest.raises(ClusterConfigError, match="context 'us' does not exist"):
+        build_api_client(ClusterConfig(context="us"), settings)

@@ -6,9 +6,12 @@ injected in the fakes. Waiting is done by polling with a deadline, never by fixe
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +25,15 @@ from bot.domain.fleet import (
     ClusterTarget,
     EnvironmentLayout,
     FleetLayout,
+    HealthCounts,
     ProblemKind,
+    StatusViews,
 )
 from bot.domain.kinds import FLUX_GROUPS
 from bot.domain.transitions import Change, Transition
 from bot.kube.cache import FleetCache
 from bot.render.text import render
+from bot.slack.render import render as render_slack
 from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
 from tests.flux_objects import GIT_SHA, OTHER_SHA, condition, flux_object
 
@@ -424,3 +430,94 @@ def test_a_cluster_without_flux_is_watched_once_flux_is_installed(
     finally:
         fleet_cache.stop()
         bare.stop()
+
+
+def test_an_unchanged_cluster_is_counted_and_ordered_once_and_a_change_refreshes_it(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    first, again = _status(fleet_cache), _status(fleet_cache)
+    # Questions about an unchanged cluster share what they derive (order, causes, counts).
+    assert again.views is first.views
+    assert first.counts == HealthCounts(ready=3)
+    (gits,) = fleet_cache.read([PROD_EU], frozenset({"GitRepository"}))
+    assert gits.counts == HealthCounts(ready=1)
+
+    fleet["prod-eu-1"].apply(_git("flux-system", ready="False", message="authentication required"))
+    _until(lambda: recorder.of(Change.FAILING))
+    changed = _status(fleet_cache)
+    assert changed.views is not first.views
+    # Counts kept as the transition arrived agree with counting the objects afresh.
+    assert changed.counts == HealthCounts(failing=1, ready=2) == HealthCounts.of(changed.objects)
+    (gits,) = fleet_cache.read([PROD_EU], frozenset({"GitRepository"}))
+    assert gits.counts == HealthCounts(failing=1)
+
+    fleet["prod-eu-1"].delete(KS, "Kustomization", "flux-system", "infra")
+    _until(lambda: recorder.of(Change.REMOVED, "infra"))
+    assert _status(fleet_cache).counts == HealthCounts(failing=1, ready=1)
+    # The other cluster never changed: its views are the ones it had.
+    assert _status(fleet_cache, PROD_US).counts == HealthCounts(ready=3)
+
+
+def test_listings_are_read_a_bounded_number_at_a_time_fleet_wide(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    # One listing at a time in the whole fleet: while the first one hangs, no other starts.
+    fleet_cache = _cache(fleet, tmp_path, max_parallel_lists=1)
+    hangs = [
+        server.inject("GET", r"^/apis/[^/]+/[^/]+/[^/]+$", hang=True, watch=False, times=1)
+        for server in fleet
+    ]
+    fleet_cache.start()
+    try:
+        _until(lambda: sum(h.hits for h in hangs) == 1)
+        time.sleep(0.5)
+        assert sum(h.hits for h in hangs) == 1
+        assert sum(_list_requests(server) for server in fleet) == 1
+        for server in fleet:
+            server.clear_faults()
+        # Once the hung listing answers, the rest of the fleet syncs.
+        assert fleet_cache.wait_synced(15)
+        assert _names(_status(fleet_cache)) == ["apps", "flux-system", "infra"]
+        assert _names(_status(fleet_cache, PROD_US)) == ["apps", "flux-system", "infra"]
+    finally:
+        fleet_cache.stop()
+
+
+class _Unshared:
+    """The cache read without its kept views, as any other reader answers."""
+
+    def __init__(self, cache: FleetCache) -> None:
+        self.cache = cache
+
+    def read(
+        self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
+    ) -> list[ClusterStatus]:
+        return [
+            dataclasses.replace(s, views=StatusViews()) for s in self.cache.read(targets, kinds)
+        ]
+
+
+def test_answers_from_kept_views_read_exactly_like_fresh_ones_at_every_moment(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    fleet_cache, recorder = cache
+    fleet["prod-eu-1"].apply(_git("flux-system", ready="False", message="authentication required"))
+    _until(lambda: recorder.of(Change.FAILING))
+    layout = FleetLayout(
+        (EnvironmentLayout("production", "production", "C0PROD", ("prod-eu-1", "prod-us-1")),)
+    )
+    now = [dt.datetime(2026, 11, 25, 8, 0, 30, tzinfo=dt.UTC)]
+    kept = CommandRunner(layout, fleet_cache, clock=lambda: now[0])
+    fresh = CommandRunner(layout, _Unshared(fleet_cache), clock=lambda: now[0])
+    ages = []
+    for later in (dt.timedelta(0), dt.timedelta(hours=3), dt.timedelta(days=4)):
+        now[0] += later
+        for command in ("status production --failing", "status production"):
+            text = render(kept.handle(command))
+            assert text == render(fresh.handle(command))
+            assert render_slack(kept.handle(command)) == render_slack(fresh.handle(command))
+        ages += re.findall(r"Kustomization +flux-system +apps .* True +(\d+ \w+)", text)
+    # The AGE column follows the clock although the rows were laid out once: the
+    # Kustomizations (one per cluster) have been Ready since T0.
+    assert ages == ["30 s", "30 s", "3 h", "3 h", "4 d", "4 d"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot.domain.causes import CauseGroup
 from bot.domain.change_health import ChangeHealth
@@ -22,9 +24,12 @@ from bot.domain.fleet import (
 )
 from bot.domain.incidents import IncidentRecord
 from bot.domain.posture import Finding, PosturePolicy
+from bot.domain.readout import state_since
 from bot.domain.rollout import Deployed, SourceRollout
-from bot.domain.status import FluxObject, ObjectRef
+from bot.domain.status import FluxObject, Health, ObjectRef
 from bot.domain.tree import TreeNode
+
+_T = TypeVar("_T")
 
 
 def _now() -> dt.datetime:
@@ -43,6 +48,9 @@ class ClusterReport:
     causes: tuple[CauseGroup, ...] = ()
     # What is deployed: the root source's revision and how many objects applied it.
     deployed: Deployed | None = None
+    # Set when `shown` is the same for every report of this status with this key: renderers
+    # may then keep what they derive from it in the status's views (see StatusViews).
+    view_key: Hashable | None = None
     # Each dependent's root, by (kind, namespace, name): asked for every listed row.
     _roots: dict[tuple[str, str, str], ObjectRef] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -52,6 +60,47 @@ class ClusterReport:
         for group in self.causes:
             for dependent in group.dependents:
                 self._roots.setdefault(dependent.key, group.root.ref)
+
+    def derived(self, name: str, compute: Callable[[], _T]) -> _T:
+        """`compute()`, kept with the status while its objects are unchanged (when allowed)."""
+        if self.view_key is None:
+            return compute()
+        return self.status.views.get((name, self.view_key), compute)
+
+    def shown_in(self, health: Health) -> tuple[FluxObject, ...]:
+        """The listed objects of one health group, in listing order."""
+        return self.derived("by-health", self._by_health).get(health, ())
+
+    def stuck_count(self, now: dt.datetime) -> int:
+        """Objects in the scope progressing past their controller's timeout at `now`."""
+        return bisect.bisect_left(self._deadlines()[1], now)
+
+    def is_stuck(self, obj: FluxObject, now: dt.datetime) -> bool:
+        """`readout.is_stuck(obj, now)` for an object of this cluster, from kept deadlines."""
+        deadline = self._deadlines()[0].get(obj.key)
+        return deadline is not None and now > deadline
+
+    def _deadlines(self) -> tuple[dict[tuple[str, str, str], dt.datetime], list[dt.datetime]]:
+        # When each progressing object becomes stuck (`readout.is_stuck`: in its state longer
+        # than its timeout), by key and in order: fixed while the objects are unchanged.
+        return self.status.views.get("stuck-deadlines", self._stuck_deadlines)
+
+    def _stuck_deadlines(
+        self,
+    ) -> tuple[dict[tuple[str, str, str], dt.datetime], list[dt.datetime]]:
+        deadlines = {}
+        for obj in self.status.objects:
+            if obj.health is Health.PROGRESSING and obj.timeout is not None:
+                since = state_since(obj)
+                if since is not None:
+                    deadlines[obj.key] = since + obj.timeout
+        return deadlines, sorted(deadlines.values())
+
+    def _by_health(self) -> dict[Health, tuple[FluxObject, ...]]:
+        groups: dict[Health, list[FluxObject]] = {}
+        for obj in self.shown:
+            groups.setdefault(obj.health, []).append(obj)
+        return {health: tuple(objects) for health, objects in groups.items()}
 
     @property
     def trouble(self) -> ClusterTrouble | None:

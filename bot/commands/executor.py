@@ -45,6 +45,7 @@ from bot.digests.composer import DigestComposer
 from bot.domain.causes import group_failures
 from bot.domain.events import FluxEvent, event_sources, newest_first
 from bot.domain.fleet import (
+    ClusterStatus,
     ClusterTarget,
     EventReader,
     EventsUnavailable,
@@ -168,13 +169,7 @@ class CommandRunner:
         scope = ObjectFilter(kinds=kinds)
         shown = ObjectFilter(kinds=kinds, failing_only=command.failing)
         clusters = [
-            ClusterReport(
-                status,
-                tuple(sort_objects(o for o in status.objects if shown.matches(o))),
-                tuple(group_failures(status.objects)),
-                # What is deployed needs every kind; a --kind answer goes without it.
-                None if kinds else deployed(status),
-            )
+            _cluster_report(status, shown, with_deployed=not kinds)
             for status in (scope.apply(s) for s in self.reader.read(targets, kinds))
         ]
         reports = tuple(
@@ -389,4 +384,25 @@ def dependents_of(target: FluxObject, objects: tuple[FluxObject, ...]) -> tuple[
         o
         for o in objects
         if o.source_ref == ref or ref in o.depends_on or (o.owner == ref and o is not target)
+    )
+
+
+def _cluster_report(
+    status: ClusterStatus, shown: ObjectFilter, *, with_deployed: bool
+) -> ClusterReport:
+    """One cluster's report; what it derives is kept with the status's views, so asking
+    again about an unchanged cluster (the watch cache) costs only the rendering."""
+    views = status.views
+    # `status` holds exactly the scope; what is listed differs only by --failing.
+    key = ("status", shown.failing_only)
+    return ClusterReport(
+        status,
+        views.get(
+            ("shown", key),
+            lambda: tuple(sort_objects(o for o in status.objects if shown.matches(o))),
+        ),
+        views.get("causes", lambda: tuple(group_failures(status.objects))),
+        # What is deployed needs every kind; a --kind answer goes without it.
+        views.get("deployed", lambda: deployed(status)) if with_deployed else None,
+        view_key=key,
     )

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 from bot.commands.answers import EnvironmentReport
 from bot.domain.fleet import ClusterTrouble, TroubleState
-from bot.domain.readout import is_stuck
-from bot.domain.status import Health
 
 _WORDS = {
     TroubleState.UNREADABLE: "unreadable",
@@ -73,9 +71,4 @@ def environment_headline(env: EnvironmentReport, scope: str, now: dt.datetime) -
 
 def stuck_count(env: EnvironmentReport, now: dt.datetime) -> int:
     """Progressing objects past their controller's timeout, across the environment."""
-    return sum(
-        1
-        for c in env.clusters
-        for o in c.status.objects
-        if o.health is Health.PROGRESSING and is_stuck(o, now)
-    )
+    return sum(c.stuck_count(now) for c in env.clusters)

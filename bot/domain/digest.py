@@ -355,7 +355,8 @@ def _attention(
 ) -> tuple[list[AttentionItem], int]:
     items = []
     hidden = 0
-    for group in group_failures(status.objects):
+    # Kept with the status while its objects are unchanged, as status answers keep them.
+    for group in status.views.get("causes", lambda: tuple(group_failures(status.objects))):
         root = group.root
         key = (status.cluster, root.kind, root.namespace, root.name)
         snooze = snoozed.get(key)

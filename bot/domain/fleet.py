@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from bot.domain.events import FluxEvent
 from bot.domain.kinds import kind_order
@@ -110,6 +111,36 @@ class HealthCounts:
         )
 
 
+_T = TypeVar("_T")
+
+
+class StatusViews:
+    """What queries derive from one unchanged set of objects (counts, order, causes), kept.
+
+    A reader that holds objects in memory (the watch cache) hands out the same StatusViews
+    until the objects change, so a burst of questions about an unchanged cluster sorts and
+    groups it once; every other reader gets a fresh one per read.
+    """
+
+    __slots__ = ("_lock", "_memo")
+
+    def __init__(self, counts: HealthCounts | None = None) -> None:
+        self._lock = threading.Lock()
+        self._memo: dict[Hashable, Any] = {}
+        if counts is not None:
+            self._memo["counts"] = counts
+
+    def get(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """The value kept under `key`, computed once (concurrent askers may both compute)."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        value = compute()
+        with self._lock:
+            return self._memo.setdefault(key, value)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterStatus:
     """Everything one cluster reported: its Flux objects and any problems reading it."""
@@ -121,6 +152,8 @@ class ClusterStatus:
     read_at: dt.datetime | None = None
     # None when read straight from the API server just now; set when answered from the cache.
     freshness: Freshness | None = None
+    # Derived views of `objects`; shared by reads of an unchanged cluster (see StatusViews).
+    views: StatusViews = field(default_factory=StatusViews, compare=False, repr=False)
 
     @property
     def unreadable(self) -> ClusterProblem | None:
@@ -130,7 +163,7 @@ class ClusterStatus:
     @property
     def counts(self) -> HealthCounts:
         """Objects per health group."""
-        return HealthCounts.of(self.objects)
+        return self.views.get("counts", lambda: HealthCounts.of(self.objects))
 
 
 # How each read failure is named where there is room for a word or two.
@@ -245,13 +278,16 @@ class ObjectFilter:
             for p in status.problems
             if p.whole_cluster or not self.kinds or self.kinds.intersection(p.kinds)
         )
+        objects = tuple(o for o in status.objects if self.matches(o))
         return ClusterStatus(
             environment=status.environment,
             cluster=status.cluster,
-            objects=tuple(o for o in status.objects if self.matches(o)),
+            objects=objects,
             problems=problems,
             read_at=status.read_at,
             freshness=status.freshness,
+            # The same objects (a reader that already kept only these kinds): same views.
+            views=status.views if len(objects) == len(status.objects) else StatusViews(),
         )
 
 

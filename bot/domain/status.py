@@ -9,10 +9,13 @@ references). It never raises on odd input: missing or mistyped fields read as ab
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from sys import intern
+from types import MappingProxyType
 from typing import Any, Final
 
 from bot.domain.kinds import (
@@ -142,7 +145,10 @@ def parse_inventory_id(entry_id: str) -> InventoryEntry | None:
     namespace, sep3, name = head.partition("_")
     if not (sep and sep2 and sep3 and name and kind):
         return None
-    return InventoryEntry(namespace, name.replace("__", ":"), group, kind)
+    # Interned: a fleet's inventories repeat the same namespaces, groups, kinds and names.
+    return InventoryEntry(
+        intern(namespace), intern(name.replace("__", ":")), intern(group), intern(kind)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,13 +380,14 @@ class FluxObject:
         object.__setattr__(self, "_health", self._compute_health())
 
 
-def parse_flux_object(obj: Mapping[str, Any]) -> FluxObject:
+def parse_flux_object(obj: Mapping[str, Any], kind: str | None = None) -> FluxObject:
     """Read a Flux object (as the API returns it) into its status.
 
-    Missing or mistyped fields read as absent; only a `kind` that is not a Flux kind raises
-    (ValueError), because there is no `flux get` answer for it.
+    `kind`, when given, is the kind listed or watched (list items need not carry it) and
+    wins over the object's own. Missing or mistyped fields read as absent; only a kind that
+    is not a Flux kind raises (ValueError), because there is no `flux get` answer for it.
     """
-    kind = _str(obj.get("kind"))
+    kind = _str(obj.get("kind") if kind is None else kind)
     if not is_flux_kind(kind):
         raise ValueError(f"not a Flux kind: {kind!r}")
     flux_kind = kind_named(kind)
@@ -616,6 +623,12 @@ def parse_go_duration(value: object) -> dt.timedelta | None:
     """A Go duration string (`5m0s`, `1h30m`, `1.5h`, `500ms`) as a timedelta; None if not one."""
     if not isinstance(value, str) or not value:
         return None
+    return _go_duration(value)
+
+
+# A fleet writes a handful of distinct durations: parse each once and share the result.
+@functools.lru_cache(maxsize=1024)
+def _go_duration(value: str) -> dt.timedelta | None:
     text = value.strip()
     if text == "0":
         return dt.timedelta(0)
@@ -788,6 +801,13 @@ def parse_time(value: object) -> dt.datetime | None:
     """An RFC 3339 timestamp as an aware datetime, or None when absent or malformed."""
     if not isinstance(value, str) or not value:
         return None
+    return _time(value)
+
+
+# The conditions and history entries of one object, and objects reconciled together, repeat
+# the same timestamps: recently seen ones share one datetime (they are immutable).
+@functools.lru_cache(maxsize=8192)
+def _time(value: str) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -796,7 +816,9 @@ def parse_time(value: object) -> dt.datetime | None:
 
 
 def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    # Interned: kinds, namespaces, names, reasons, revisions and messages repeat across a
+    # fleet's objects and conditions, and every object is kept in the watch cache.
+    return intern(value) if type(value) is str else ""
 
 
 def _int(value: object) -> int | None:
@@ -804,7 +826,13 @@ def _int(value: object) -> int | None:
 
 
 def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    # dict first: parsed JSON is plain dicts, and the Mapping check is an ABC lookup.
+    if type(value) is dict or (value is not None and isinstance(value, Mapping)):
+        return value
+    return _EMPTY
+
+
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 def _list(value: object) -> list[Any]:

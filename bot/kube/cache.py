@@ -12,10 +12,12 @@ freshness (syncing, live, or stale since when and why) so stale data is never ta
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,7 +35,9 @@ from bot.domain.fleet import (
     ClusterTarget,
     EventsUnavailable,
     Freshness,
+    HealthCounts,
     ProblemKind,
+    StatusViews,
 )
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
@@ -114,8 +118,11 @@ class ClusterCache:
         settings: CacheSettings,
         emit: Subscriber,
         listed: Callable[[Listing], None] | None = None,
+        list_slots: threading.Semaphore | None = None,
     ) -> None:
         self.target = target
+        # Shared by every cluster of a FleetCache: how many listings run at once, fleet-wide.
+        self.list_slots = list_slots or threading.Semaphore(settings.max_parallel_lists)
         self._listed = listed
         self._cluster = cluster
         self._kubernetes = kubernetes
@@ -127,6 +134,10 @@ class ClusterCache:
         # Told (without arguments, under the lock: keep them quick) after every change.
         self.listeners: list[Callable[[], None]] = []
         self._store: dict[Key, _Entry] = {}
+        # Objects per kind and health, kept as changes arrive: counting needs no scan.
+        self._counts: dict[str, Counter[Health]] = {}
+        # What status queries read, per kinds asked for, until the next change (see StatusViews).
+        self._snapshots: dict[frozenset[str], tuple[tuple[FluxObject, ...], StatusViews]] = {}
         self._kinds: dict[str, _KindHealth] = {}
         self._cluster_problem: ClusterProblem | None = None
         self._problem_since: dt.datetime | None = None
@@ -261,17 +272,27 @@ class ClusterCache:
             health = self._kinds.setdefault(kind, _KindHealth())
             first = not health.synced
             old_keys = {k for k in self._store if k[0] == kind}
+            changed = bool(old_keys - fresh.keys())
             for key in old_keys - fresh.keys():
                 gone = self._store.pop(key)
                 emitted += self._diff(gone.obj, None, gone.settled, at)
-            for key, obj in fresh.items():
+            for key, listed in fresh.items():
                 entry = self._store.get(key)
-                settled = settled_health(entry.settled if entry else None, obj)
+                settled = settled_health(entry.settled if entry else None, listed)
                 if not first:
                     emitted += self._diff(
-                        entry.obj if entry else None, obj, entry.settled if entry else None, at
+                        entry.obj if entry else None, listed, entry.settled if entry else None, at
                     )
-                self._store[key] = _Entry(obj, settled)
+                if entry is not None and entry.obj == listed:
+                    # Unchanged: keep the object answers already hold, not a copy of it.
+                    self._store[key] = _Entry(entry.obj, settled)
+                else:
+                    changed = True
+                    self._store[key] = _Entry(listed, settled)
+            self._counts[kind] = Counter(o.health for o in fresh.values())
+            if changed:
+                # A periodic relist that found nothing new keeps what answers derived.
+                self._snapshots.clear()
             health.synced = True
             health.problem = None
             health.since = None
@@ -307,6 +328,10 @@ class ClusterCache:
             old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
             self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
             emitted = self._diff(old, obj, old_settled, at)
+            if old != obj:
+                self._count(old, -1)
+                self._count(obj, +1)
+                self._snapshots.clear()
             self._notify()
         self._publish(emitted)
 
@@ -316,8 +341,34 @@ class ClusterCache:
         with self._lock:
             entry = self._store.pop(key, None)
             emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
+            if entry is not None:
+                self._count(entry.obj, -1)
+                self._snapshots.clear()
             self._notify()
         self._publish(emitted)
+
+    def _count(self, obj: FluxObject | None, delta: int) -> None:
+        if obj is not None:
+            self._counts.setdefault(obj.kind, Counter())[obj.health] += delta
+
+    def _snapshot(self, kinds: frozenset[str]) -> tuple[tuple[FluxObject, ...], StatusViews]:
+        # The caller holds the lock. One tuple and one StatusViews per kinds asked for, kept
+        # until the next change: answers about an unchanged cluster derive everything once.
+        snapshot = self._snapshots.get(kinds)
+        if snapshot is None:
+            objects = tuple(e.obj for e in self._store.values() if not kinds or e.obj.kind in kinds)
+            total: Counter[Health] = Counter()
+            for kind, counted in self._counts.items():
+                if not kinds or kind in kinds:
+                    total.update(counted)
+            counts = HealthCounts(
+                failing=total[Health.FAILING],
+                progressing=total[Health.PROGRESSING],
+                suspended=total[Health.SUSPENDED],
+                ready=total[Health.READY],
+            )
+            snapshot = self._snapshots[kinds] = (objects, StatusViews(counts))
+        return snapshot
 
     def _diff(
         self,
@@ -364,13 +415,14 @@ class ClusterCache:
         at = _now()
         with self._lock:
             synced = [kind for kind, h in self._kinds.items() if h.synced]
+            by_kind: dict[str, list[FluxObject]] = {kind: [] for kind in synced}
+            for key, entry in self._store.items():
+                if (listed := by_kind.get(key[0])) is not None:
+                    listed.append(entry.obj)
             return [
-                Listing(
-                    self.target.environment, self.target.cluster, kind,
-                    tuple(e.obj for key, e in self._store.items() if key[0] == kind), at,
-                )
-                for kind in synced
-            ]  # fmt: skip
+                Listing(self.target.environment, self.target.cluster, kind, tuple(objects), at)
+                for kind, objects in by_kind.items()
+            ]
 
     def freshness(self) -> Freshness:
         """Whether this cluster's data is live, still syncing, or stale (since when, why)."""
@@ -398,7 +450,7 @@ class ClusterCache:
         """What the cache knows of this cluster, with its freshness."""
         with self._lock:
             freshness = self._freshness()
-            objects = tuple(e.obj for e in self._store.values() if not kinds or e.obj.kind in kinds)
+            objects, views = self._snapshot(kinds)
             problems = [
                 h.problem
                 for kind, h in self._kinds.items()
@@ -422,6 +474,7 @@ class ClusterCache:
             tuple(problems),
             read_at=_now(),
             freshness=freshness,
+            views=views,
         )
 
 
@@ -501,20 +554,34 @@ class _KindWatcher:
         self._cache.stopping.wait(self._backoff.next())
 
     def _list(self) -> str:
-        listing: Any = self._api.list_cluster_custom_object(
-            self._kind.group,
-            self._version,
-            self._kind.plural,
-            _request_timeout=self._cache.timeout,
-        )
-        items = listing.get("items") or []
-        objects = [
-            parse_flux_object({**item, "kind": self._kind.kind})
-            for item in items
-            if isinstance(item, dict)
-        ]
-        self._cache.replace_kind(self._kind.kind, objects)
-        return str(listing.get("metadata", {}).get("resourceVersion", ""))
+        # A bounded number of listings are read and parsed at once, fleet-wide: the response
+        # and its decoded JSON are the largest transient things the cache ever holds.
+        with self._cache.list_slots:
+            response: Any = self._api.list_cluster_custom_object(
+                self._kind.group,
+                self._version,
+                self._kind.plural,
+                _request_timeout=self._cache.timeout,
+                # The raw body, decoded once by json: the client would also decode it to text.
+                _preload_content=False,
+            )
+            try:
+                listing = json.loads(response.data)
+            finally:
+                response.release_conn()
+            if not isinstance(listing, dict):
+                raise ValueError(f"list of {self._kind.plural} is not a JSON object")
+            kind = self._kind.kind
+            objects = [
+                parse_flux_object(item, kind)
+                for item in listing.get("items") or ()
+                if isinstance(item, dict)
+            ]
+            metadata = listing.get("metadata")
+            version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
+            del listing
+        self._cache.replace_kind(kind, objects)
+        return version
 
     def _watch_from(self, resource_version: str, until_resync: float) -> str:
         # The server ends the watch in time for the next resync.
@@ -550,7 +617,7 @@ class _KindWatcher:
         new_version = str(metadata.get("resourceVersion") or resource_version)
         kind = event.get("type")
         if kind in ("ADDED", "MODIFIED"):
-            self._cache.upsert(parse_flux_object({**raw, "kind": self._kind.kind}))
+            self._cache.upsert(parse_flux_object(raw, self._kind.kind))
         elif kind == "DELETED":
             key = (self._kind.kind, str(metadata.get("namespace", "")), str(metadata.get("name")))
             self._cache.remove(key)
@@ -564,6 +631,7 @@ class FleetCache:
         self._subscribers: list[Subscriber] = []
         self._listing_subscribers: list[Callable[[Listing], None]] = []
         self._clusters: dict[tuple[str, str], ClusterCache] = {}
+        list_slots = threading.Semaphore(config.cache.max_parallel_lists)
         layout = config.layout()
         for target in layout.targets():
             self._clusters[(target.environment, target.cluster)] = ClusterCache(
@@ -573,6 +641,7 @@ class FleetCache:
                 config.cache,
                 self._emit,
                 self._listed,
+                list_slots,
             )
 
     def subscribe(self, subscriber: Subscriber) -> None:

@@ -10,6 +10,12 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import (
+    ENV_KUBECONFIG_PATH_SEPARATOR,
+    KUBE_CONFIG_DEFAULT_LOCATION,
+    KubeConfigLoader,
+    KubeConfigMerger,
+)
 
 from bot.config import ClusterConfig, KubernetesSettings
 
@@ -61,8 +67,8 @@ def _load_configuration(*, in_cluster: bool, config_file: str | None, context: s
         return configuration
     _check_context(config_file, context)
     try:
-        k8s_config.load_kube_config(
-            config_file=config_file,
+        k8s_config.load_kube_config_from_dict(
+            _kubeconfig(config_file).config,
             context=context,
             client_configuration=configuration,
             persist_config=False,
@@ -72,9 +78,41 @@ def _load_configuration(*, in_cluster: bool, config_file: str | None, context: s
     return configuration
 
 
+# Parsed kubeconfig files by path list, with the size and modification time of each file they
+# were read from. Every cluster's client is built from the same file: a 100-context file
+# parsed twice per cluster made connecting a 100-cluster fleet cost ~20 s of CPU.
+_KUBECONFIGS: dict[str, tuple[tuple[tuple[int, int], ...], Any]] = {}
+_KUBECONFIGS_LOCK = threading.Lock()
+
+
+def _kubeconfig(config_file: str | None) -> Any:
+    """The kubeconfig (a `KubeConfigMerger`, as `load_kube_config` reads it), parsed once per
+    version of its files; a changed file (a rotated Secret) is read again."""
+    paths = config_file or KUBE_CONFIG_DEFAULT_LOCATION
+    stamp = tuple(
+        (st.st_mtime_ns, st.st_size)
+        for path in paths.split(ENV_KUBECONFIG_PATH_SEPARATOR)
+        if path and os.path.exists(expanded := os.path.expanduser(path))
+        for st in (os.stat(expanded),)
+    )
+    # Held while parsing: a fleet's clusters connect at once, and one parse is enough (each
+    # parse of a large file also holds megabytes of YAML nodes for a moment).
+    with _KUBECONFIGS_LOCK:
+        cached = _KUBECONFIGS.get(paths)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        merged = KubeConfigMerger(paths)
+        if merged.config is None:
+            raise ConfigException("Invalid kube-config file. No configuration found.")
+        _KUBECONFIGS[paths] = (stamp, merged)
+        return merged
+
+
 def _check_context(config_file: str | None, context: str | None) -> None:
     try:
-        contexts, current = k8s_config.list_kube_config_contexts(config_file=config_file)
+        # As `list_kube_config_contexts` reads them, from the file parsed once.
+        loader = KubeConfigLoader(config_dict=_kubeconfig(config_file).config)
+        contexts, current = loader.list_contexts(), loader.current_context
     except (ConfigException, OSError, ValueError) as err:
         raise ClusterConfigError(f"kubeconfig {_describe_file(config_file)}: {err}") from err
     names = [c.get("name", "") for c in contexts or []]

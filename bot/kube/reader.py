@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from bot.domain.fleet import (
     EventsUnavailable,
     ProblemKind,
 )
-from bot.domain.kinds import FLUX_GROUPS, KINDS
+from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 from bot.kube.clients import ClientPool
 from bot.kube.discovery import ServedKinds, discover
@@ -48,6 +49,9 @@ class KubeFleetReader:
         )
         self._discovered: dict[str, tuple[float, ServedKinds]] = {}
         self._lock = threading.Lock()
+        # Listings in memory at once, across the clusters read in parallel: each is the
+        # largest transient thing a read holds (see cache.max_parallel_lists).
+        self._list_slots = threading.Semaphore(config.cache.max_parallel_lists)
 
     def read(
         self, targets: Sequence[ClusterTarget], kinds: frozenset[str] = frozenset()
@@ -96,9 +100,7 @@ class KubeFleetReader:
                 if version is None or (kinds and kind.kind not in kinds):
                     continue
                 try:
-                    listing = custom.list_cluster_custom_object(
-                        kind.group, version, kind.plural, _request_timeout=self._timeout
-                    )
+                    objects.extend(self._list(custom, kind.group, version, kind))
                 except ApiException as err:
                     if err.status in (401,) or (err.status or 0) >= 500:
                         raise
@@ -108,7 +110,6 @@ class KubeFleetReader:
                     if err.status == 404:
                         self._forget(target.cluster)
                     continue
-                objects.extend(_parse_items(listing, kind.kind))
         except Exception as err:  # noqa: BLE001 - every failure is this cluster's problem
             self._forget(target.cluster)
             problem = describe_error(err, server, self._timeout[1])
@@ -126,6 +127,23 @@ class KubeFleetReader:
         return ClusterStatus(
             target.environment, target.cluster, tuple(objects), tuple(problems), read_at=_now()
         )
+
+    def _list(self, custom: Any, group: str, version: str, kind: FluxKind) -> list[FluxObject]:
+        with self._list_slots:
+            response: Any = custom.list_cluster_custom_object(
+                group,
+                version,
+                kind.plural,
+                _request_timeout=self._timeout,
+                # The raw body, decoded once by json (not also to text by the client), and
+                # dropped as soon as it is parsed: listings are a read's memory peak.
+                _preload_content=False,
+            )
+            try:
+                listing = json.loads(response.data)
+            finally:
+                response.release_conn()
+            return _parse_items(listing, kind.kind)
 
     def _served_kinds(self, cluster: str, api_client: Any) -> ServedKinds:
         with self._lock:
@@ -148,7 +166,7 @@ def _parse_items(listing: Any, kind: str) -> list[FluxObject]:
     for item in items or []:
         if isinstance(item, dict):
             # List items of custom resources carry kind, but do not depend on it.
-            objects.append(parse_flux_object({**item, "kind": kind}))
+            objects.append(parse_flux_object(item, kind))
     return objects
 
 

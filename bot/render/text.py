@@ -36,7 +36,7 @@ from bot.domain.fleet import (
     TroubleState,
     cluster_trouble,
 )
-from bot.domain.readout import age, duration_words, is_stuck, release_versions
+from bot.domain.readout import age, duration_words, is_stuck, release_versions, state_since
 from bot.domain.status import FluxObject, Health
 from bot.domain.tree import TreeNode
 from bot.incidents.planner import title as incident_title
@@ -130,13 +130,89 @@ def _render_cluster(report: ClusterReport, now: dt.datetime) -> list[str]:
     lines += [
         f"  ! {', '.join(p.kinds)}: {p.message}" for p in cluster.problems if not p.whole_cluster
     ]
-    objects = _cause_order(report)
-    if not objects:
+    listing = report.derived("text-listing", lambda: _Listing.of(report))
+    if not listing.rows:
         lines.append("  (no matching objects)")
         return lines
-    rows = [_HEADER, *(_row(o, now, report.root_cause(o) is not None) for o in objects)]
-    lines += ["  " + line for line in table(rows)]
+    lines += listing.lines(now)
     return lines
+
+
+class _Listing:
+    """A cluster's table with every cell but the age filled and padded: only the age column
+    depends on the moment of the answer, so an unchanged cluster is laid out once."""
+
+    __slots__ = ("header", "rows")
+
+    def __init__(self, header: tuple[str, str], rows: list[tuple[str, int, int, str]]) -> None:
+        self.header = header
+        # (padded cells before AGE, microseconds since the epoch it is in this state or -1,
+        # its timeout in microseconds when it is progressing or -1, message). Whole
+        # microseconds: the age is `now - since` exactly as datetimes subtract.
+        self.rows = rows
+
+    @classmethod
+    def of(cls, report: ClusterReport) -> _Listing:
+        """The listing of `report`'s objects, causes first (see `_cause_order`)."""
+        objects = _cause_order(report)
+        cells = [
+            _HEADER[:7],
+            *(_static_cells(o, report.root_cause(o) is not None) for o in objects),
+        ]
+        widths = [max(len(row[i]) for row in cells) for i in range(7)]
+        padded = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in cells
+        ]
+        rows = []
+        for prefix, obj in zip(padded[1:], objects, strict=True):
+            since = state_since(obj)
+            timeout = obj.timeout if obj.health is Health.PROGRESSING else None
+            rows.append(
+                (
+                    prefix,
+                    -1 if since is None else _micros(since - _EPOCH),
+                    -1 if timeout is None else _micros(timeout),
+                    _row_message(obj),
+                )
+            )
+        return cls((padded[0], _HEADER[8]), rows)
+
+    def lines(self, now: dt.datetime) -> list[str]:
+        """The table as `table()` lays it out, ages measured at `now`."""
+        now_us = _micros(now - _EPOCH)
+        ages = [_age_words(since, timeout, now_us) for _prefix, since, timeout, _msg in self.rows]
+        width = max(len(_HEADER[7]), *(len(a) for a in ages))
+        out = [f"  {self.header[0]}  {_HEADER[7].ljust(width)}  {self.header[1]}".rstrip()]
+        out += [
+            f"  {prefix}  {aged.ljust(width)}  {message}".rstrip()
+            for (prefix, _since, _timeout, message), aged in zip(self.rows, ages, strict=True)
+        ]
+        return out
+
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
+
+
+def _micros(delta: dt.timedelta) -> int:
+    return delta // _MICROSECOND
+
+
+def _age_words(since_us: int, timeout_us: int, now_us: int) -> str:
+    """The AGE cell as `duration_words` and `is_stuck` make it, in whole microseconds."""
+    if since_us < 0:
+        return "-"
+    elapsed = max(now_us - since_us, 0)
+    seconds = elapsed // 1_000_000
+    if seconds < 60:
+        words = f"{seconds} s"
+    elif seconds < 3600:
+        words = f"{seconds // 60} min"
+    elif seconds < 2 * 86400:
+        words = f"{seconds // 3600} h"
+    else:
+        words = f"{seconds // 86400} d"
+    return words + " STUCK" if 0 <= timeout_us < elapsed else words
 
 
 def _cause_order(report: ClusterReport) -> list[FluxObject]:
@@ -166,17 +242,8 @@ def _stale_note(trouble: ClusterTrouble | None, now: dt.datetime) -> str:
     )
 
 
-def _age_cell(obj: FluxObject, now: dt.datetime) -> str:
-    elapsed = age(obj, now)
-    if elapsed is None:
-        return "-"
-    return duration_words(elapsed) + (" STUCK" if is_stuck(obj, now) else "")
-
-
-def _row(obj: FluxObject, now: dt.datetime, blocked: bool = False) -> tuple[str, ...]:
-    message = condense(obj.message, ROW_MESSAGE)
-    if (versions := release_versions(obj)) is not None:
-        message = f"[{versions}] {message}"
+def _static_cells(obj: FluxObject, blocked: bool) -> tuple[str, ...]:
+    """A row's cells up to READY: what does not change with the moment of the answer."""
     return (
         MARKS[obj.health],
         ("↳ " if blocked else "") + obj.kind,
@@ -186,9 +253,14 @@ def _row(obj: FluxObject, now: dt.datetime, blocked: bool = False) -> tuple[str,
         # Kinds whose `flux get` has no SUSPENDED column (ImagePolicy, Provider, ...).
         str(obj.suspended) if obj.flux_kind.suspended_column else "-",
         obj.ready,
-        _age_cell(obj, now),
-        message,
     )
+
+
+def _row_message(obj: FluxObject) -> str:
+    message = condense(obj.message, ROW_MESSAGE)
+    if (versions := release_versions(obj)) is not None:
+        message = f"[{versions}] {message}"
+    return message
 
 
 def table(rows: Sequence[Sequence[str]]) -> list[str]:

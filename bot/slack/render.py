@@ -10,6 +10,7 @@ letting Slack reject them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from bot.domain.fleet import (
     cluster_trouble,
 )
 from bot.domain.readout import age, duration_words, is_stuck, release_versions, state_since
-from bot.domain.status import FluxObject, Health, ObjectRef
+from bot.domain.status import FluxObject, Health
 from bot.domain.tree import TreeNode
 from bot.incidents.planner import title as incident_title
 
@@ -263,7 +264,7 @@ def _cluster_line(report: ClusterReport, now: dt.datetime) -> str:
     elif trouble is not None:
         line = f":hourglass_flowing_sand: {name}  {counts_text(report.counts)} · _still syncing_"
     else:
-        stuck = sum(1 for o in status.objects if is_stuck(o, now))
+        stuck = report.stuck_count(now)
         icon = (
             ":red_circle:"
             if report.counts.failing
@@ -341,20 +342,26 @@ def _failure_items(env: EnvironmentReport) -> list[tuple[str, FluxObject, tuple[
     """Each root cause once (cluster, root, what it blocks), then any failing object left."""
     items = []
     for report in env.clusters:
-        shown = {o.ref for o in report.shown if o.health is Health.FAILING}
-        covered: set[ObjectRef] = set()
-        for group in report.causes:
-            members = [group.root, *group.dependents]
-            if not any(m.ref in shown for m in members):
-                continue
-            blocked = tuple(d for d in group.dependents if d.ref in shown)
-            items.append((report.cluster, group.root, blocked))
-            covered.update(m.ref for m in members)
-        items += [
-            (report.cluster, o, ())
-            for o in report.shown
-            if o.health is Health.FAILING and o.ref not in covered
-        ]
+        items += report.derived("slack-failures", functools.partial(_cluster_failures, report))
+    return items
+
+
+def _cluster_failures(
+    report: ClusterReport,
+) -> list[tuple[str, FluxObject, tuple[FluxObject, ...]]]:
+    # Keys, not refs: plain tuples hash much faster, and this runs over every failure.
+    failing = report.shown_in(Health.FAILING)
+    shown = {o.key for o in failing}
+    covered: set[tuple[str, str, str]] = set()
+    items: list[tuple[str, FluxObject, tuple[FluxObject, ...]]] = []
+    for group in report.causes:
+        members = [group.root, *group.dependents]
+        if not any(m.key in shown for m in members):
+            continue
+        blocked = tuple(d for d in group.dependents if d.key in shown)
+        items.append((report.cluster, group.root, blocked))
+        covered.update(m.key for m in members)
+    items += [(report.cluster, o, ()) for o in failing if o.key not in covered]
     return items
 
 
@@ -401,10 +408,11 @@ def _environment_blocks(
             )
         )
     for health, title in ((Health.PROGRESSING, "Progressing"), (Health.SUSPENDED, "Suspended")):
-        others = [(c.cluster, o) for c in env.clusters for o in c.shown if o.health is health]
+        shown = [(c, o) for c in env.clusters for o in c.shown_in(health)]
         if health is Health.PROGRESSING:
             # Stuck ones first: they are the ones that will not finish on their own.
-            others.sort(key=lambda item: not is_stuck(item[1], now))
+            shown.sort(key=lambda item: not item[0].is_stuck(item[1], now))
+        others = [(c.cluster, o) for c, o in shown]
         if health is Health.SUSPENDED and buttons is not None:
             # Suspended objects get their own line and button while there is room.
             while others and blocks.room > 3 and listed < MAX_FAILING_ITEMS:
@@ -473,7 +481,13 @@ def _status_fallback(env: EnvironmentReport, answer: StatusAnswer) -> str:
             text += f" (blocks {len(blocked)})"
         text += "."
     else:
-        stuck = [(c.cluster, o) for c in env.clusters for o in c.shown if is_stuck(o, answer.now)]
+        stuck = [
+            (c.cluster, o)
+            for c in env.clusters
+            # Only what progresses can be stuck.
+            for o in c.shown_in(Health.PROGRESSING)
+            if c.is_stuck(o, answer.now)
+        ]
         if stuck:
             cluster, obj = stuck[0]
             text += f" Stuck: {obj.kind} {obj.namespace}/{obj.name} on {cluster}"
