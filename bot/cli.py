@@ -35,6 +35,7 @@ from bot.domain.fleet import CacheState, EnvironmentLayout, FleetLayout, Trouble
 from bot.domain.history import HistoryStore, RunState
 from bot.domain.readout import age, is_stuck
 from bot.domain.status import FluxObject
+from bot.history.sqlite import SqliteHistory
 from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
 from bot.kube.reader import KubeFleetReader
@@ -63,7 +64,6 @@ from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.remediation import SlackRemediation
 from bot.slack.report_post import SlackReportPoster
 from bot.slack.server import Probe, serve_http, serve_socket_mode
-from bot.state.sqlite import SqliteHistory
 
 EXIT_OK: Final = 0
 EXIT_UNREADABLE: Final = 1

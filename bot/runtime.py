@@ -23,10 +23,10 @@ from bot.config import FluxbotConfig
 from bot.digests.composer import DigestComposer
 from bot.digests.recorder import TransitionRecorder
 from bot.domain.history import HistoryStore
+from bot.history.sqlite import SqliteHistory
 from bot.incidents.service import IncidentPublisher, IncidentService
 from bot.kube.cache import FleetCache
 from bot.kube.lease import LeaderElector
-from bot.state.sqlite import SqliteHistory
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def open_history(config: FluxbotConfig, api_client: Any | None = None) -> Histor
     settings = config.history
     if settings.backend == "configmap":
         # Imported only when chosen: most installations run one replica on SQLite.
-        from bot.kube.configmap_history import ConfigMapHistory  # noqa: PLC0415
+        from bot.history.configmap import ConfigMapHistory  # noqa: PLC0415
 
         return ConfigMapHistory(
             api_client or home_cluster_client(),

@@ -648,7 +648,7 @@ def test_status_lines_offer_the_actions_of_each_failing_and_suspended_object(wor
 def test_snoozing_hides_an_object_from_digests_and_needs_the_reconcile_role(world: World) -> None:
     from bot.domain.remediation import material_state
     from bot.domain.status import parse_flux_object
-    from bot.state.sqlite import SqliteHistory
+    from bot.history.sqlite import SqliteHistory
 
     world.start()
     key = SlackCredentials.from_env(

@@ -279,4 +279,3 @@ def _key(ref: ObjectRef) -> Key:
 def _key_of(obj: dict[str, Any]) -> Key:
     meta = obj["metadata"]
     return (str(obj["kind"]), str(meta["namespace"]), str(meta["name"]))
-

@@ -540,4 +540,3 @@ def _failed_reason(status: Mapping[str, Any], default: str) -> str:
 
 def _drop(status: dict[str, Any], *types: str) -> None:
     status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") not in types]
-
