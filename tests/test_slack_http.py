@@ -2,7 +2,7 @@
 and fake Kubernetes API servers, all on 127.0.0.1.
 
 Slack's side is played by tests/fakes/slack_client.py (signed requests, as Slack sends them)
-and tests/fakes/slack_api.py (Web API and response_url, enforcing Block Kit limits).
+and tests/fakes/slack_api/ (Web API and response_url, enforcing Block Kit limits).
 """
 
 from __future__ import annotations
