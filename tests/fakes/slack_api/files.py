@@ -1,4 +1,12 @@
-"""Slack's external file upload: files.getUploadURLExternal, the upload, completeUploadExternal."""
+"""Slack's external file upload flow (docs.slack.dev/messaging/working-with-files).
+
+1. files.getUploadURLExternal(filename, length) -> upload_url, file_id
+2. POST the bytes to upload_url (raw body or multipart) -> 200 "OK - <length>"
+3. files.completeUploadExternal(files=[{id, title}], channel_id, initial_comment, thread_ts)
+   shares the file: without channel_id it stays private.
+
+files.upload was retired (November 2025): it answers `method_deprecated`.
+"""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ is thread-safe and may be called from any thread but that loop's.
 One module per job: web_api.py (the `/api/` endpoint), directory.py (users, groups,
 channels), messages.py (chat.*), views.py (triggers and modals), response_urls.py,
 socket_mode.py, files.py (uploads), ratelimit.py (rate limits and injected faults),
-blockkit.py (Block Kit limits) and records.py (what a test inspects).
+blockkit.py (Block Kit limits) and records.py (what a test inspects). The Web API methods
+(`_chat_*`, `_views_*`, ...) run with the fake's lock held.
 """
 
 from __future__ import annotations
