@@ -9,8 +9,6 @@ from .errors import ApiError
 from .resources import Resource
 
 CR_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
-
-
 STATUS_VERBS = ("get", "patch", "update")
 
 

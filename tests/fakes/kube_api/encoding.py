@@ -13,14 +13,8 @@ from aiohttp import web
 from .errors import ApiError
 
 MERGE_PATCH = "application/merge-patch+json"
-
-
 JSON_PATCH = "application/json-patch+json"
-
-
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-
-
 APPLY_PATCH = "application/apply-patch+yaml"
 
 

@@ -10,14 +10,8 @@ from typing import Any
 from .resources import Resource
 
 _LABEL_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
-
-
 _SET_REQ = re.compile(rf"^({_LABEL_KEY})\s+(in|notin)\s*\((.*)\)$")
-
-
 _EQ_REQ = re.compile(rf"^({_LABEL_KEY})\s*(==|!=|=)\s*(.*)$")
-
-
 _KEY_ONLY = re.compile(rf"^(!?)\s*({_LABEL_KEY})$")
 
 

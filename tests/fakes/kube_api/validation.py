@@ -30,8 +30,6 @@ def _core_metadata_errors(meta: Any) -> list[str]:
 
 
 _CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
 MAX_CONFIGMAP_BYTES = 1024 * 1024
 
 

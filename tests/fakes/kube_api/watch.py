@@ -20,8 +20,6 @@ from .selectors import FieldSelector, LabelSelector
 from .store import _Event, _in_version, _with_rv
 
 _CLOSE = "close"
-
-
 _ABORT = "abort"
 
 

@@ -6,17 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 MESSAGE_BLOCK_LIMIT = 50
-
-
 MODAL_BLOCK_LIMIT = 100
-
-
 _TEXT_TYPES = ("plain_text", "mrkdwn")
-
-
 _STYLES = ("primary", "danger")
-
-
 _SELECTS = frozenset(
     f"{prefix}{kind}_select"
     for prefix in ("", "multi_")
@@ -38,8 +30,6 @@ _ACTIONS_ELEMENTS = _SELECTS | {
 
 
 _ACCESSORY_ELEMENTS = (_ACTIONS_ELEMENTS - {"datetimepicker", "rich_text_input"}) | {"image"}
-
-
 _INPUT_ELEMENTS = _SELECTS | {
     "checkboxes",
     "datepicker",

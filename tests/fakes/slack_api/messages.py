@@ -11,15 +11,9 @@ from .blockkit import _too_long, validate_blocks
 from .records import _flag, _SlackError
 
 TEXT_LIMIT = 40000
-
-
 TEXT_SOFT_LIMIT = 4000
-
-
 # Fields that arrive JSON-encoded in form bodies (slack_sdk's `params=` path, or curl).
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
-
-
 # Internal bookkeeping kept on stored messages but never shown in API answers.
 _PRIVATE_KEYS = ("channel", "ephemeral_user", "source")
 
