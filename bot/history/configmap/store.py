@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -60,8 +60,7 @@ if TYPE_CHECKING:
     from bot.domain.history import HistoryStore
 
 log = logging.getLogger(__name__)
-# Transitions and actions: both are records with an `at` time.
-_Timed = TypeVar("_Timed", Transition, ActionRecord)
+
 DEFAULT_MAX_SHARD_BYTES: Final = 900 * 1024
 DEFAULT_CLAIM_TIMEOUT: Final = dt.timedelta(minutes=5)
 """How long a POSTING run belongs to its claimer: as SqliteHistory, posting takes seconds."""
@@ -70,7 +69,7 @@ _MAX_PENDING: Final = 100_000
 
 
 class ConfigMapHistory(Follower):
-    """`HistoryStore` in ConfigMaps: shared by replicas, written by the leader (see module doc).
+    """`HistoryStore` in ConfigMaps: shared by replicas, written by the leader (package doc).
 
     `api_client` is a `kubernetes.client.ApiClient` for the cluster fluxbot runs in (the
     caller owns it and closes it). Needs get, list, create and update on `configmaps` in
