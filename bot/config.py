@@ -469,8 +469,9 @@ class SlackSettings(_Strict):
     """The slash command, as created in the Slack app. Default `/flux`."""
 
     listener_threads: Annotated[int, Field(ge=1, le=256)] = 16
-    """Threads that answer commands after Slack has been acknowledged. Default 16: answers
-    come from memory, so a few threads keep up with bursts of commands."""
+    """Threads that work after Slack has been acknowledged, for each kind of request
+    (commands, button clicks and forms, events). Default 16: answers come from memory, so a
+    few threads keep up with bursts of commands."""
 
     api_retries: Annotated[int, Field(ge=0, le=10)] = 2
     """Retries of a Web API or response_url call after a 429 (honouring Retry-After) or a

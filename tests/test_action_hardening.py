@@ -16,10 +16,12 @@ from bot.slack.credentials import SlackCredentials
 from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.flux_objects import condition, flux_object, snapshot
+from tests.slack.world import DEV, KS, OPS, SRE1, World
 
-# The `world` fixture is shared with tests/test_remediation.py; test parameters name it.
+# The `world` fixture (the real process) is shared with tests/test_remediation.py; test
+# parameters name it.
 # ruff: noqa: F811
-from tests.test_remediation import DEV, KS, OPS, SRE1, World, world  # noqa: F401
+from tests.test_remediation import world  # noqa: F401
 
 INJECTED = "--kube-apiserver=http://127.0.0.1:9"
 

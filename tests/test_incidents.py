@@ -1,4 +1,5 @@
-"""Live incidents, end to end: the real `fluxbot serve --http` process, fake clusters, fake Slack.
+"""Live incidents: the bot in this process (tests/slack/harness.py; real `fluxbot serve --http`
+processes for restarts and failovers), fake clusters, fake Slack.
 
 The statuses below are what Flux's controllers write: source-controller marks a GitRepository
 that cannot authenticate Ready=False, reason GitOperationFailed ("authentication required",
@@ -12,6 +13,7 @@ Waits are compressed to a second or two; the incident loop ticks every second.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -27,6 +29,7 @@ from tests.fakes.flux_controller import FakeFluxController
 from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
 from tests.fakes.slack_api import FakeSlack, validate_blocks
 from tests.flux_objects import GIT_SHA, condition, flux_object
+from tests.slack.harness import InProcessBot, start_in_process
 
 PROD, SBX = "C0PROD", "C0SBX"
 OPS = "U0OPS"
@@ -88,13 +91,17 @@ def _until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") 
 
 
 class World:
-    """Fake Slack, fake clusters, and the bot process(es) configured for incidents."""
+    """Fake Slack, fake clusters, and the bot(s) configured for incidents: in this process
+    (tests/slack/harness.py), or real processes where restarts and failovers are tested."""
 
-    def __init__(self, slack: FakeSlack, fleet: FakeFleet, tmp_path: Path) -> None:
+    def __init__(
+        self, slack: FakeSlack, fleet: FakeFleet, tmp_path: Path, *, process: bool
+    ) -> None:
         self.slack = slack
         self.fleet = fleet
         self.tmp_path = tmp_path
-        self.bots: list[Bot] = []
+        self.process = process
+        self.bots: list[Bot | InProcessBot] = []
 
     @property
     def prod(self) -> FakeKubeApiServer:
@@ -125,12 +132,17 @@ class World:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
 
-    def start(self, wait: int = 1, *, replicas: bool = False) -> Bot:
+    def start(self, wait: int = 1, *, replicas: bool = False) -> Bot | InProcessBot:
         path = self.config(wait, replicas=replicas)
-        env = {"KUBECONFIG": str(self.tmp_path / "kubeconfig"), "FLUXBOT_LOG_LEVEL": "info"}
-        bot = start_bot(
-            ["--config", str(path)], self.slack, self.tmp_path / f"b{len(self.bots)}", env
-        )
+        bot: Bot | InProcessBot
+        if self.process:
+            env = {"KUBECONFIG": str(self.tmp_path / "kubeconfig"), "FLUXBOT_LOG_LEVEL": "info"}
+            bot = start_bot(
+                ["--config", str(path)], self.slack, self.tmp_path / f"b{len(self.bots)}", env
+            )
+        else:
+            assert not replicas, "replicas are processes: use process_world"
+            bot = start_in_process(path, self.slack)
         self.bots.append(bot)
         return bot
 
@@ -178,22 +190,36 @@ class World:
         return _until(check, timeout, "the incident message")
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+@contextlib.contextmanager
+def _world(tmp_path: Path, *, process: bool) -> Iterator[World]:
     fleet = FakeFleet(["home", "prod-1", "sbx-1"])
     with FakeSlack(signing_secret=SECRET) as slack, fleet:
         slack.add_user(OPS, "alice")
         fleet["prod-1"].apply_many(_healthy_cluster())
         fleet["sbx-1"].apply_many(_healthy_cluster())
-        w = World(slack, fleet, tmp_path)
+        w = World(slack, fleet, tmp_path, process=process)
         for name in ("b0", "b1", "b2"):
             (tmp_path / name).mkdir()
         try:
             yield w
         finally:
             for bot in w.bots:
-                if bot.process.poll() is None:
+                if not isinstance(bot, Bot) or bot.process.poll() is None:
                     bot.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """The bot in this process: incidents are the same whatever runs them."""
+    with _world(tmp_path, process=False) as w:
+        yield w
+
+
+@pytest.fixture
+def process_world(tmp_path: Path) -> Iterator[World]:
+    """Real processes, for what only processes show: a restart, a replica killed."""
+    with _world(tmp_path, process=True) as w:
+        yield w
 
 
 def _check_blocks(message: dict[str, Any]) -> None:
@@ -273,7 +299,8 @@ def test_an_action_from_the_incident_reports_in_its_thread_and_resolves_it(world
     assert "alice reconciled GitRepository flux-system/flux-system" in replies[0]
 
 
-def test_a_restart_while_an_incident_is_open_updates_the_same_message(world: World) -> None:
+def test_a_restart_while_an_incident_is_open_updates_the_same_message(process_world: World) -> None:
+    world = process_world
     bot = world.start(wait=1)
     time.sleep(1.0)
     world.break_source(world.prod, "apps")
@@ -289,7 +316,10 @@ def test_a_restart_while_an_incident_is_open_updates_the_same_message(world: Wor
     assert resolved["ts"] == first["ts"]
 
 
-def test_after_a_leader_failover_the_new_leader_updates_the_same_message(world: World) -> None:
+def test_after_a_leader_failover_the_new_leader_updates_the_same_message(
+    process_world: World,
+) -> None:
+    world = process_world
     world.start(wait=1, replicas=True)
     time.sleep(1.0)
     world.start(wait=1, replicas=True)
@@ -343,7 +373,7 @@ def test_an_unreadable_cluster_is_one_incident_not_one_per_object(world: World) 
     assert len(world.incidents()) == 2
 
 
-def _click(bot: Bot, button: dict[str, Any], message: dict[str, Any] | None) -> Any:
+def _click(bot: Bot | InProcessBot, button: dict[str, Any], message: dict[str, Any] | None) -> Any:
     action = {
         "type": "button",
         "action_id": button["action_id"],

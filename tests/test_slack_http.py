@@ -1,13 +1,11 @@
 """`/flux` in Slack, end to end: the real `fluxbot serve --http` process, a fake Slack Web API
-and fake Kubernetes API servers, all on 127.0.0.1.
-
-Slack's side is played by tests/fakes/slack_client.py (signed requests, as Slack sends them)
-and tests/fakes/slack_api/ (Web API and response_url, enforcing Block Kit limits).
+and fake Kubernetes API servers, all on 127.0.0.1: what only the process shows, the answers of
+a signed command and the refusal of forged or replayed ones over real HTTP. The answers
+themselves are tested in-process in tests/slack/commands/test_answers.py.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,55 +116,6 @@ def test_status_in_an_environment_channel_answers_for_each_of_its_clusters(bot: 
     assert share["elements"][0]["text"]["text"] == "Post to channel"
 
 
-def test_get_shows_one_object_in_detail(bot: Bot) -> None:
-    payload = bot.answer(_command(bot, "get hr checkout -n flux-apps"))
-    text = texts(payload)
-    assert "*HelmRelease* `flux-apps/checkout` on *prod-us-1* (production): *failing for " in text
-    assert "*Chart* 6.7.1 failed, nothing running" in text
-    assert "`podinfo@6.7.1`" in text
-    assert "*failed*" in text
-
-
-def test_share_posts_the_answer_for_the_whole_channel(bot: Bot, slack: FakeSlack) -> None:
-    payload = bot.answer(_command(bot, "status --failing"))
-    button = payload["blocks"][-1]["elements"][0]
-    reply = bot.client.block_action(
-        {"type": "button", "action_id": button["action_id"], "value": button["value"]},
-        channel_id=PROD_CHANNEL,
-        user_id="U0ALICE",
-        is_ephemeral=True,
-    )
-    assert reply.status == 200
-    (shared,) = slack.wait_for_response(1, url=reply.response_url)
-    assert shared.payload["response_type"] == "in_channel"
-    assert "Shared by <@U0ALICE>: `/flux status --failing`" in texts(shared.payload)
-
-    direct = bot.answer(_command(bot, "status --share"))
-    assert direct["response_type"] == "in_channel"
-
-
-def test_outside_an_environment_channel_the_environment_must_be_named(bot: Bot) -> None:
-    text = texts(bot.answer(_command(bot, "status", channel="C0RANDOM")))
-    assert "This channel is not mapped to an environment; name one." in text
-    assert "`production`, `staging`" in text
-    named = texts(bot.answer(_command(bot, "status staging", channel="C0RANDOM")))
-    assert "staging: all 2 Flux objects healthy" in named
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("deploy everything", "unknown command &#x27;deploy&#x27;"),
-        ("status --bogus", "unknown option"),
-        ("", "/flux status [ENV]"),
-    ],
-)
-def test_bad_input_gets_usage_help(bot: Bot, text: str, expected: str) -> None:
-    answer = texts(bot.answer(_command(bot, text)))
-    assert "/flux status [ENV] [--cluster CLUSTER]" in answer
-    assert expected.replace("&#x27;", "'") in answer
-
-
 @pytest.mark.parametrize("fault", ["bad_signature", "stale"])
 def test_forged_or_replayed_requests_get_401_and_cause_nothing(
     bot: Bot, slack: FakeSlack, fault: str
@@ -175,133 +124,3 @@ def test_forged_or_replayed_requests_get_401_and_cause_nothing(
     assert reply.status == 401
     time.sleep(0.5)  # give a wrongly accepted request the time to answer
     assert slack.responses() == []
-
-
-def test_an_unreachable_cluster_is_reported_while_the_others_answer(
-    bot: Bot, fleet: FakeFleet
-) -> None:
-    fleet["prod-eu-1"].stop()
-    deadline = time.monotonic() + 15
-    while True:
-        text = texts(bot.answer(_command(bot, "status")))
-        if "stale" in text or time.monotonic() > deadline:
-            break
-        bot.slack.reset()
-    assert "*prod-eu-1*" in text
-    assert text.startswith("production: 1 cluster stale (unreachable for ")
-    assert ":warning: *prod-eu-1*" in text
-    assert "*stale*: unreachable for" in text
-    assert "cannot reach the API server" in text
-    assert "`flux-apps/checkout`" in text
-
-
-def test_digest_preview_is_shown_only_to_whoever_asked(bot: Bot) -> None:
-    payload = bot.answer(_command(bot, "digest"))
-    assert payload["response_type"] == "ephemeral"
-    text = texts(payload)
-    assert "production digest" in text
-    assert "`flux-apps/checkout`" in text
-    assert "Preview of the digest, only for you." in text
-
-    # Posted for the channel, the digest no longer says it is only for you.
-    button = payload["blocks"][-1]["elements"][0]
-    reply = bot.client.block_action(
-        {"type": "button", "action_id": button["action_id"], "value": button["value"]},
-        channel_id=PROD_CHANNEL,
-        user_id="U0ALICE",
-        is_ephemeral=True,
-    )
-    (shared,) = bot.slack.wait_for_response(1, url=reply.response_url)
-    assert shared.payload["response_type"] == "in_channel"
-    assert "production digest" in texts(shared.payload)
-    assert "only for you" not in texts(shared.payload)
-
-
-def test_a_mention_in_a_thread_is_answered_in_that_thread(bot: Bot, slack: FakeSlack) -> None:
-    incident = slack.add_message(PROD_CHANNEL, "checkout is down, anyone?", user="U0ALICE")
-    reply = bot.client.app_mention(
-        "status --failing", channel_id=PROD_CHANNEL, user_id="U0ALICE", thread_ts=incident
-    )
-    assert reply.status == 200
-    answer = slack.wait_for_message(
-        PROD_CHANNEL, lambda m: m.get("user") == slack.bot_user_id and m.get("thread_ts")
-    )
-    # The same grammar and channel default as /flux: production, failing objects, in the thread.
-    assert answer["thread_ts"] == incident
-    assert answer["text"].startswith("production: 1 failing of 5 Flux objects.")
-    assert "`flux-apps/checkout`" in texts(answer)
-    assert "only for you" not in texts(answer)
-
-
-def test_a_mention_outside_a_thread_starts_one_and_gets_the_same_checks(
-    bot: Bot, slack: FakeSlack
-) -> None:
-    reply = bot.client.app_mention("status prodution", channel_id="C0RANDOM", user_id="U0ALICE")
-    assert reply.status == 200
-    answer = slack.wait_for_message("C0RANDOM", lambda m: m.get("user") == slack.bot_user_id)
-    mention = next(m for m in slack.messages("C0RANDOM") if m.get("user") == "U0ALICE")
-    assert answer["thread_ts"] == mention["ts"]
-    assert "Unknown environment 'prodution'. Did you mean production?" in answer["text"]
-    # Unsigned events are refused like any other request.
-    forged = bot.client.app_mention("status production", channel_id="C0RANDOM", bad_signature=True)
-    assert forged.status == 401
-
-
-def _fleet_repo(sha: str) -> dict[str, Any]:
-    revision = f"main@sha1:{sha}"
-    return flux_object(
-        "GitRepository",
-        "flux-system",
-        status={
-            "artifact": {
-                "revision": revision,
-                "digest": "sha256:" + "0" * 64,
-                "lastUpdateTime": "2026-11-26T09:00:00Z",
-                "path": f"gitrepository/flux-system/flux-system/{sha}.tar.gz",
-                "url": f"http://source-controller/{sha}.tar.gz",
-            }
-        },
-        conditions=[condition(message=f"stored artifact for revision '{revision}'")],
-    )
-
-
-def test_rollout_answers_in_slack_with_each_environment_in_promotion_order(
-    bot: Bot, fleet: FakeFleet
-) -> None:
-    fleet["staging-eu-1"].apply(_fleet_repo("b" * 40))
-    for name in ("prod-eu-1", "prod-us-1"):
-        fleet[name].apply(_fleet_repo("a" * 40))
-    # The watch cache sees the new repositories shortly after they are applied.
-    deadline = time.monotonic() + 30
-    while True:
-        payload = bot.answer(_command(bot, "rollout flux-system"))
-        text = texts(payload)
-        settled = "production 0/2" in text and "staging 0/1" in text
-        if settled or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert payload["blocks"][0]["type"] == "header"
-    # Staging's tier comes before production's, though the configuration names it second; the
-    # fleet's Kustomization `apps` has applied nothing yet (no lastAppliedRevision).
-    assert text.index("staging 0/1 on main@bbbbbbbb: staging-eu-1 apps still on nothing yet") < (
-        text.index("production 0/2 on main@aaaaaaaa")
-    )
-    assert "production is behind staging" in text
-    # Each revision links to its commit on the forge the GitRepository's URL names.
-    blocks = json.dumps(payload["blocks"], ensure_ascii=False)
-    assert f"<https://github.com/acme/fleet/commit/{'b' * 40}|main@bbbbbbbb>" in blocks
-
-
-def test_audit_in_an_environment_channel_audits_that_environment(bot: Bot) -> None:
-    payload = bot.answer(_command(bot, "audit"))
-    assert payload["blocks"][0]["type"] == "header"
-    text = texts(payload)
-    assert "production (production tier): " in text
-    assert "staging (staging tier)" not in text
-
-
-def test_report_answers_from_the_history_store(bot: Bot) -> None:
-    payload = bot.answer(_command(bot, "report --since 7d"))
-    assert payload["blocks"][0]["type"] == "header"
-    assert payload["blocks"][0]["text"]["text"].startswith("production change health, 7 d: ")
-    assert "fluxbot report ENV -o png" in texts(payload)

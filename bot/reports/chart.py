@@ -9,14 +9,6 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: no display on a server; must precede pyplot
-
-from matplotlib import pyplot as plt
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
-
 from bot.domain.change_health import ChangeHealth
 
 # Okabe-Ito vermillion and bluish green: distinguishable with any colour vision.
@@ -27,6 +19,15 @@ WIDTH_INCHES, HEIGHT_INCHES, DPI = 12.0, 6.75, 100
 
 def chart_png(report: ChangeHealth) -> bytes:
     """The report's chart as PNG bytes."""
+    # matplotlib takes seconds to import: only when a chart is drawn, never at every start of
+    # `fluxbot` (every CLI command and `serve` would wait for it).
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # headless: no display on a server; must precede pyplot
+    from matplotlib import pyplot as plt  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
     days = report.days
     fig, ax = plt.subplots(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
     try:

@@ -18,8 +18,8 @@ from bot.config import SlackSettings
 from bot.observability import metrics
 from bot.slack.credentials import DEFAULT_API_URL, SlackCredentials
 from bot.slack.labels import labelled, labelled_view
-from bot.slack.listeners import actions, commands, mentions, remediation
-from bot.slack.listeners.commands import RECEIVED_AT
+from bot.slack.listeners import register_listeners
+from bot.slack.listeners.listening import LISTENING, RECEIVED_AT, Listening
 from bot.slack.remediation import SlackRemediation
 from bot.slack.render import ButtonSource, SlackMessage
 from bot.slack.responder import allow_response_host, api_method, post_response, retry_handlers
@@ -82,32 +82,7 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
         bolt_log.setLevel(logging.WARNING)
     # Apologies go out on a thread of their own: never on the thread that answers Slack.
     apologies = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-apology")
-    app = App(
-        client=bot.client,
-        signing_secret=(
-            credentials.signing_secret.get_secret_value() if credentials.signing_secret else None
-        ),
-        # Socket Mode payloads are authenticated by the connection, not signed.
-        request_verification_enabled=http,
-        # Ack at once, answer on our own threads: cluster work must never delay the ack.
-        process_before_response=False,
-        listener_executor=ThreadPoolExecutor(
-            max_workers=bot.settings.listener_threads, thread_name_prefix="slack-listener"
-        ),
-        logger=bolt_log,
-    )
-    commands.register(app, bot)
-    mentions.register(app, bot)
-    actions.register(app, bot)
-    remediation.register(app, bot)
 
-    @app.middleware
-    def stamp_arrival(context: BoltContext, next: Callable[[], None]) -> None:
-        """Note when Slack's request arrived, for the ack latency metric."""
-        context[RECEIVED_AT] = time.monotonic()
-        next()
-
-    @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         """Log every unhandled listener error once, and tell the person who asked."""
         if isinstance(error, SlackApiError):
@@ -125,4 +100,29 @@ def build_app(bot: SlackBot, *, http: bool) -> App:
             )
             apologies.submit(post_response, response_url, message, bot.settings.api_retries)
 
+    listening = Listening.for_bot(bot, on_error)
+    app = App(
+        client=bot.client,
+        signing_secret=(
+            credentials.signing_secret.get_secret_value() if credentials.signing_secret else None
+        ),
+        # Socket Mode payloads are authenticated by the connection, not signed.
+        request_verification_enabled=http,
+        # Listeners run on the request's thread and only ack and hand their work to the pools
+        # of `listening`: the ack never waits for a thread of a pool that Slack could hold.
+        process_before_response=True,
+        logger=bolt_log,
+    )
+
+    @app.middleware
+    def stamp_arrival(context: BoltContext, next: Callable[[], None]) -> None:
+        """Note when Slack's request arrived (for the ack latency metric), and give listeners
+        the bot and its pools."""
+        context[RECEIVED_AT] = time.monotonic()
+        context[LISTENING] = listening
+        next()
+
+    register_listeners(app, bot.settings.command)
+    # The one error handler: for listeners, and for the work they hand to the pools.
+    app.error(on_error)
     return app

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from slack_sdk import WebClient
@@ -64,9 +64,6 @@ from bot.slack.responder import post_response
 __all__ = ["CONFIRM_VIEW", "SUSPEND_VIEW", "Origin", "SlackRemediation"]
 
 log = logging.getLogger(__name__)
-
-# Answers a view submission: with the form's errors, or None to close it.
-FormAck = Callable[..., None]
 
 SUSPEND_VIEW: Final = "flux_suspend"
 CONFIRM_VIEW: Final = "flux_confirm"
@@ -128,43 +125,47 @@ class SlackRemediation:
         step = self.flow.next(actor, request, payload.i, self._sink(origin))
         self._show(origin, payload, step, view_id=view_id)
 
-    def on_suspend_form(self, view: dict[str, Any], user_id: str, ack: FormAck) -> None:
-        """The suspend form was submitted: its own mistakes go back in the ack at once; the
-        checks and the action come after it."""
+    def suspend_form_errors(self, view: dict[str, Any]) -> dict[str, str] | None:
+        """The suspend form's own mistakes, for the ack (None when it may go ahead): from its
+        signed metadata and values alone, never Slack or a cluster."""
         payload, origin = self._form_context(view)
         if payload is None or origin is None:
-            ack(errors={"reason": "This form has expired; start again from the message."})
-            return
+            return {"reason": "This form has expired; start again from the message."}
         values = _form_values(view)
-        reason = values.get("reason", "").strip()
-        if not reason:
-            ack(errors={"reason": "Say why it is suspended: the next person will want to know."})
-            return
+        if not values.get("reason", "").strip():
+            return {"reason": "Say why it is suspended: the next person will want to know."}
         typed_error = _typed_error(values, payload)
-        if typed_error:
-            ack(errors={"typed": typed_error})
-            return
-        ack(errors=None)
+        return {"typed": typed_error} if typed_error else None
+
+    def on_suspend_form(self, view: dict[str, Any], user_id: str) -> None:
+        """The suspend form, acknowledged without errors: the checks and the action."""
+        payload, origin = self._form_context(view)
+        if payload is None or origin is None:
+            return  # expired since the ack: the ack said so
+        values = _form_values(view)
         until = None
         if values.get("expiry"):
             delta = parse_duration(values["expiry"])
             until = dt.datetime.now(dt.UTC) + delta if delta else None
         actor = self.directory.actor(user_id)
-        request = _request(payload).but(reason=reason, until=until, confirmed=True)
+        request = _request(payload).but(
+            reason=values.get("reason", "").strip(), until=until, confirmed=True
+        )
         self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
 
-    def on_confirm_form(self, view: dict[str, Any], user_id: str, ack: FormAck) -> None:
-        """A typed confirmation was submitted: a mistyped name goes back in the ack at once;
-        the checks and the action come after it."""
+    def confirm_form_errors(self, view: dict[str, Any]) -> dict[str, str] | None:
+        """A typed confirmation's mistakes, for the ack (None when it may go ahead)."""
         payload, origin = self._form_context(view)
         if payload is None or origin is None:
-            ack(errors={"typed": "This form has expired; start again from the message."})
-            return
+            return {"typed": "This form has expired; start again from the message."}
         error = _typed_error(_form_values(view), payload)
-        if error:
-            ack(errors={"typed": error})
+        return {"typed": error} if error else None
+
+    def on_confirm_form(self, view: dict[str, Any], user_id: str) -> None:
+        """A typed confirmation, acknowledged without errors: the checks and the action."""
+        payload, origin = self._form_context(view)
+        if payload is None or origin is None:
             return
-        ack(errors=None)
         actor = self.directory.actor(user_id)
         request = _request(payload).but(confirmed=True)
         self._show(origin, payload, self.flow.next(actor, request, payload.i, self._sink(origin)))
@@ -326,10 +327,12 @@ class SlackRemediation:
         channel = step.channel or origin.channel_id
         try:
             self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-        except SlackApiError as err:
-            self._ephemeral(
-                origin, f":x: Could not post the approval request: {err.response.get('error')}"
-            )
+        except Exception as err:  # noqa: BLE001 - any failure: nobody was asked
+            reason = err.response.get("error") if isinstance(err, SlackApiError) else repr(err)
+            log.warning("could not post an approval request: %s", reason)
+            # Nobody can approve a request that was never posted: the button may be used again.
+            self.flow.runner.claims.release(payload.i)
+            self._ephemeral(origin, f":x: Could not post the approval request: {escape(reason)}")
             return
         self._ephemeral(
             origin,
@@ -402,6 +405,9 @@ class SlackRemediation:
         except SlackApiError as err:
             log.warning("could not open a form: %s", err.response.get("error"))
             return ""
+        except Exception as err:  # noqa: BLE001 - Slack did not answer: the usual way, then
+            log.warning("could not open a form: %r", err)
+            return ""
         return str((response.get("view") or {}).get("id") or "")
 
     def _update_view(self, view_id: str, text: str) -> None:
@@ -415,6 +421,8 @@ class SlackRemediation:
             self.client.views_update(view_id=view_id, view=view)
         except SlackApiError as err:
             log.warning("could not update a form: %s", err.response.get("error"))
+        except Exception as err:  # noqa: BLE001 - best-effort: the action may already run
+            log.warning("could not update a form: %r", err)
 
     # -- helpers --
 

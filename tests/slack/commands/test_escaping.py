@@ -1,5 +1,6 @@
-"""What others wrote reaches Slack as text, never as markup: the real `fluxbot serve --http`,
-fake Slack, a fake cluster and a fake Flux controller on 127.0.0.1.
+"""What others wrote reaches Slack as text, never as markup: the bot in-process behind serve's
+verification front (tests/slack/harness.py), fake Slack, a fake cluster and a fake Flux
+controller on 127.0.0.1.
 
 Controller messages come from Git authors and chart values, suspend reasons from whoever
 typed them. Slack reads `<!channel>`, `<!here>` and `<https://…|label>` as a mention of the
@@ -18,11 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.bot_process import SECRET, Bot, start_bot
+from tests.bot_process import SECRET
 from tests.fakes.flux_controller import FakeFluxController
 from tests.fakes.kube_api import FakeFleet
 from tests.fakes.slack_api import FakeSlack
 from tests.flux_objects import condition, flux_object
+from tests.slack.harness import InProcessBot as Bot
+from tests.slack.harness import start_in_process
 
 DEV, OPS = "C0DEV", "U0OPS"
 HOSTILE = "upgrade <!channel> failed: <https://evil.example/login|see the fix> & retry"
@@ -68,7 +71,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
         controller = FakeFluxController(server)
         controller.failures["apps"] = HOSTILE
         with controller:
-            running = start_bot(["--config", str(path)], slack, tmp_path)
+            running = start_in_process(path, slack)
             try:
                 yield running
             finally:

@@ -14,14 +14,14 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from slack_bolt import App
+from slack_bolt import BoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.commands.answers import ErrorAnswer, HelpAnswer
 from bot.commands.grammar import ActionCommand, GetCommand, parse
 from bot.observability import metrics
-from bot.observability.logging import request_scope
-from bot.slack.listeners.commands import command_name, context_for
+from bot.slack.listeners.commands.slash import command_name, context_for
+from bot.slack.listeners.listening import acked, after_ack
 from bot.slack.render import render
 
 if TYPE_CHECKING:
@@ -33,14 +33,10 @@ log = logging.getLogger(__name__)
 _MENTIONS: Final = re.compile(r"^\s*(?:<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*)+")
 
 
-def register(app: App, bot: SlackBot) -> None:
-    """Answer commands addressed to the bot by mention."""
-
-    def on_mention(event: dict[str, Any]) -> None:
-        with request_scope():
-            answer_mention(bot, event)
-
-    app.event("app_mention")(on_mention)
+def on_mention(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    """Bolt acks events itself; the answer comes from the events pool."""
+    acked(context)
+    after_ack(context, body, lambda app: answer_mention(app.bot, event), on="events")
 
 
 def command_text(text: str, command: str) -> str:

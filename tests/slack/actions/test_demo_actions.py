@@ -1,27 +1,29 @@
-"""`fluxbot serve --demo`: the demo fleet can be acted on, and a simulated Flux answers."""
+"""`fluxbot serve --demo`, in-process (tests/slack/harness.py): the demo fleet can be acted on,
+and a simulated Flux answers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bot.demo import demo_channel
 from bot.slack.action_views import WORKING
-from tests.bot_process import SECRET, Bot, buttons, start_bot, texts
+from tests.bot_process import SECRET, buttons, texts
 from tests.fakes.slack_api import FakeSlack
+from tests.slack.harness import InProcessBot as Bot
+from tests.slack.harness import start_demo_in_process
 
 STAGING = demo_channel("staging")
 PRODUCTION = demo_channel("production")
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
+def bot() -> Iterator[Bot]:
     with FakeSlack(signing_secret=SECRET) as slack:
         slack.add_user("U0ALICE", "alice")
         slack.add_user("U0GUEST", "guest", is_restricted=True)
-        running = start_bot(["--demo"], slack, tmp_path)
+        running = start_demo_in_process(slack)
         try:
             yield running
         finally:

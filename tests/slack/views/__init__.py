@@ -1,0 +1,1 @@
+"""Tests of the Slack listeners, in-process (see tests/slack/harness.py)."""
