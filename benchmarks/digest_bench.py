@@ -29,10 +29,10 @@ from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.history import ActionRecord
 from bot.domain.status import parse_flux_object
 from bot.domain.transitions import Change, Transition
+from bot.history.sqlite import SqliteHistory
 from bot.offline import OfflineCluster, OfflineFleetReader
 from bot.render.digest_text import render_digest
 from bot.slack.digest_render import details_message
-from bot.state.sqlite import SqliteHistory
 
 TARGET_MS: Final = 300.0
 # At 100,000 objects (issue 18): one environment of 25,000 objects composed within a second.

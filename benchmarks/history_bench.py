@@ -1,4 +1,4 @@
-"""Benchmark the SQLite history store (bot/state/sqlite.py) on a week of a fleet's churn.
+"""Benchmark the SQLite history store (bot/history/sqlite.py) on a week of a fleet's churn.
 
 A simulated fleet of 10,000 Flux objects in 20 clusters and 4 environments (the fleet of
 benchmarks/cache_bench.py) lives 7 days, and everything a bot records goes into one
@@ -16,7 +16,7 @@ benchmarks/cache_bench.py) lives 7 days, and everything a bot records goes into 
 - 4 digests a day per environment (00:00, 06:00, 12:00, 18:00): claim_run, the six hours'
   transitions and actions, failing_since and snoozes, finish_run; a second claim must fail;
 - prune once a day at 03:30 of what is older than the retention (`--retention-days`, 8 by
-  default: DEFAULT_RETENTION in bot/state/sqlite.py).
+  default: DEFAULT_RETENTION in bot/history/sqlite.py).
 
 Transitions are recorded as a recorder subscribed to the watch cache would: buffered and
 written in one transaction per second of events (at most 500 per batch).
@@ -57,7 +57,7 @@ from benchmarks.cache_bench import (
 )
 from bot.domain.history import ActionRecord, RunState, Snooze
 from bot.domain.transitions import Change, Transition
-from bot.state.sqlite import DEFAULT_RETENTION, SqliteHistory
+from bot.history.sqlite import DEFAULT_RETENTION, SqliteHistory
 
 START: Final = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # a Monday
 DAY: Final = dt.timedelta(days=1)

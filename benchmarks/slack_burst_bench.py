@@ -1,7 +1,7 @@
 """Benchmark `/flux status` over HTTP: a burst of slash commands against a 10,000-object fleet.
 
-The real `fluxbot serve --http` process answers a fake Slack (tests/fakes/slack_api.py) about
-fake clusters (tests/fakes/kube_api.py), all on 127.0.0.1. The driver sends 100 signed
+The real `fluxbot serve --http` process answers a fake Slack (tests/fakes/slack_api/) about
+fake clusters (tests/fakes/kube_api/), all on 127.0.0.1. The driver sends 100 signed
 `/flux status` commands spread over 10 seconds, each from its own thread as Slack would, and
 measures:
 

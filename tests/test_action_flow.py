@@ -44,7 +44,7 @@ from bot.domain.action_rules import material_state
 from bot.domain.fleet import ClusterTarget
 from bot.domain.policy import Action, Actor
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
-from bot.state.sqlite import SqliteHistory
+from bot.history.sqlite import SqliteHistory
 from tests.flux_objects import condition, flux_object, snapshot
 
 DEV = ClusterTarget("development", "dev-1")

@@ -1,5 +1,9 @@
 """Digest history in ConfigMaps, shared by replicas, against the fake API server.
 
+What only the ConfigMap store does: its shards and their layout, buffering and flushing,
+conflicts between replicas, following, the size cap, corruption and API failures. What every
+history store does is tested once for both stores in test_history_contract.py.
+
 Each store gets its own API client, as each replica would. Stores flush only when told to
 (flush_seconds=0) and do not watch (follow=False) unless a test is about that.
 """
@@ -7,7 +11,6 @@ Each store gets its own API client, as each replica would. Stores flush only whe
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -26,13 +29,13 @@ from kubernetes.client.exceptions import ApiException
 from bot.config import ClusterConfig, KubernetesSettings
 from bot.domain.history import ActionRecord, RunState, Snooze
 from bot.domain.transitions import Change, Transition
-from bot.kube.clients import build_api_client
-from bot.kube.configmap_history import (
+from bot.history.configmap import (
     PAYLOAD_KEY,
     STORE_LABEL,
     ConfigMapHistory,
     HistoryUnavailable,
 )
+from bot.kube.clients import build_api_client
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.fakes.kubeconfig import write_kubeconfig
 
@@ -299,34 +302,6 @@ def test_naive_datetimes_are_taken_as_utc(make_store: Callable[..., ConfigMapHis
     ]
 
 
-def test_failing_since_is_the_start_of_the_ongoing_failure(
-    make_store: Callable[..., ConfigMapHistory],
-) -> None:
-    a = make_store()
-    hour = dt.timedelta(hours=1)
-    a.record_transitions(
-        [
-            transition("flaky", Change.FAILING, NOW - 5 * hour),
-            transition("flaky", Change.RECOVERED, NOW - 4 * hour),
-            transition("flaky", Change.FAILING, NOW - 3 * hour),
-            transition("flaky", Change.FAILING, NOW - 2 * hour),  # a restarted cache re-reports
-            transition("fixed", Change.FAILING, NOW - 5 * hour),
-            transition("fixed", Change.RECOVERED, NOW - hour),
-            transition("fixed", Change.REVISION, NOW),
-            transition("deleted", Change.FAILING, NOW - 2 * hour),
-            transition("deleted", Change.REMOVED, NOW - hour),  # a removed object is not failing
-        ]
-    )
-    key = ("prod-eu-1", "Kustomization", "flux-system", "flaky")
-    assert a.failing_since("production") == {key: NOW - 3 * hour}  # from the buffer
-    a.flush()
-    assert a.failing_since("production") == {key: NOW - 3 * hour}
-    # Late arrivals (another cluster's watch catching up) do not undo newer news.
-    a.record_transitions([transition("fixed", Change.FAILING, NOW - 3 * hour)])
-    a.flush()
-    assert make_store().failing_since("production") == {key: NOW - 3 * hour}
-
-
 # --- several replicas ---------------------------------------------------------------------
 
 
@@ -496,7 +471,7 @@ def test_an_oversized_shard_drops_its_oldest_transitions_and_says_so(
     a.record_transitions([still_failing, *noise])
     a.record_action(action("ks-1", start + dt.timedelta(seconds=3)))
 
-    with caplog.at_level(logging.WARNING, logger="bot.kube.configmap_history"):
+    with caplog.at_level(logging.WARNING, logger="bot.history.configmap"):
         a.flush()
 
     name = "fluxbot-history-env-production"
@@ -582,46 +557,6 @@ def test_records_older_than_the_retention_are_pruned_on_write(
     assert names == ["new", "later"]
 
 
-def test_prune_forgets_older_records_and_counts_them(
-    server: FakeKubeApiServer, make_store: Callable[..., ConfigMapHistory]
-) -> None:
-    a = make_store()
-    hour = dt.timedelta(hours=1)
-    a.record_transitions(
-        [
-            transition("a", at=NOW - 3 * hour),
-            transition("b", at=NOW - 2 * hour),
-            transition("c", at=NOW - 2 * hour, environment="staging"),
-        ]
-    )
-    a.record_action(action("a", NOW - 3 * hour))
-    a.save_snooze(snooze("a", NOW - 3 * hour))
-    a.save_snooze(snooze("b", NOW + hour))
-    a.claim_run("production", NOW - 5 * hour, NOW)
-    a.finish_run("production", NOW - 5 * hour, RunState.POSTED, NOW)
-    a.claim_run("production", NOW - 4 * hour, NOW)
-    a.finish_run("production", NOW - 4 * hour, RunState.POSTED, NOW)
-
-    # a, its action, its snooze, the older of the two runs (the newest of a state stays)
-    assert a.prune(NOW - 2 * hour - dt.timedelta(minutes=1)) == 4
-
-    week = (NOW - dt.timedelta(days=7), NOW)
-    for store in (a, make_store()):
-        assert [t.name for t in store.transitions("production", *week)] == ["b"]
-        assert [t.name for t in store.transitions("staging", *week)] == ["c"]
-        assert store.actions("production", *week) == []
-        assert [s.name for s in store.snoozes("production", NOW - 5 * hour)] == ["b"]
-        last = store.last_run("production", list(RunState))
-        assert last is not None
-        assert last.scheduled_for == NOW - 4 * hour
-        # Pruning forgets transitions, not that an object is failing ("a" still is).
-        assert store.failing_since("production") == {
-            ("prod-eu-1", "Kustomization", "flux-system", "a"): NOW - 3 * hour,
-            ("prod-eu-1", "Kustomization", "flux-system", "b"): NOW - 2 * hour,
-        }
-    assert a.prune(NOW - 2 * hour - dt.timedelta(minutes=1)) == 0
-
-
 # --- failures -----------------------------------------------------------------------------
 
 
@@ -680,7 +615,7 @@ def test_an_unreadable_shard_is_logged_and_ignored(
             "binaryData": {PAYLOAD_KEY: base64.b64encode(b"not gzip").decode()},
         }
     )
-    with caplog.at_level(logging.ERROR, logger="bot.kube.configmap_history"):
+    with caplog.at_level(logging.ERROR, logger="bot.history.configmap"):
         a = make_store()
     assert "fluxbot-history-state is unreadable" in caplog.text
 
@@ -740,33 +675,3 @@ def test_the_fake_serves_configmaps_as_kube_apiserver_does(
     assert (first["type"], first["object"].data) == ("MODIFIED", {"k": "v", "k2": "v2"})
     core.delete_namespaced_config_map("cm", NS)
     assert next(events)["type"] == "DELETED"
-
-
-def test_incidents_survive_a_new_replica_and_resolved_ones_are_pruned(
-    make_store: Callable[..., ConfigMapHistory],
-) -> None:
-    from bot.domain.incidents import IncidentRecord, IncidentState
-
-    a = make_store()
-    hour = dt.timedelta(hours=1)
-    open_one = IncidentRecord(
-        "production", "prod-1", "GitRepository", "flux-system", "flux-system",
-        IncidentState.OPEN, NOW - hour, channel="C0PROD", message_ts="1700000000.000100",
-        permalink="https://fake.slack.com/archives/C0PROD/p1700000000000100", posted_at=NOW,
-    )  # fmt: skip
-    resolved = IncidentRecord(
-        "production", "prod-1", "Kustomization", "flux-system", "apps",
-        IncidentState.RESOLVED, NOW - 4 * hour, resolved_at=NOW - 3 * hour, outcome="x",
-    )  # fmt: skip
-    a.save_incident(open_one)
-    a.save_incident(resolved)
-    a.save_incident(dataclasses.replace(open_one, flaps=2))  # replaced, not added
-
-    successor = make_store()
-    assert successor.incidents("production") == [
-        dataclasses.replace(open_one, flaps=2),
-        resolved,
-    ]
-    assert successor.incidents("staging") == []
-    assert a.prune(NOW - 2 * hour) >= 1
-    assert [i.name for i in make_store().incidents("production")] == ["flux-system"]

@@ -629,7 +629,7 @@ def test_leader_election_is_granted_exactly_what_the_elector_uses(tmp_path: Path
 def test_the_configmap_history_is_granted_exactly_what_it_uses(tmp_path: Path) -> None:
     """Two replicas' history stores: load, create a shard, re-read and update it."""
     history = pytest.importorskip(
-        "bot.kube.configmap_history", reason="the ConfigMap history is not in the code"
+        "bot.history.configmap", reason="the ConfigMap history is not in the code"
     )
     path = DEPLOY / "rbac" / "configmap-history" / "role.yaml"
     (role,) = [d for d in _load(path) if d.kind == "Role"]

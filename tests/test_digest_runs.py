@@ -25,7 +25,7 @@ import yaml
 from bot.digests.recorder import TransitionRecorder
 from bot.domain.status import parse_flux_object
 from bot.domain.transitions import Change, Listing
-from bot.state.sqlite import SqliteHistory
+from bot.history.sqlite import SqliteHistory
 from tests.bot_process import start_bot, texts
 from tests.fakes.kube_api import FakeFleet
 from tests.fakes.slack_api import FakeSlack

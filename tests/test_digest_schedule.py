@@ -21,10 +21,10 @@ from bot.domain.history import ActionRecord, RunState
 from bot.domain.schedule import cron_trigger
 from bot.domain.status import parse_flux_object
 from bot.domain.transitions import Change, Transition
+from bot.history.sqlite import SqliteHistory
 from bot.offline import OfflineCluster, OfflineFleetReader
 from bot.slack.digest_post import SlackDigestPoster
 from bot.slack.responder import retry_handlers
-from bot.state.sqlite import SqliteHistory
 from tests.fakes.slack_api import FakeSlack
 from tests.flux_objects import condition, flux_object
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from bot.config import ClusterConfig, KubernetesSettings
+from bot.demo import demo_directory
+from bot.demo.live import LiveDemo
+from bot.domain.action_rules import resume_patch, suspend_patch
+from bot.domain.fleet import ClusterTarget
+from bot.domain.status import ObjectRef, parse_flux_object
+from bot.kube.clients import build_api_client
 from bot.simulation.flux import (
     MISSING,
     TESTS_FAIL,
@@ -21,6 +30,8 @@ from bot.simulation.flux import (
     previous_snapshot,
 )
 from tests.fakes import crds
+from tests.fakes.kube_api import FakeKubeApiServer
+from tests.fakes.kubeconfig import write_kubeconfig
 from tests.flux_objects import condition, flux_object, snapshot
 
 TOKEN = "2026-11-30T10:00:00.000000000Z"
@@ -285,3 +296,43 @@ def test_a_kustomization_applies_git_except_to_objects_that_opt_out() -> None:
     ] = TOKEN + "2"
     sim.step()
     assert store.get("HelmRelease", "podinfo", "flux-apps")["spec"]["suspend"] is False
+
+
+def test_the_demo_and_the_fake_api_server_apply_a_merge_patch_alike(tmp_path: Path) -> None:
+    """The live demo (bot/demo/live.py) and the tests' fake API server write through the same
+    rules (bot/simulation/apiserver.py): RFC 7386 merge patch, `null` deleting a key, and a
+    generation bump when the spec changes (apiextensions-apiserver customresource/strategy.go).
+    The same suspend and resume patches leave the same object in both."""
+    path = demo_directory() / "production" / "prod-eu-1.yaml"
+    demo = LiveDemo()
+    target = ClusterTarget("production", "prod-eu-1")
+    release = next(o for o in demo.cluster_objects(target) if o.kind == "HelmRelease")
+    ref = ObjectRef(release.kind, release.namespace, release.name)
+    now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
+    patches = [suspend_patch("alice", "incident 42", now, None), resume_patch(TOKEN)]
+    with FakeKubeApiServer("prod-eu-1") as server:
+        server.load_yaml(path)
+        stored = next(
+            o for o in server.objects("HelmRelease", ref.namespace)
+            if o["metadata"]["name"] == ref.name
+        )  # fmt: skip
+        group, version = stored["apiVersion"].split("/")
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"c": (server.url, server.token)})
+        api_client = build_api_client(
+            ClusterConfig(kubeconfig=kubeconfig, context="c"), KubernetesSettings()
+        )
+        try:
+            custom = client.CustomObjectsApi(api_client)
+            for body in patches:
+                demo.patch(target, ref, copy.deepcopy(body))
+                served = custom.patch_namespaced_custom_object(
+                    group, version, ref.namespace, "helmreleases", ref.name, copy.deepcopy(body)
+                )
+                in_demo = demo.object(target, ref)
+                assert in_demo is not None
+                assert parse_flux_object(served) == in_demo
+        finally:
+            api_client.close()
+            demo.close()
+    assert in_demo.generation == release.generation + 2
+    assert not in_demo.suspended

@@ -1,4 +1,8 @@
-"""The SQLite history store keeps what digests need, across threads, processes and restarts."""
+"""What only the SQLite history store does: one file shared by threads, stores and processes.
+
+What every history store does (records, windows, failing_since, snoozes, runs, incidents,
+prune, restarts) is tested once for both stores in test_history_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from bot.domain.history import ActionRecord, HistoryStore, RunState, Snooze
+from bot.domain.history import ActionRecord, RunState, Snooze
 from bot.domain.transitions import Change, Transition
-from bot.state.sqlite import DEFAULT_CLAIM_TIMEOUT, SCHEMA_VERSION, HistoryError, SqliteHistory
+from bot.history.sqlite import SCHEMA_VERSION, HistoryError, SqliteHistory
 
 T0 = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC)
 MIN = dt.timedelta(minutes=1)
@@ -95,55 +99,7 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "history.db"
 
 
-# --- transitions ----------------------------------------------------------------------------
-
-
-def test_sqlite_history_is_a_history_store(store: SqliteHistory) -> None:
-    history: HistoryStore = store
-    assert history.transitions(PROD, T0, at(1)) == []
-
-
-def test_transitions_round_trip_with_every_field_and_aware_utc_times(
-    store: SqliteHistory,
-) -> None:
-    cet = dt.timezone(dt.timedelta(hours=1))
-    recorded = [
-        tr(Change.ADDED, at(0), new="main@sha1:" + "a" * 40),
-        tr(Change.REVISION, at(1).replace(microsecond=123456), old="1.0.0", new="1.0.1"),
-        tr(Change.FAILING, at(2).astimezone(cet), message="health check failed after 5m0s"),
-        tr(Change.SUSPENDED, at(3), kind="HelmRelease", cluster="prod-us-1", name="podinfo"),
-    ]
-    store.record_transitions(recorded)
-    got = store.transitions(PROD, at(-1), at(10))
-    assert got == recorded
-    assert all(t.at.tzinfo == dt.UTC for t in got)
-    assert got[1].at.microsecond == 123456
-    assert got[2].change is Change.FAILING
-
-
-def test_transitions_window_excludes_since_and_includes_until(store: SqliteHistory) -> None:
-    store.record_transitions([tr(Change.REVISION, at(m), new=str(m)) for m in range(5)])
-    assert [t.new for t in store.transitions(PROD, at(1), at(3))] == ["2", "3"]
-    assert store.transitions(PROD, at(4), at(9)) == []
-    assert [t.new for t in store.transitions(PROD, at(-1), at(0))] == ["0"]
-
-
-def test_transitions_are_per_environment_and_oldest_first(store: SqliteHistory) -> None:
-    store.record_transitions([tr(Change.REVISION, at(5), new="late")])
-    store.record_transitions(
-        [
-            tr(Change.REVISION, at(1), new="early"),
-            tr(Change.FAILING, at(3), environment=STAGING, cluster="stg-1"),
-        ]
-    )
-    assert [t.new for t in store.transitions(PROD, at(0), at(9))] == ["early", "late"]
-    assert [t.cluster for t in store.transitions(STAGING, at(0), at(9))] == ["stg-1"]
-    assert store.transitions("nowhere", at(0), at(9)) == []
-
-
-def test_recording_nothing_is_fine(store: SqliteHistory) -> None:
-    store.record_transitions([])
-    assert store.transitions(PROD, at(-10), at(10)) == []
+# --- atomic batches ----------------------------------------------------------------------------
 
 
 def test_a_failing_batch_records_none_of_it(store: SqliteHistory) -> None:
@@ -155,148 +111,7 @@ def test_a_failing_batch_records_none_of_it(store: SqliteHistory) -> None:
     assert [t.name for t in store.transitions(PROD, at(-10), at(10))] == ["first"]
 
 
-# --- actions --------------------------------------------------------------------------------
-
-
-def test_actions_round_trip_within_the_window(store: SqliteHistory) -> None:
-    records = [action(at(m), name=f"app-{m}") for m in range(4)]
-    failed = ActionRecord(
-        at(4), PROD, "prod-us-1", "HelmRelease", "team", "podinfo", "rollback", "bob", False,
-        "rollback failed: no earlier successful release",
-    )  # fmt: skip
-    for record in [*records, failed, action(at(2), environment=STAGING)]:
-        store.record_action(record)
-    assert store.actions(PROD, at(-1), at(9)) == [*records, failed]
-    assert [a.name for a in store.actions(PROD, at(1), at(3))] == ["app-2", "app-3"]
-    assert store.actions(STAGING, at(0), at(9)) == [action(at(2), environment=STAGING)]
-    assert store.actions(PROD, at(-1), at(9))[-1].ok is False
-
-
-# --- failing_since --------------------------------------------------------------------------
-
-
-def test_failing_since_gives_the_later_time_after_failing_recovered_failing(
-    store: SqliteHistory,
-) -> None:
-    store.record_transitions([tr(Change.FAILING, at(0)), tr(Change.RECOVERED, at(5))])
-    assert store.failing_since(PROD) == {}
-    store.record_transitions([tr(Change.FAILING, at(9))])
-    assert store.failing_since(PROD) == {
-        ("prod-eu-1", "Kustomization", "flux-system", "apps"): at(9)
-    }
-
-
-def test_removed_clears_failing_since(store: SqliteHistory) -> None:
-    store.record_transitions(
-        [tr(Change.FAILING, at(0), name="gone"), tr(Change.FAILING, at(1), name="kept")]
-    )
-    store.record_transitions([tr(Change.REMOVED, at(2), name="gone")])
-    assert list(store.failing_since(PROD)) == [
-        ("prod-eu-1", "Kustomization", "flux-system", "kept")
-    ]
-    # Added back and failing again: a new streak.
-    store.record_transitions(
-        [tr(Change.ADDED, at(3), name="gone"), tr(Change.FAILING, at(3), name="gone")]
-    )
-    assert store.failing_since(PROD)[("prod-eu-1", "Kustomization", "flux-system", "gone")] == at(3)
-
-
-def test_failing_again_without_recovering_keeps_the_first_time(store: SqliteHistory) -> None:
-    # A restarted watch cache reports every failing object as failing once more.
-    store.record_transitions([tr(Change.FAILING, at(0))])
-    store.record_transitions([tr(Change.ADDED, at(30)), tr(Change.FAILING, at(30))])
-    assert list(store.failing_since(PROD).values()) == [at(0)]
-
-
-def test_failing_since_ignores_other_transitions_and_environments(store: SqliteHistory) -> None:
-    store.record_transitions(
-        [
-            tr(Change.FAILING, at(0)),
-            tr(Change.REVISION, at(1), new="x"),
-            tr(Change.SUSPENDED, at(2)),
-            tr(Change.FAILING, at(0), environment=STAGING, cluster="stg-1"),
-        ]
-    )
-    assert list(store.failing_since(PROD).values()) == [at(0)]
-    assert list(store.failing_since(STAGING)) == [("stg-1", "Kustomization", "flux-system", "apps")]
-
-
-def test_an_older_failing_recorded_late_does_not_undo_a_recovery(store: SqliteHistory) -> None:
-    store.record_transitions([tr(Change.RECOVERED, at(5))])
-    store.record_transitions([tr(Change.FAILING, at(1))])
-    assert store.failing_since(PROD) == {}
-
-
-def test_an_object_failing_for_longer_than_the_retention_keeps_its_time(
-    store: SqliteHistory,
-) -> None:
-    store.record_transitions([tr(Change.FAILING, at(0)), tr(Change.FAILING, at(0), name="fixed")])
-    store.record_transitions([tr(Change.RECOVERED, at(1), name="fixed")])
-    store.prune(at(60 * 24 * 10))
-    assert store.transitions(PROD, at(-1), at(9)) == []
-    assert store.failing_since(PROD) == {
-        ("prod-eu-1", "Kustomization", "flux-system", "apps"): at(0)
-    }
-
-
-# --- snoozes --------------------------------------------------------------------------------
-
-
-def test_snoozes_expire_at_their_until(store: SqliteHistory) -> None:
-    store.save_snooze(snooze(at(60), name="short"))
-    store.save_snooze(snooze(at(600), name="long"))
-    assert [s.name for s in store.snoozes(PROD, at(0))] == ["short", "long"]
-    assert [s.name for s in store.snoozes(PROD, at(60))] == ["long"]
-    assert store.snoozes(PROD, at(600)) == []
-    assert store.snoozes(STAGING, at(0)) == []
-
-
-def test_saving_a_snooze_replaces_the_objects_snooze(store: SqliteHistory) -> None:
-    store.save_snooze(snooze(at(60)))
-    store.save_snooze(snooze(at(120), by="bob"))
-    assert store.snoozes(PROD, at(0)) == [snooze(at(120), by="bob")]
-    assert store.snoozes(PROD, at(0))[0].until.tzinfo == dt.UTC
-
-
 # --- digest runs ----------------------------------------------------------------------------
-
-
-def test_a_run_is_claimed_once_then_refused_once_posted_or_skipped(store: SqliteHistory) -> None:
-    assert store.claim_run(PROD, T0, T0)
-    assert not store.claim_run(PROD, T0, T0 + MIN)  # being posted, by a live poster
-    store.finish_run(PROD, T0, RunState.POSTED, T0 + MIN, message_ts="1700000000.000100")
-    assert not store.claim_run(PROD, T0, T0 + 10 * HOUR)
-    assert store.claim_run(STAGING, T0, T0)  # another environment
-    assert store.claim_run(PROD, T0 + 6 * HOUR, T0 + 6 * HOUR)  # another schedule
-    store.finish_run(PROD, T0 + 6 * HOUR, RunState.SKIPPED, T0 + 6 * HOUR)
-    assert not store.claim_run(PROD, T0 + 6 * HOUR, T0 + 10 * HOUR)
-
-
-def test_a_failed_run_is_claimed_again_and_counts_attempts(store: SqliteHistory) -> None:
-    assert store.claim_run(PROD, T0, T0)
-    store.finish_run(PROD, T0, RunState.FAILED, T0 + MIN, error="channel_not_found")
-    assert store.claim_run(PROD, T0, T0 + 2 * MIN)
-    run = store.last_run(PROD, [RunState.POSTING])
-    assert run is not None
-    assert run.attempts == 2
-    assert run.updated_at == T0 + 2 * MIN
-
-
-def test_a_run_left_posting_by_a_crash_is_claimed_again_after_the_claim_timeout(
-    db_path: Path,
-) -> None:
-    crashed = SqliteHistory(db_path)
-    assert crashed.claim_run(PROD, T0, T0)
-    crashed.close()  # and never finished
-    restarted = SqliteHistory(db_path)
-    assert not restarted.claim_run(PROD, T0, T0 + DEFAULT_CLAIM_TIMEOUT - MIN)
-    assert restarted.claim_run(PROD, T0, T0 + DEFAULT_CLAIM_TIMEOUT)
-    restarted.finish_run(PROD, T0, RunState.POSTED, T0 + DEFAULT_CLAIM_TIMEOUT, message_ts="1.2")
-    assert not restarted.claim_run(PROD, T0, T0 + 10 * DEFAULT_CLAIM_TIMEOUT)
-    run = restarted.last_run(PROD, [RunState.POSTED])
-    assert run is not None
-    assert (run.attempts, run.message_ts) == (2, "1.2")
-    restarted.close()
 
 
 def test_the_claim_timeout_is_configurable(tmp_path: Path) -> None:
@@ -366,65 +181,7 @@ def test_claim_run_is_exclusive_across_processes(db_path: Path) -> None:
     assert won.count(True) == 1
 
 
-def test_finish_run_and_last_run(store: SqliteHistory) -> None:
-    assert store.last_run(PROD, list(RunState)) is None
-    for hours, state in ((0, RunState.POSTED), (6, RunState.SKIPPED), (12, RunState.FAILED)):
-        scheduled = T0 + hours * HOUR
-        assert store.claim_run(PROD, scheduled, scheduled)
-        store.finish_run(
-            PROD, scheduled, state, scheduled + MIN,
-            message_ts="1.1" if state is RunState.POSTED else "",
-            error="ratelimited" if state is RunState.FAILED else "",
-        )  # fmt: skip
-    posted = store.last_run(PROD, [RunState.POSTED])
-    assert posted is not None
-    assert (posted.scheduled_for, posted.state, posted.message_ts) == (T0, RunState.POSTED, "1.1")
-    assert posted.updated_at == T0 + MIN
-    assert posted.attempts == 1
-    latest = store.last_run(PROD, [RunState.POSTED, RunState.SKIPPED])
-    assert latest is not None
-    assert latest.scheduled_for == T0 + 6 * HOUR
-    failed = store.last_run(PROD, list(RunState))
-    assert failed is not None
-    assert (failed.state, failed.error) == (RunState.FAILED, "ratelimited")
-    assert store.last_run(PROD, []) is None
-    assert store.last_run(STAGING, list(RunState)) is None
-
-
-def test_a_run_can_be_finished_without_a_claim(store: SqliteHistory) -> None:
-    store.finish_run(PROD, T0, RunState.SKIPPED, T0)
-    assert not store.claim_run(PROD, T0, T0 + HOUR)
-    run = store.last_run(PROD, [RunState.SKIPPED])
-    assert run is not None
-    assert run.attempts == 0
-
-
 # --- restart, prune, concurrency ------------------------------------------------------------
-
-
-def test_everything_is_still_there_after_close_and_reopen(db_path: Path) -> None:
-    first = SqliteHistory(db_path)
-    first.record_transitions([tr(Change.FAILING, at(0)), tr(Change.REVISION, at(1), new="v2")])
-    first.record_action(action(at(2)))
-    first.save_snooze(snooze(at(600)))
-    assert first.claim_run(PROD, T0, T0)
-    first.finish_run(PROD, T0, RunState.POSTED, T0 + MIN, message_ts="9.9")
-    first.close()
-    first.close()  # idempotent
-
-    second = SqliteHistory(db_path)
-    assert [t.change for t in second.transitions(PROD, at(-1), at(9))] == [
-        Change.FAILING,
-        Change.REVISION,
-    ]
-    assert second.actions(PROD, at(-1), at(9)) == [action(at(2))]
-    assert second.snoozes(PROD, at(0)) == [snooze(at(600))]
-    assert list(second.failing_since(PROD).values()) == [at(0)]
-    run = second.last_run(PROD, [RunState.POSTED])
-    assert run is not None
-    assert run.message_ts == "9.9"
-    assert not second.claim_run(PROD, T0, T0 + HOUR)
-    second.close()
 
 
 def test_a_closed_store_refuses_calls(store: SqliteHistory) -> None:
@@ -556,26 +313,3 @@ def test_concurrent_writers_and_a_reader_do_not_corrupt_the_file(db_path: Path) 
     con = sqlite3.connect(db_path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
-
-
-def test_incidents_are_kept_across_reopening_and_resolved_ones_pruned(db_path: Path) -> None:
-    from bot.domain.incidents import IncidentRecord, IncidentState
-
-    hour = dt.timedelta(hours=1)
-    now = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
-    open_one = IncidentRecord(
-        "production", "prod-1", "cluster-unreadable", "", "", IncidentState.OPEN, now - hour,
-        channel="C0PROD", message_ts="1700000000.000100", posted_at=now, announced_at=now,
-    )  # fmt: skip
-    resolved = IncidentRecord(
-        "production", "prod-1", "GitRepository", "flux-system", "flux-system",
-        IncidentState.RESOLVED, now - 4 * hour, resolved_at=now - 3 * hour,
-    )  # fmt: skip
-    with SqliteHistory(db_path) as history:
-        history.save_incident(open_one)
-        history.save_incident(resolved)
-    with SqliteHistory(db_path) as history:
-        assert history.incidents("production") == [resolved, open_one]  # by id
-        assert history.prune(now - 2 * hour) >= 1
-        assert history.incidents("production") == [open_one]
-        assert history.incidents("staging") == []

@@ -23,9 +23,9 @@ from bot.domain.fleet import (
 from bot.domain.history import Snooze
 from bot.domain.incidents import IncidentState
 from bot.domain.status import FluxObject, parse_flux_object
+from bot.history.sqlite import SqliteHistory
 from bot.incidents.planner import IncidentPlanner, IncidentSettings, Note, Observation, Publish
 from bot.slack.digest_render import details_message
-from bot.state.sqlite import SqliteHistory
 from tests.fakes.slack_api import validate_blocks
 from tests.flux_objects import condition, flux_object
 

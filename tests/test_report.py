@@ -21,14 +21,14 @@ from bot.config import ClusterConfig, FluxbotConfig, KubernetesSettings, load_co
 from bot.domain.change_health import change_health
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.transitions import Change, Transition
+from bot.history.configmap import ConfigMapHistory
+from bot.history.sqlite import SqliteHistory
 from bot.kube.clients import build_api_client
-from bot.kube.configmap_history import ConfigMapHistory
 from bot.render.report_text import render_report
 from bot.reports.chart import chart_png
 from bot.reports.compose import compose_report, parse_span
 from bot.reports.scheduler import ReportScheduler
 from bot.slack.report_post import SlackReportPoster, report_message
-from bot.state.sqlite import SqliteHistory
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.fakes.kubeconfig import write_kubeconfig
 from tests.fakes.slack_api import FakeSlack, validate_blocks

@@ -19,7 +19,8 @@ import yaml
 from bot.config import ClusterConfig, KubernetesSettings
 from bot.domain.kinds import FLUX_GROUPS
 from bot.kube.clients import ClusterConfigError, build_api_client
-from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer, write_kubeconfig
+from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
+from tests.fakes.kubeconfig import write_kubeconfig
 from tests.flux_objects import GIT_SHA, condition, flux_object, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ import pytest
 
 from bot.digests.recorder import TransitionRecorder
 from bot.domain.transitions import Change, Transition
-from bot.state import sqlite as sqlite_store
-from bot.state.sqlite import SqliteHistory
+from bot.history import sqlite as sqlite_store
+from bot.history.sqlite import SqliteHistory
 
 T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 

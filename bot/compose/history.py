@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.config import FluxbotConfig
 from bot.domain.history import HistoryStore
-from bot.state.sqlite import SqliteHistory
+from bot.history.sqlite import SqliteHistory
 
 
 def open_history(config: FluxbotConfig, home: Any | None = None) -> HistoryStore:
@@ -15,8 +15,8 @@ def open_history(config: FluxbotConfig, home: Any | None = None) -> HistoryStore
     settings = config.history
     if settings.backend == "configmap":
         # Imported only when chosen: most installations run one replica on SQLite.
+        from bot.history.configmap import ConfigMapHistory  # noqa: PLC0415
         from bot.kube.clients import home_api_client  # noqa: PLC0415
-        from bot.kube.configmap_history import ConfigMapHistory  # noqa: PLC0415
 
         return ConfigMapHistory(
             home or home_api_client(),

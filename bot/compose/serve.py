@@ -25,6 +25,7 @@ from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
 from bot.digests.scheduler import DigestScheduler
 from bot.domain.history import HistoryStore
+from bot.history.sqlite import SqliteHistory
 from bot.kube.cache import FleetCache
 from bot.kube.helm import HelmRunner, usable_helm
 from bot.kube.writer import KubeWriter
@@ -43,7 +44,6 @@ from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.report_post import SlackReportPoster
 from bot.slack.server import Probe
 from bot.slack.startup import SlackClient, SlackRefused, run_app
-from bot.state.sqlite import SqliteHistory
 
 SECRET_VARIABLES: Final = (
     "SLACK_BOT_TOKEN",

@@ -25,6 +25,7 @@ from bot.domain.events import FluxEvent, newest_first
 from bot.domain.fleet import CacheState, ClusterStatus, ClusterTarget, FleetLayout, Freshness
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
 from bot.offline import event_of, read_dump
+from bot.simulation.apiserver import merge_patch, next_generation
 from bot.simulation.flux import FluxSimulator
 
 # How long the simulated controller takes to reconcile: long enough to see "waiting…".
@@ -92,7 +93,7 @@ class _ClusterStore:
         if current is not None and current.get("spec") != spec:
             updated = copy.deepcopy(current)
             updated["spec"] = spec
-            updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            updated["metadata"]["generation"] = next_generation(current, updated)
             self._demo.store(self._cluster, key, updated)
 
 
@@ -206,10 +207,8 @@ class LiveDemo:
             current = cluster.objects.get(_key(ref))
             if current is None:
                 raise LookupError(f"{ref} is not in the demo cluster {target.cluster}")
-            updated = _merge(copy.deepcopy(current), body)
-            metadata = updated["metadata"]
-            if updated.get("spec") != current.get("spec"):
-                metadata["generation"] = int(metadata.get("generation", 1)) + 1
+            updated = merge_patch(current, body)
+            updated["metadata"]["generation"] = next_generation(current, updated)
             self.store(cluster, _key(ref), updated)
         # The controllers react to every change (a token, a new generation) after a moment.
         timer = threading.Timer(RECONCILE_SECONDS, self._reconcile, (target,))
@@ -293,17 +292,3 @@ def _key(ref: ObjectRef) -> Key:
 def _key_of(obj: dict[str, Any]) -> Key:
     meta = obj["metadata"]
     return (str(obj["kind"]), str(meta["namespace"]), str(meta["name"]))
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    if not isinstance(target, dict):
-        target = {}
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        else:
-            target[key] = _merge(target.get(key), value)
-    return target

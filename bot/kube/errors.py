@@ -1,4 +1,9 @@
-"""Turn what the Kubernetes client raises into a ClusterProblem a user can act on."""
+"""Put what the Kubernetes client raises into words: the one place that words API errors.
+
+`describe_error` makes a ClusterProblem a user can act on (status, get, actions);
+`error_detail` is the short technical line (`HTTP 403 Forbidden: <the Status message>`) that
+the same problems carry as detail, and that the lease and the ConfigMap history log and report.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +25,8 @@ def describe_error(
         return ClusterProblem(ProblemKind.CONFIG, str(err), detail=repr(err))
     if isinstance(err, ApiException):
         return _api_problem(err, kinds)
-    cause = err.reason if isinstance(err, u3.MaxRetryError) and err.reason else err
-    detail = f"{type(cause).__name__}: {cause}"
+    cause = _cause(err)
+    detail = error_detail(err)
     # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so test it first.
     is_refused = isinstance(cause, u3.NewConnectionError | u3.NameResolutionError)
     if not is_refused and isinstance(cause, u3.TimeoutError | TimeoutError | socket.timeout):
@@ -39,10 +44,23 @@ def describe_error(
     return ClusterProblem(ProblemKind.API_ERROR, f"unexpected error: {detail}", detail=detail)
 
 
+def error_detail(err: BaseException) -> str:
+    """One line saying what went wrong: `HTTP <code> <reason>: <message>`, else the exception."""
+    if isinstance(err, ApiException):
+        return f"HTTP {err.status or 0} {err.reason}: {_status_message(err)}"
+    cause = _cause(err)
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _cause(err: BaseException) -> BaseException:
+    """urllib3 wraps the connection error it gave up on; that one says what happened."""
+    return err.reason if isinstance(err, u3.MaxRetryError) and err.reason else err
+
+
 def _api_problem(err: ApiException, kinds: tuple[str, ...]) -> ClusterProblem:
     status = err.status or 0
     message = _status_message(err)
-    detail = f"HTTP {status} {err.reason}: {message}"
+    detail = error_detail(err)
     if status == 401:
         return ClusterProblem(
             ProblemKind.UNAUTHORIZED,

@@ -49,6 +49,8 @@ from typing import Any, Final, Protocol
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from bot.kube.errors import error_detail
+
 log = logging.getLogger(__name__)
 
 _STOP: Final = object()
@@ -321,7 +323,9 @@ class LeaderElector:
             self._notify(self.on_started_leading)
 
     def _failed(self, what: str, err: BaseException) -> bool:
-        log.warning("lease %s/%s: %s failed: %s", self.namespace, self.name, what, _describe(err))
+        log.warning(
+            "lease %s/%s: %s failed: %s", self.namespace, self.name, what, error_detail(err)
+        )
         self._check_expiry()
         return False
 
@@ -366,7 +370,7 @@ class LeaderElector:
                 "lease %s/%s: release failed (%s); the next leader waits for it to expire",
                 self.namespace,
                 self.name,
-                _describe(err),
+                error_detail(err),
             )
 
     def _run(self) -> None:
@@ -399,9 +403,3 @@ class LeaderElector:
                 item()  # type: ignore[operator]
             except Exception:
                 log.exception("lease %s/%s: leadership callback failed", self.namespace, self.name)
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, ApiException):
-        return f"HTTP {err.status} {err.reason}"
-    return f"{type(err).__name__}: {err}"

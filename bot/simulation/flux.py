@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from bot.simulation.apiserver import merge_patch
+
 REQUESTED_AT: Final = "reconcile.fluxcd.io/requestedAt"
 FORCE_AT: Final = "reconcile.fluxcd.io/forceAt"
 RESET_AT: Final = "reconcile.fluxcd.io/resetAt"
@@ -230,7 +232,8 @@ class FluxSimulator:
                 continue
             if _annotations(child).get(RECONCILE_ANNOTATION, "").lower() == "disabled":
                 continue  # fluxcd/pkg ssa skips objects that opt out of reconciliation
-            spec = _merged(copy.deepcopy(child.get("spec") or {}), declared)
+            # Applying Git sets the declared fields and keeps the rest, as a merge patch does.
+            spec = merge_patch(child.get("spec") or {}, declared)
             if spec != child.get("spec"):
                 self.store.write_spec(child, spec)
 
@@ -537,13 +540,3 @@ def _failed_reason(status: Mapping[str, Any], default: str) -> str:
 
 def _drop(status: dict[str, Any], *types: str) -> None:
     status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") not in types]
-
-
-def _merged(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    if not isinstance(target, dict):
-        target = {}
-    for key, value in patch.items():
-        target[key] = _merged(target.get(key), value)
-    return target

@@ -30,6 +30,7 @@ from bot.compose.serve import helm_runner, slack_remediation
 from bot.config import SlackSettings, load_config
 from bot.demo.live import LiveDemo, demo_config
 from bot.digests.composer import DigestComposer
+from bot.history.sqlite import SqliteHistory
 from bot.kube.writer import KubeWriter
 from bot.observability import metrics as metrics_module
 from bot.slack.app import SlackBot, build_app, make_client
@@ -37,7 +38,6 @@ from bot.slack.credentials import SlackCredentials
 from bot.slack.incidents import SlackIncidentPublisher
 from bot.slack.labels import DEMO_LABEL, label_messages
 from bot.slack.server import EVENTS_PATH, WsgiApp, wsgi_app
-from bot.state.sqlite import SqliteHistory
 from tests.bot_process import SECRET
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_client import SlackClient, SlackReply

@@ -20,7 +20,7 @@ from tests.slack.world import (
 def test_snoozing_hides_an_object_from_digests_and_needs_the_reconcile_role(world: World) -> None:
     from bot.domain.action_rules import material_state
     from bot.domain.status import parse_flux_object
-    from bot.state.sqlite import SqliteHistory
+    from bot.history.sqlite import SqliteHistory
 
     world.start()
     key = SlackCredentials.from_env(

@@ -1,7 +1,7 @@
 """`/flux` answers in Slack, in-process: the bot behind the same verification front and Bolt
 app as `fluxbot serve --http`, a fake Slack Web API and fake Kubernetes API servers, all on
 127.0.0.1 (tests/slack/harness.py). Signed requests as Slack sends them come from
-tests/fakes/slack_client.py; tests/fakes/slack_api.py enforces Block Kit limits.
+tests/fakes/slack_client.py; tests/fakes/slack_api/ enforces Block Kit limits.
 """
 
 from __future__ import annotations

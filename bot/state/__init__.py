@@ -1,1 +1,0 @@
-"""Durable state of one fluxbot replica: the digest history in a local SQLite file."""
