@@ -125,6 +125,10 @@ class _ChannelWorker:
         with self._cond:
             self._cond.notify()
 
+    def join(self, timeout: float) -> None:
+        """Wait for the publish in flight (a post and the save of its timestamp) to end."""
+        self._thread.join(timeout)
+
     def _run(self) -> None:
         stop = self._service.stopping
         while not stop.is_set():
@@ -207,10 +211,16 @@ class IncidentService:
         """Stop evaluating and publishing (whatever is queued is left to the next leader)."""
         self.stopping.set()
         self._wake.set()
-        for worker in list(self._workers.values()):
+        workers = list(self._workers.values())
+        for worker in workers:
             worker.wake()
+        deadline = time.monotonic() + 5
         if self._thread is not None:
             self._thread.join(5)
+        # A message posted but whose timestamp is not saved yet would be posted again by the
+        # next leader: let the post in flight finish saving before the history closes.
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
 
     def __call__(self, transition: Transition) -> None:
         """A watch-cache subscriber: a change in an environment with incidents wakes the loop."""
