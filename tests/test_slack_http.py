@@ -12,31 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.bot_process import SECRET, Bot, start_bot, texts
+from tests.bot_process import Bot, start_bot, texts
 from tests.fakes.kube_api import FakeFleet
 from tests.fakes.slack_api import FakeSlack
-from tests.flux_objects import condition, flux_object, snapshot
+from tests.slack.fleet import PROD_CHANNEL, fleet, slack, write_config
 
-PROD_CHANNEL = "C0PROD"
-STAGING_CHANNEL = "C0STAGE"
-
-
-def _failing_release(name: str, message: str) -> dict[str, Any]:
-    return flux_object(
-        "HelmRelease",
-        name,
-        "flux-apps",
-        status={"history": [snapshot(2, "6.7.1", "failed")], "storageNamespace": "flux-apps"},
-        conditions=[condition("Ready", "False", "UpgradeFailed", message)],
-    )
-
-
-HEALTHY = [
-    flux_object("Kustomization", "apps", conditions=[condition()]),
-    flux_object("HelmRelease", "podinfo", "flux-apps", conditions=[condition()]),
-]
+# The fake Slack and the fleet (prod-eu-1, prod-us-1 where `checkout` fails, staging-eu-1) are
+# the in-process tests' own, so the process and in-process answers are checked on one fleet.
+__all__ = ["fleet", "slack"]
 
 
 def _command(bot: Bot, text: str, channel: str = PROD_CHANNEL, **options: Any) -> Any:
@@ -44,48 +28,9 @@ def _command(bot: Bot, text: str, channel: str = PROD_CHANNEL, **options: Any) -
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack(signing_secret=SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fleet() -> Iterator[FakeFleet]:
-    fleet = FakeFleet(["prod-eu-1", "prod-us-1", "staging-eu-1"])
-    with fleet:
-        for server in fleet:
-            server.apply_many(HEALTHY)
-        fleet["prod-us-1"].apply(
-            _failing_release("checkout", "Helm upgrade failed: <timeout> & rollback pending")
-        )
-        yield fleet
-
-
-@pytest.fixture
 def bot(slack: FakeSlack, fleet: FakeFleet, tmp_path: Path) -> Iterator[Bot]:
-    kubeconfig = fleet.write_kubeconfig(tmp_path / "kubeconfig")
-    config = tmp_path / "fluxbot.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "kubernetes": {"kubeconfig": str(kubeconfig)},
-                "history": {"path": str(tmp_path / "history.db")},
-                "environments": {
-                    "production": {
-                        "channel": PROD_CHANNEL,
-                        "clusters": [{"context": "prod-eu-1"}, {"context": "prod-us-1"}],
-                        "digest": {"enabled": False},
-                    },
-                    "staging": {
-                        "channel": STAGING_CHANNEL,
-                        "clusters": [{"context": "staging-eu-1"}],
-                        "digest": {"enabled": False},
-                    },
-                },
-            },
-            sort_keys=False,
-        )
-    )
+    """The real `fluxbot serve --http` process for the fleet of tests/slack/fleet.py."""
+    config = write_config(fleet, tmp_path)
     running = start_bot(["--config", str(config)], slack, tmp_path)
     try:
         yield running
