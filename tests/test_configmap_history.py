@@ -146,8 +146,8 @@ def make_store(
     yield make
     for store in made:
         store._stop.set()  # dropped stores stay dropped: no flush after the test
-        if store._watch is not None:
-            store._watch.stop()
+        if store._listwatch is not None:
+            store._listwatch.interrupt()
 
 
 def stored_payload(server: FakeKubeApiServer, name: str) -> dict[str, Any]:

@@ -12,9 +12,9 @@ freshness (syncing, live, or stale since when and why) so stale data is never ta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kubernetes import client as k8s
-from kubernetes import watch as k8s_watch
-from kubernetes.client.exceptions import ApiException
 
 from bot.config import CacheSettings, ClusterConfig, FluxbotConfig, KubernetesSettings
 from bot.domain.events import FluxEvent
@@ -46,6 +44,7 @@ from bot.kube.clients import build_api_client
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
+from bot.kube.listwatch import Backoff, ListWatch
 from bot.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -73,25 +72,6 @@ class ClusterConnection:
     api_client: Any
     served: ServedKinds
     timeout: tuple[float, float]
-
-
-class Backoff:
-    """Exponential backoff with jitter, so a fleet of watchers does not retry in lockstep."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-
-    def next(self) -> float:
-        """Seconds to wait before the next attempt."""
-        ceiling = min(self.maximum, self.initial * 2.0**self.failures)
-        self.failures += 1
-        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-
-    def reset(self) -> None:
-        """Forget past failures after a success."""
-        self.failures = 0
 
 
 @dataclass(slots=True)
@@ -494,64 +474,33 @@ class _KindWatcher:
         self._version = version
         self._api = k8s.CustomObjectsApi(api_client)
         self._settings = settings
-        self._watch = k8s_watch.Watch()
-        self._backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
-        self._resumes_left = 1
+        self._loop = ListWatch(
+            relist=self._list,
+            list_call=functools.partial(
+                self._api.list_cluster_custom_object, kind.group, version, kind.plural
+            ),
+            apply=self._apply,
+            failed=self._failed,
+            stop=cache.stopping,
+            backoff=Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds),
+            watch_timeout_seconds=settings.watch_timeout_seconds,
+            connect_timeout=cache.timeout[0],
+            resync_seconds=settings.resync_seconds,
+        )
 
     def interrupt(self) -> None:
         """Unblock a watch stream that is waiting for the next event."""
-        self._watch.stop()
+        self._loop.interrupt()
 
     def run(self) -> None:
         """List, then watch; recover from every failure until the cache stops."""
-        stop = self._cache.stopping
-        resource_version: str | None = None
-        listed_at = 0.0
-        while not stop.is_set():
-            watching = False
-            try:
-                resync_due = (
-                    self._settings.resync_seconds > 0
-                    and time.monotonic() - listed_at > self._settings.resync_seconds
-                )
-                if resource_version is None or resync_due:
-                    resource_version = self._list()
-                    listed_at = time.monotonic()
-                    self._backoff.reset()
-                watching = True
-                until_resync = (
-                    listed_at + self._settings.resync_seconds - time.monotonic()
-                    if self._settings.resync_seconds > 0
-                    else float("inf")
-                )
-                resource_version = self._watch_from(resource_version, until_resync)
-                self._resumes_left = 1
-            except ApiException as err:
-                if stop.is_set():
-                    break
-                if err.status == 410:
-                    # Too old: the server no longer has our history. Relist now.
-                    resource_version = None
-                    continue
-                self._failed(err)
-                resource_version = None
-            except Exception as err:  # noqa: BLE001 - every failure is retried
-                if stop.is_set():
-                    break
-                if watching and self._resumes_left > 0:
-                    # A stream cut mid-way: resume from where we were at once, before calling
-                    # the cluster stale. A second failure in a row goes the slow way.
-                    self._resumes_left -= 1
-                    continue
-                self._failed(err)
-                resource_version = None
+        self._loop.run()
 
     def _failed(self, err: BaseException) -> None:
         problem = describe_error(
             err, self._cache.server, self._cache.timeout[1], kinds=(self._kind.kind,)
         )
         self._cache.kind_failed(self._kind.kind, problem)
-        self._cache.stopping.wait(self._backoff.next())
 
     def _list(self) -> str:
         # A bounded number of listings are read and parsed at once, fleet-wide: the response
@@ -582,30 +531,6 @@ class _KindWatcher:
             del listing
         self._cache.replace_kind(kind, objects)
         return version
-
-    def _watch_from(self, resource_version: str, until_resync: float) -> str:
-        # The server ends the watch in time for the next resync.
-        seconds = max(1, int(min(self._settings.watch_timeout_seconds, until_resync)))
-        stream = self._watch.stream(
-            self._api.list_cluster_custom_object,
-            self._kind.group,
-            self._version,
-            self._kind.plural,
-            resource_version=resource_version,
-            timeout_seconds=seconds,
-            allow_watch_bookmarks=True,
-            deserialize=False,
-            # A silent, half-dead connection must not hang the watcher forever.
-            _request_timeout=(self._cache.timeout[0], seconds + 30),
-        )
-        for event in stream:
-            if self._cache.stopping.is_set():
-                self._watch.stop()
-                break
-            resource_version = self._apply(event, resource_version)
-            # The stream works: a later cut may again be resumed at once.
-            self._resumes_left = 1
-        return resource_version
 
     def _apply(self, event: Any, resource_version: str) -> str:
         if not isinstance(event, dict):

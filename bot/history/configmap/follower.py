@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any, Final
-
-from kubernetes import watch as k8s_watch
 
 from bot.history.configmap.codec import (
     EnvShard,
@@ -22,6 +21,7 @@ from bot.history.configmap.shards import (
     STORE_LABEL,
     HistoryUnavailable,
 )
+from bot.kube.listwatch import Backoff, ListWatch
 
 log = logging.getLogger(__name__)
 _WATCH_SECONDS: Final = 300
@@ -29,11 +29,8 @@ _FOLLOW_BACKOFF: Final = (0.5, 30.0)
 
 
 class Follower:
-    """The watch loop of a ConfigMapHistory with `follow=True` (a mixin of ConfigMapHistory).
-
-    It lists and watches the ConfigMaps itself rather than through bot/kube/cache.py's
-    informer, which serves Flux objects; the two loops do the same list/watch/relist dance.
-    """
+    """The watch loop of a ConfigMapHistory with `follow=True` (a mixin of ConfigMapHistory):
+    bot/kube/listwatch.py's loop, the one the watch cache follows Flux objects with."""
 
     # What it uses of the store it is mixed into.
     namespace: str
@@ -45,7 +42,7 @@ class Follower:
     _envs: dict[str, EnvShard]
     _state: StateShard
     _listed_version: str | None
-    _watch: Any
+    _listwatch: ListWatch | None
 
     def reload(self) -> None:
         """Replace the in-memory copy with what the cluster holds."""
@@ -56,47 +53,31 @@ class Follower:
 
     def _follow_loop(self) -> None:
         """Watch the ConfigMaps and apply every change to memory; relist after any failure."""
-        backoff = _FOLLOW_BACKOFF[0]
-        resource_version = self._listed_version
-        while not self._stop.is_set():
-            try:
-                if resource_version is None:
-                    self.reload()
-                    resource_version = self._listed_version
-                if resource_version is not None:
-                    resource_version = self._watch_from(resource_version)
-                backoff = _FOLLOW_BACKOFF[0]
-            except Exception as err:  # noqa: BLE001 - whatever it was, relist and carry on
-                if self._stop.is_set():
-                    return
-                log.warning(
-                    "history: watching ConfigMaps failed (%s); relisting in %g s",
-                    err if isinstance(err, HistoryUnavailable) else self._describe("watch", err),
-                    backoff,
-                )
-                resource_version = None
-                if self._stop.wait(backoff):
-                    return
-                backoff = min(backoff * 2, _FOLLOW_BACKOFF[1])
-
-    def _watch_from(self, resource_version: str) -> str:
-        self._watch = watch = k8s_watch.Watch()
-        stream = watch.stream(
-            self._api.list_namespaced_config_map,
-            self.namespace,
-            label_selector=f"{STORE_LABEL}={self.name_prefix}",
-            resource_version=resource_version,
-            timeout_seconds=_WATCH_SECONDS,
-            allow_watch_bookmarks=True,
-            deserialize=False,
-            _request_timeout=(self._timeout, _WATCH_SECONDS + 30),
+        self._listwatch = ListWatch(
+            relist=self._relist,
+            list_call=functools.partial(
+                self._api.list_namespaced_config_map,
+                self.namespace,
+                label_selector=f"{STORE_LABEL}={self.name_prefix}",
+            ),
+            apply=self._apply_event,
+            failed=self._follow_failed,
+            stop=self._stop,
+            backoff=Backoff(*_FOLLOW_BACKOFF),
+            watch_timeout_seconds=_WATCH_SECONDS,
+            connect_timeout=self._timeout,
         )
-        for event in stream:
-            if self._stop.is_set():
-                watch.stop()
-                break
-            resource_version = self._apply_event(event, resource_version)
-        return resource_version
+        self._listwatch.run(self._listed_version)
+
+    def _relist(self) -> str | None:
+        self.reload()
+        return self._listed_version
+
+    def _follow_failed(self, err: BaseException) -> None:
+        log.warning(
+            "history: watching ConfigMaps failed (%s); relisting after a backoff",
+            err if isinstance(err, HistoryUnavailable) else self._describe("watch", err),
+        )
 
     def _apply_event(self, event: Any, resource_version: str) -> str:
         obj = event.get("object") if isinstance(event, dict) else None

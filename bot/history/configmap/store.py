@@ -55,6 +55,7 @@ from bot.history.configmap.shards import (
     within_window,
 )
 from bot.kube.errors import error_detail
+from bot.kube.listwatch import ListWatch
 
 if TYPE_CHECKING:
     from bot.domain.history import HistoryStore
@@ -121,7 +122,7 @@ class ConfigMapHistory(Follower):
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._listed_version: str | None = None  # resourceVersion of the last list
-        self._watch: Any = None
+        self._listwatch: ListWatch | None = None
         if load:
             self.reload()
         if flush_seconds > 0:
@@ -426,9 +427,9 @@ class ConfigMapHistory(Follower):
                 return
             self._closed = True
         self._stop.set()
-        watch = self._watch
-        if watch is not None:
-            watch.stop()  # the watch thread ends at the next event; it only updates memory
+        listwatch = self._listwatch
+        if listwatch is not None:
+            listwatch.interrupt()  # the watch thread ends at the next event; it only updates memory
         if self._flusher is not None:
             self._flusher.join(self._timeout * 2)
         try:
