@@ -18,59 +18,20 @@ from pathlib import Path
 import pytest
 
 from bot.config import ClusterConfig, KubernetesSettings
-from bot.domain.history import ActionRecord, HistoryStore, RunState, Snooze
+from bot.domain.history import ActionRecord, HistoryStore, RunState
 from bot.domain.incidents import IncidentRecord, IncidentState
-from bot.domain.transitions import Change, KnownState, Transition
+from bot.domain.transitions import Change, KnownState
 from bot.history.configmap import DEFAULT_CLAIM_TIMEOUT, ConfigMapHistory
 from bot.history.sqlite import DEFAULT_CLAIM_TIMEOUT as SQLITE_CLAIM_TIMEOUT
 from bot.history.sqlite import SqliteHistory
 from bot.kube.clients import build_api_client
 from tests.fakes.kube_api import FakeKubeApiServer
 from tests.fakes.kubeconfig import write_kubeconfig
+from tests.history_records import HOUR, MIN, PROD, STAGING, T0, action, at, snooze, tr
 
-T0 = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC)
-MIN = dt.timedelta(minutes=1)
-HOUR = dt.timedelta(hours=1)
-PROD, STAGING = "production", "staging"
 APPS = ("prod-eu-1", "Kustomization", "flux-system", "apps")
 
 Open = Callable[[], HistoryStore]
-
-
-def at(minutes: float) -> dt.datetime:
-    """T0 plus `minutes`."""
-    return T0 + dt.timedelta(minutes=minutes)
-
-
-def tr(
-    change: Change,
-    when: dt.datetime,
-    name: str = "apps",
-    *,
-    environment: str = PROD,
-    cluster: str = "prod-eu-1",
-    kind: str = "Kustomization",
-    old: str = "",
-    new: str = "",
-    message: str = "",
-) -> Transition:
-    """A transition of one object (by default production's Kustomization flux-system/apps)."""
-    return Transition(
-        environment, cluster, kind, "flux-system", name, change, when, old, new, message
-    )
-
-
-def action(when: dt.datetime, environment: str = PROD, name: str = "apps") -> ActionRecord:
-    """A reconcile by alice."""
-    return ActionRecord(
-        when, environment, "prod-eu-1", "Kustomization", "flux-system", name, "reconcile",
-        "alice", True, "reconciled by alice",
-    )  # fmt: skip
-
-
-def snooze(until: dt.datetime, name: str = "apps", by: str = "alice") -> Snooze:
-    """A snooze of one production object."""
-    return Snooze(PROD, "prod-eu-1", "Kustomization", "flux-system", name, until, "failing", by)
 
 
 @pytest.fixture(params=["sqlite", "configmap"])
