@@ -12,14 +12,15 @@ line.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
 
 from bot.domain.action_rules import material_state
 from bot.domain.causes import group_failures, group_related
+from bot.domain.change_window import ChangeWindow, fold
 from bot.domain.condense import condense
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
 from bot.domain.forges import commit_link
@@ -288,7 +289,7 @@ class Digest:
 def compose(
     environment: str,
     clusters: Sequence[ClusterStatus],
-    transitions: Sequence[Transition],
+    transitions: Sequence[Transition] | ChangeWindow,
     actions: Sequence[ActionRecord],
     snoozes: Sequence[Snooze],
     failing_since: Mapping[ObjectKey, dt.datetime],
@@ -296,9 +297,18 @@ def compose(
     since: dt.datetime | None,
     last_seen: Mapping[str, dt.datetime] | None = None,
 ) -> Digest:
-    """The digest of `environment` at `now`, covering changes after `since`."""
+    """The digest of `environment` at `now`, covering changes after `since`.
+
+    `transitions` are those recorded, or the window (since, now] already folded per object
+    (see `HistoryStore.change_window`).
+    """
     last_seen = last_seen or {}
     window_start = since or now - FIRST_WINDOW
+    window = (
+        transitions
+        if isinstance(transitions, ChangeWindow)
+        else fold(t for t in transitions if window_start < t.at <= now)
+    )
     snoozed = {s.key: s for s in snoozes if s.until > now}
     attention: list[AttentionItem] = []
     suspended: list[SuspendedItem] = []
@@ -341,7 +351,7 @@ def compose(
         clusters=lines,
         attention=tuple(attention),
         suspended=tuple(suspended),
-        changes=_changes(transitions, actions, window_start, now, clusters),
+        changes=_changes(window, actions, window_start, now, clusters),
         snoozed=hidden,
         counts=total,
         drifted=drifted,
@@ -369,42 +379,29 @@ def _attention(
 
 
 def _changes(
-    transitions: Sequence[Transition],
+    window: ChangeWindow,
     actions: Sequence[ActionRecord],
     start: dt.datetime,
     end: dt.datetime,
     clusters: Sequence[ClusterStatus] = (),
 ) -> Changes:
-    window = [t for t in transitions if start < t.at <= end]
     current = {
         (status.cluster, o.kind, o.namespace, o.name): o
         for status in clusters
         for o in status.objects
     }
-    failures = Counter(_key(t) for t in window if t.change is Change.FAILING)
+    failures = window.failures
     flapping = {k for k, n in failures.items() if n >= FLAP_THRESHOLD}
     revisions: dict[str, dict[ObjectKey, str]] = defaultdict(dict)
-    firsts: dict[ObjectKey, str] = {}
-    latest: dict[ObjectKey, str] = {}
     downtime: dict[ObjectKey, tuple[dt.datetime, dt.datetime]] = {}
     upgrades: dict[ObjectKey, tuple[str, str]] = {}
-    for t in window:
-        if t.change is not Change.REVISION:
+    for key, (old, new, at, down_since, _) in window.revisions.items():
+        if key[1] == HELM_RELEASE.kind:
+            upgrades[key] = (old, new)
             continue
-        key = _key(t)
-        if t.kind == HELM_RELEASE.kind:
-            old = upgrades[key][0] if key in upgrades else t.old
-            upgrades[key] = (old, t.new)
-            continue
-        firsts.setdefault(key, t.old)
-        if t.down_since is not None:
-            downtime[key] = (t.down_since, t.at)
-        else:
-            downtime.pop(key, None)
-        if key in latest:
-            revisions[latest[key]].pop(key, None)
-        latest[key] = t.new
-        revisions[t.new][key] = firsts[key]
+        if down_since is not None:
+            downtime[key] = (down_since, at)
+        revisions[new][key] = old
     groups = tuple(
         sorted(
             (
@@ -416,7 +413,6 @@ def _changes(
                     _downtime([downtime[k] for k in moved if k in downtime]),
                 )
                 for new, moved in revisions.items()
-                if moved
             ),
             key=lambda g: (-len(g.objects), g.new),
         )
@@ -433,26 +429,20 @@ def _changes(
             chart_upgrades.append(ChartUpgrade(key[0], key[2], key[3], old, new, in_progress=True))
         else:
             failed_upgrades[key] = verdict
-    new_failures = _latest_per_object(
-        t for t in window if t.change is Change.FAILING and _key(t) not in flapping
-    )
+    new_failures = tuple(t for t in window.failing if _key(t) not in flapping)
     failing_keys = {_key(t) for t in new_failures}
     # A failed upgrade of a release that was failing already is still news: its chart failed.
     new_failures += tuple(
         Transition(
-            t.environment, t.cluster, t.kind, t.namespace, t.name, Change.FAILING, t.at,
-            message=current[key].message if key in current else "", down_since=t.down_since,
+            environment, key[0], key[1], key[2], key[3], Change.FAILING, at,
+            message=current[key].message if key in current else "", down_since=down_since,
         )
-        for t in (window if failed_upgrades else ())
-        if t.change is Change.REVISION
-        and (key := _key(t)) in failed_upgrades
-        and key not in failing_keys
-        and key not in flapping
-        and t.new == upgrades[key][1]
+        for key, (_, _, at, down_since, environment) in (
+            window.revisions.items() if failed_upgrades else ()
+        )
+        if key in failed_upgrades and key not in failing_keys and key not in flapping
     )  # fmt: skip
-    recoveries = _latest_per_object(
-        t for t in window if t.change is Change.RECOVERED and _key(t) not in flapping
-    )
+    recoveries = tuple(t for t in window.recovered if _key(t) not in flapping)
     return Changes(
         revisions=groups,
         chart_upgrades=tuple(chart_upgrades),
@@ -547,13 +537,6 @@ def _by_root_cause(
     ]
     items.sort(key=lambda i: (-i.size, i.root.at, i.cluster, i.root.name))
     return tuple(items)
-
-
-def _latest_per_object(transitions: Iterable[Transition]) -> tuple[Transition, ...]:
-    latest: dict[ObjectKey, Transition] = {}
-    for t in transitions:
-        latest[_key(t)] = t
-    return tuple(sorted(latest.values(), key=lambda t: t.at))
 
 
 def _key(t: Transition) -> ObjectKey:
