@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ClusterConfig, KubernetesSettings
-from bot.domain.history import ActionRecord, HistoryStore, RunState
+from bot.domain.change_window import ChangeWindow, fold
+from bot.domain.history import ActionRecord, HistoryStore, ObjectKey, RunState
 from bot.domain.incidents import IncidentRecord, IncidentState
 from bot.domain.transitions import Change, KnownState
 from bot.history.configmap import DEFAULT_CLAIM_TIMEOUT, ConfigMapHistory
@@ -140,6 +141,57 @@ def test_transitions_are_per_environment_and_oldest_first(store: HistoryStore) -
 def test_recording_nothing_is_fine(store: HistoryStore) -> None:
     store.record_transitions([])
     assert store.transitions(PROD, at(-10), at(10)) == []
+
+
+def test_the_change_window_is_the_transitions_folded_per_object(
+    store: HistoryStore, open_store: Open
+) -> None:
+    """What a digest reads of a window (HistoryStore.change_window): each store folds its rows
+    its own way, and must give exactly `fold` of its transitions, order included."""
+    sha = "main@sha1:{}".format
+    recorded = [
+        tr(Change.FAILING, at(0), "before-the-window"),
+        tr(Change.REVISION, at(1), "apps", old=sha("a"), new=sha("b")),
+        # Two objects failing at the same moment (one listing): ties keep first-seen order.
+        tr(Change.FAILING, at(2), "zeta", message="first"),
+        tr(Change.FAILING, at(2), "mu", message="first"),
+        tr(Change.FAILING, at(2), "alpha", message="first"),
+        tr(Change.ADDED, at(3), "new-one", new=sha("c")),
+        tr(Change.FAILING, at(4), "zeta", message="again"),
+        tr(Change.RECOVERED, at(5), "alpha"),
+        tr(Change.FAILING, at(6), "zeta", message="flapping"),
+        dataclasses.replace(
+            tr(Change.REVISION, at(7), "apps", old=sha("b"), new=sha("d")),
+            down_since=at(6.5),
+        ),
+        tr(Change.REVISION, at(8), "podinfo", kind="HelmRelease", old="6.0.0", new="6.1.0"),
+        tr(Change.REVISION, at(8), "infra", old=sha("x"), new=sha("d")),
+        tr(Change.FAILING, at(9), "alpha", message="second", environment=STAGING),
+        tr(Change.SUSPENDED, at(9), "infra"),
+        tr(Change.REVISION, at(30), "apps", old=sha("d"), new=sha("e")),
+    ]
+    store.record_transitions(recorded)
+    window = (at(0), at(10))
+    for current in before_and_after_restart(store, open_store):
+        got = current.change_window(PROD, *window)
+        assert got.same_as(fold(current.transitions(PROD, *window)))
+        assert got.failures == {_key("zeta"): 3, _key("mu"): 1, _key("alpha"): 1}
+        assert [(t.name, t.message) for t in got.failing] == [
+            ("mu", "first"),
+            ("alpha", "first"),
+            ("zeta", "flapping"),
+        ]
+        assert [t.name for t in got.recovered] == ["alpha"]
+        assert list(got.revisions.items()) == [
+            (_key("apps"), (sha("a"), sha("d"), at(7), at(6.5), PROD)),
+            (_key("podinfo", "HelmRelease"), ("6.0.0", "6.1.0", at(8), None, PROD)),
+            (_key("infra"), (sha("x"), sha("d"), at(8), None, PROD)),
+        ]
+        assert current.change_window("nowhere", *window).same_as(ChangeWindow())
+
+
+def _key(name: str, kind: str = "Kustomization") -> ObjectKey:
+    return ("prod-eu-1", kind, "flux-system", name)
 
 
 # --- actions --------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ class DigestComposer:
         digest = compose(
             environment,
             statuses,
-            self.history.transitions(environment, window, now),
+            self.history.change_window(environment, window, now),
             self.history.actions(environment, window, now),
             self.history.snoozes(environment, now),
             self.history.failing_since(environment),

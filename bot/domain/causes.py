@@ -163,13 +163,16 @@ def group_related(objects: Iterable[FluxObject], selected: Set[ObjectRef]) -> li
     upwards ends at the root. Digests group what recovered together this way: one fixed source
     is one item with the objects that recovered with it.
     """
+    return group_related_keys(objects, {(r.kind, r.namespace, r.name) for r in selected})
+
+
+def group_related_keys(objects: Iterable[FluxObject], chosen_keys: Set[Key]) -> list[CauseGroup]:
+    """`group_related`, the selection given as (kind, namespace, name) keys."""
     # Plain tuples as keys: hashing them is much cheaper than hashing ObjectRefs, and digests
     # group thousands of changes this way.
-    listed = list(objects)
-    chosen_keys = {(r.kind, r.namespace, r.name) for r in selected}
     every: dict[Key, FluxObject] = {}
     chosen: dict[Key, FluxObject] = {}
-    for obj in listed:
+    for obj in objects:
         key = (obj.kind, obj.namespace, obj.name)
         every[key] = obj
         if key in chosen_keys:

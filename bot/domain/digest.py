@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Final
 
 from bot.domain.action_rules import material_state
-from bot.domain.causes import group_failures, group_related
+from bot.domain.causes import group_failures, group_related_keys
 from bot.domain.change_window import ChangeWindow, fold
 from bot.domain.condense import condense
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
@@ -27,7 +27,7 @@ from bot.domain.forges import commit_link
 from bot.domain.history import ActionRecord, ObjectKey, Snooze
 from bot.domain.kinds import GIT_REPOSITORY, HELM_RELEASE, kind_order
 from bot.domain.posture import Finding
-from bot.domain.status import FluxObject, Health, ObjectRef, truncate_hex
+from bot.domain.status import FluxObject, Health, truncate_hex
 from bot.domain.transitions import Change, Transition
 
 # An object that failed this many times in one digest window is flapping, not news each time.
@@ -508,34 +508,36 @@ def _by_root_cause(
 ) -> tuple[ChangeItem, ...]:
     """`found` grouped as Needs attention groups failures: one item per root cause."""
     by_key = {_key(t): t for t in found}
-    per_cluster: dict[str, set[ObjectRef]] = defaultdict(set)
-    for key in by_key:
-        per_cluster[key[0]].add(ObjectRef(key[1], key[2], key[3]))
+    per_cluster: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for cluster, kind, namespace, name in by_key:
+        per_cluster[cluster].add((kind, namespace, name))
     items: list[ChangeItem] = []
     grouped: set[ObjectKey] = set()
     for status in clusters:
-        selected = per_cluster.get(status.cluster)
+        cluster = status.cluster
+        selected = per_cluster.get(cluster)
         if not selected:
             continue
-        for group in group_related(status.objects, selected):
-            root_key = (status.cluster, group.root.kind, group.root.namespace, group.root.name)
-            members = [
-                by_key[(status.cluster, d.kind, d.namespace, d.name)] for d in group.dependents
-            ]
-            grouped.update({root_key, *(_key(m) for m in members)})
+        for group in group_related_keys(status.objects, selected):
+            root = group.root
+            root_key = (cluster, root.kind, root.namespace, root.name)
+            member_keys = [(cluster, d.kind, d.namespace, d.name) for d in group.dependents]
+            grouped.add(root_key)
+            grouped.update(member_keys)
             items.append(
                 ChangeItem(
-                    status.cluster, by_key[root_key], tuple(members),
+                    cluster, by_key[root_key], tuple(by_key[k] for k in member_keys),
                     failed_upgrades.get(root_key, ""),
                 )
             )  # fmt: skip
-    # Objects no longer there (deleted since) stand alone.
-    items += [
-        ChangeItem(t.cluster, t, (), failed_upgrades.get(_key(t), ""))
-        for t in found
-        if _key(t) not in grouped
-    ]
-    items.sort(key=lambda i: (-i.size, i.root.at, i.cluster, i.root.name))
+    if len(grouped) < len(by_key):
+        # Objects no longer there (deleted since) stand alone.
+        items += [
+            ChangeItem(t.cluster, t, (), failed_upgrades.get(_key(t), ""))
+            for t in found
+            if _key(t) not in grouped
+        ]
+    items.sort(key=lambda i: (-len(i.dependents), i.root.at, i.cluster, i.root.name))
     return tuple(items)
 
 

@@ -12,10 +12,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.domain.incidents import IncidentRecord
 from bot.domain.transitions import Change, KnownState, Transition
+
+if TYPE_CHECKING:  # change_window names its objects by ObjectKey, defined here
+    from bot.domain.change_window import ChangeWindow
 
 ObjectKey = tuple[str, str, str, str]
 """(cluster, kind, namespace, name): an object, fleet-wide (cluster names are unique)."""
@@ -117,6 +120,13 @@ class HistoryStore(Protocol):
         self, environment: str, since: dt.datetime, until: dt.datetime
     ) -> list[Transition]:
         """Transitions of `environment` with since < at <= until, oldest first."""
+        ...
+
+    def change_window(
+        self, environment: str, since: dt.datetime, until: dt.datetime
+    ) -> ChangeWindow:
+        """The transitions of `environment` with since < at <= until, folded per object:
+        equal to `change_window.fold(self.transitions(environment, since, until))`."""
         ...
 
     def record_action(self, record: ActionRecord) -> None:

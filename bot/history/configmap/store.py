@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from bot.domain.change_window import ChangeWindow, fold
 from bot.domain.history import ActionRecord, DigestRun, ObjectKey, RunState, Snooze
 from bot.domain.incidents import IncidentRecord
 from bot.domain.transitions import Change, KnownState, Transition
@@ -216,6 +217,13 @@ class ConfigMapHistory(Follower):
                 since,
                 until,
             )
+
+    def change_window(
+        self, environment: str, since: dt.datetime, until: dt.datetime
+    ) -> ChangeWindow:
+        """The transitions of `environment` with since < at <= until, folded per object."""
+        # They are in memory already: folding them builds nothing per transition.
+        return fold(self.transitions(environment, since, until))
 
     def actions(
         self, environment: str, since: dt.datetime, until: dt.datetime
