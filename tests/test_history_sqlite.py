@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from bot.domain.change_window import fold
 from bot.domain.history import RunState
 from bot.domain.transitions import Change, Transition
-from bot.history.sqlite import SCHEMA_VERSION, HistoryError, SqliteHistory
+from bot.history.sqlite import MIGRATIONS, SCHEMA_VERSION, HistoryError, SqliteHistory, to_us
 from tests.history_records import HOUR, MIN, PROD, T0, action, at, snooze, tr
 
 
@@ -172,6 +173,52 @@ def test_a_file_from_a_newer_fluxbot_is_refused(db_path: Path) -> None:
     con.close()
     with pytest.raises(HistoryError, match="newer fluxbot"):
         SqliteHistory(db_path)
+
+
+def test_a_version_3_file_keeps_its_transitions_in_order_after_the_upgrade(
+    db_path: Path,
+) -> None:
+    """Version 4 keeps transitions in (environment, time) order; a file written before keeps
+    every row, and what is recorded afterwards sorts after what was (same moment included)."""
+    db_path.parent.mkdir(parents=True)
+    con = sqlite3.connect(db_path)
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_us INTEGER)")
+    for version, statements in MIGRATIONS:
+        if version <= 3:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    con.execute("INSERT INTO environments (id, name) VALUES (1, ?)", (PROD,))
+    for obj, name in enumerate(("apps", "infra"), start=1):
+        con.execute(
+            "INSERT INTO objects VALUES (?, 1, 'prod-eu-1', 'Kustomization', 'flux-system', ?)",
+            (obj, name),
+        )
+    # Written out of time order, as a version-3 file may be: the read sorts by time, then id.
+    for row_id, obj, minute, new in [(1, 1, 5, "late"), (2, 2, 1, "early"), (3, 1, 1, "tie")]:
+        con.execute(
+            "INSERT INTO transitions (id, environment, object, change, at_us, old, new, message)"
+            " VALUES (?, 1, ?, 'revision', ?, '', ?, '')",
+            (row_id, obj, to_us(at(minute)), new),
+        )
+    con.commit()
+    con.close()
+
+    with SqliteHistory(db_path) as history:
+        history.record_transitions([tr(Change.REVISION, at(1), name="infra", new="recorded")])
+        got = history.transitions(PROD, at(0), at(9))
+        window = history.change_window(PROD, at(0), at(9))
+    assert [(t.name, t.new) for t in got] == [
+        ("infra", "early"),
+        ("apps", "tie"),
+        ("infra", "recorded"),
+        ("apps", "late"),
+    ]
+    assert window.same_as(fold(got))
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 4
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
 
 
 def test_prune_forgets_old_rows_counts_them_and_shrinks_the_file(db_path: Path) -> None:

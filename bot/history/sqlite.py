@@ -10,6 +10,8 @@ benchmarks/history_bench.py):
   `health` refer to them by integer id. Object rows no longer referenced are pruned.
 - Times are integer microseconds since the Unix epoch, UTC (`at_us`): exact, 8 bytes, ordered.
   Naive datetimes given to the store are taken as UTC; every datetime returned is aware UTC.
+- `transitions` is stored in (environment, at_us) order (a WITHOUT ROWID table): a digest
+  reads an environment's window as consecutive pages, however the rows were written.
 - `health` holds, per object, its latest failing/recovered/removed transition, kept up to date
   in the same transaction as the transitions themselves, so `failing_since` neither scans the
   history nor forgets an object that has been failing for longer than the retention.
@@ -65,7 +67,7 @@ twice. A caller whose claim is refused because of a young POSTING run (see `last
 try again once it is this old.
 """
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 BUSY_TIMEOUT_S: Final = 30.0
 WAL_LIMIT_BYTES: Final = 16 * 1024 * 1024
 
@@ -191,11 +193,41 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 ON incidents (environment)""",
         ),
     ),
+    (
+        4,
+        (
+            # Transitions kept in the order digests read them: an environment's window is
+            # one run of consecutive pages, not a row looked up per index entry wherever it
+            # was written (a day of a 100,000-object fleet: 75,000 rows per environment).
+            # `id` orders transitions recorded at the same moment; it is handed out from
+            # meta's transition_seq, as a WITHOUT ROWID table has no rowid to count with.
+            """CREATE TABLE transitions_by_time (
+                environment INTEGER NOT NULL,
+                at_us INTEGER NOT NULL,
+                id INTEGER NOT NULL,
+                object INTEGER NOT NULL,
+                change TEXT NOT NULL,
+                old TEXT NOT NULL,
+                new TEXT NOT NULL,
+                message TEXT NOT NULL,
+                down_us INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (environment, at_us, id)
+            ) WITHOUT ROWID""",
+            """INSERT INTO transitions_by_time
+                (environment, at_us, id, object, change, old, new, message, down_us)
+                SELECT environment, at_us, id, object, change, old, new, message, down_us
+                FROM transitions""",
+            """INSERT OR REPLACE INTO meta (key, value)
+                VALUES ('transition_seq', (SELECT coalesce(max(id), 0) FROM transitions))""",
+            "DROP TABLE transitions",
+            "ALTER TABLE transitions_by_time RENAME TO transitions",
+        ),
+    ),
 )
 
 _INSERT_TRANSITION: Final = """
-    INSERT INTO transitions (environment, object, change, at_us, old, new, message, down_us)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO transitions (environment, object, change, at_us, old, new, message, down_us, id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # How each change moves an object's known state (bot.domain.history.fold_known, in SQL):
 # parameters (object, environment, revision).
@@ -520,15 +552,26 @@ class SqliteHistory:
         if not transitions:
             return
         with self._write() as con:
+            # Ids in recording order, from the counter (the write lock is held: no one else
+            # takes the same ones).
+            con.execute(
+                "UPDATE meta SET value = value + ? WHERE key = 'transition_seq'",
+                (len(transitions),),
+            )
+            seq = con.execute("SELECT value FROM meta WHERE key = 'transition_seq'").fetchone()[0]
+            seq -= len(transitions)
             rows = []
             health = []
             for t in transitions:
+                seq += 1
                 environment = self._environment_id(con, t.environment)
                 obj = self._object_id(con, environment, (t.cluster, t.kind, t.namespace, t.name))
                 at = to_us(t.at)
                 change = Change(t.change)
                 down = to_us(t.down_since) if t.down_since is not None else 0
-                rows.append((environment, obj, change.value, at, t.old, t.new, t.message, down))
+                rows.append(
+                    (environment, obj, change.value, at, t.old, t.new, t.message, down, seq)
+                )
                 if change in _HEALTH_CHANGES:
                     health.append((obj, environment, change.value, at))
                 # In order: each change moves the known state from where the last one left it.
@@ -856,7 +899,12 @@ class SqliteHistory:
         """
         cutoff = to_us(before)
         with self._write() as con:
-            deleted = con.execute("DELETE FROM transitions WHERE at_us < ?", (cutoff,)).rowcount
+            # Per environment: each one's old transitions are the start of its run of pages.
+            deleted = con.execute(
+                "DELETE FROM transitions "
+                "WHERE environment IN (SELECT id FROM environments) AND at_us < ?",
+                (cutoff,),
+            ).rowcount
             deleted += con.execute("DELETE FROM actions WHERE at_us < ?", (cutoff,)).rowcount
             deleted += con.execute("DELETE FROM snoozes WHERE until_us < ?", (cutoff,)).rowcount
             deleted += con.execute(
