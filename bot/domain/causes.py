@@ -21,7 +21,7 @@ failures this way, so the rule lives here once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Final
 
@@ -163,20 +163,18 @@ def group_related(objects: Iterable[FluxObject], selected: Set[ObjectRef]) -> li
     upwards ends at the root. Digests group what recovered together this way: one fixed source
     is one item with the objects that recovered with it.
     """
-    return group_related_keys(objects, {(r.kind, r.namespace, r.name) for r in selected})
-
-
-def group_related_keys(objects: Iterable[FluxObject], chosen_keys: Set[Key]) -> list[CauseGroup]:
-    """`group_related`, the selection given as (kind, namespace, name) keys."""
     # Plain tuples as keys: hashing them is much cheaper than hashing ObjectRefs, and digests
     # group thousands of changes this way.
-    every: dict[Key, FluxObject] = {}
-    chosen: dict[Key, FluxObject] = {}
-    for obj in objects:
-        key = (obj.kind, obj.namespace, obj.name)
-        every[key] = obj
-        if key in chosen_keys:
-            chosen[key] = obj
+    return group_selected(
+        {(o.kind, o.namespace, o.name): o for o in objects},
+        {(r.kind, r.namespace, r.name) for r in selected},
+    )
+
+
+def group_selected(every: Mapping[Key, FluxObject], chosen_keys: Set[Key]) -> list[CauseGroup]:
+    """`group_related`, given the cluster's objects by key (in the cluster's order): a digest
+    indexes each cluster once for all it groups."""
+    chosen = {key: every[key] for key in every if key in chosen_keys}
 
     def cause(obj: FluxObject) -> Key | None:
         source = obj.source_ref

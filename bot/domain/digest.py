@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
 
 from bot.domain.action_rules import material_state
-from bot.domain.causes import group_failures, group_related_keys
+from bot.domain.causes import Key as Key3
+from bot.domain.causes import group_failures, group_selected
 from bot.domain.change_window import ChangeWindow, fold
 from bot.domain.condense import condense
 from bot.domain.fleet import CacheState, ClusterProblem, ClusterStatus, Freshness, HealthCounts
@@ -385,11 +386,12 @@ def _changes(
     end: dt.datetime,
     clusters: Sequence[ClusterStatus] = (),
 ) -> Changes:
-    current = {
-        (status.cluster, o.kind, o.namespace, o.name): o
-        for status in clusters
-        for o in status.objects
-    }
+    # Each cluster's objects by (kind, namespace, name), built once for every lookup below.
+    current: dict[str, dict[tuple[str, str, str], FluxObject]] = {}
+    for status in clusters:
+        index = current.setdefault(status.cluster, {})
+        for o in status.objects:
+            index[(o.kind, o.namespace, o.name)] = o
     failures = window.failures
     flapping = {k for k, n in failures.items() if n >= FLAP_THRESHOLD}
     revisions: dict[str, dict[ObjectKey, str]] = defaultdict(dict)
@@ -408,7 +410,7 @@ def _changes(
                 RevisionGroup(
                     new,
                     tuple(sorted({old for old in moved.values() if old})),
-                    tuple(sorted(moved, key=lambda k: (kind_order(k[1]), k[0], k[2], k[3]))),
+                    _in_kind_order(moved),
                     _link(new, moved, current),
                     _downtime([downtime[k] for k in moved if k in downtime]),
                 )
@@ -422,7 +424,7 @@ def _changes(
     for key, (old, new) in sorted(upgrades.items()):
         if old == new:
             continue
-        verdict = _upgrade_verdict(current.get(key), new)
+        verdict = _upgrade_verdict(_find(current, key), new)
         if verdict is None:
             chart_upgrades.append(ChartUpgrade(key[0], key[2], key[3], old, new))
         elif verdict == "":
@@ -435,7 +437,7 @@ def _changes(
     new_failures += tuple(
         Transition(
             environment, key[0], key[1], key[2], key[3], Change.FAILING, at,
-            message=current[key].message if key in current else "", down_since=down_since,
+            message=obj.message if (obj := _find(current, key)) else "", down_since=down_since,
         )
         for key, (_, _, at, down_since, environment) in (
             window.revisions.items() if failed_upgrades else ()
@@ -446,8 +448,8 @@ def _changes(
     return Changes(
         revisions=groups,
         chart_upgrades=tuple(chart_upgrades),
-        new_failures=_by_root_cause(new_failures, clusters, failed_upgrades),
-        recoveries=_by_root_cause(recoveries, clusters, {}),
+        new_failures=_by_root_cause(new_failures, current, failed_upgrades),
+        recoveries=_by_root_cause(recoveries, current, {}),
         flapping=tuple(sorted((k, failures[k]) for k in flapping)),
         actions=tuple(a for a in actions if start < a.at <= end),
     )
@@ -482,16 +484,18 @@ def _upgrade_verdict(release: FluxObject | None, new: str) -> str | None:
 
 
 def _link(
-    new: str, moved: Mapping[ObjectKey, str], current: Mapping[ObjectKey, FluxObject]
+    new: str, moved: Mapping[ObjectKey, str], current: Mapping[str, Mapping[Key3, FluxObject]]
 ) -> str | None:
     """The commit page of `new`, from a GitRepository that moved to it (or serves it now)."""
-    repositories = [current.get(k) for k in moved if k[1] == GIT_REPOSITORY.kind]
+    repositories = [_find(current, k) for k in moved if k[1] == GIT_REPOSITORY.kind]
     if not repositories:
         clusters = {k[0] for k in moved}
         repositories = [
             o
-            for k, o in current.items()
-            if k[0] in clusters and o.kind == GIT_REPOSITORY.kind and o.full_revision == new
+            for cluster, index in current.items()
+            if cluster in clusters
+            for o in index.values()
+            if o.kind == GIT_REPOSITORY.kind and o.full_revision == new
         ]
     for repository in repositories:
         if repository is not None and repository.url:
@@ -503,22 +507,21 @@ def _link(
 
 def _by_root_cause(
     found: Sequence[Transition],
-    clusters: Sequence[ClusterStatus],
+    current: Mapping[str, Mapping[Key3, FluxObject]],
     failed_upgrades: Mapping[ObjectKey, str],
 ) -> tuple[ChangeItem, ...]:
     """`found` grouped as Needs attention groups failures: one item per root cause."""
     by_key = {_key(t): t for t in found}
-    per_cluster: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    per_cluster: dict[str, set[Key3]] = defaultdict(set)
     for cluster, kind, namespace, name in by_key:
         per_cluster[cluster].add((kind, namespace, name))
     items: list[ChangeItem] = []
     grouped: set[ObjectKey] = set()
-    for status in clusters:
-        cluster = status.cluster
+    for cluster, index in current.items():
         selected = per_cluster.get(cluster)
         if not selected:
             continue
-        for group in group_related_keys(status.objects, selected):
+        for group in group_selected(index, selected):
             root = group.root
             root_key = (cluster, root.kind, root.namespace, root.name)
             member_keys = [(cluster, d.kind, d.namespace, d.name) for d in group.dependents]
@@ -539,6 +542,20 @@ def _by_root_cause(
         ]
     items.sort(key=lambda i: (-len(i.dependents), i.root.at, i.cluster, i.root.name))
     return tuple(items)
+
+
+def _find(current: Mapping[str, Mapping[Key3, FluxObject]], key: ObjectKey) -> FluxObject | None:
+    index = current.get(key[0])
+    return index.get(key[1:]) if index is not None else None
+
+
+def _in_kind_order(keys: Iterable[ObjectKey]) -> tuple[ObjectKey, ...]:
+    """Sources first, then by cluster, namespace and name."""
+    order: dict[str, int] = {}
+    for key in keys:
+        if key[1] not in order:
+            order[key[1]] = kind_order(key[1])
+    return tuple(sorted(keys, key=lambda k: (order[k[1]], k[0], k[2], k[3])))
 
 
 def _key(t: Transition) -> ObjectKey:
