@@ -328,19 +328,13 @@ def compose(
                 and o.suspension.until is not None
                 and o.suspension.until < now,
             )
-            for o in status.objects
-            if o.suspended
+            for o in _suspended(status)
         ]
     attention.sort(
         key=lambda i: (-len(i.dependents), kind_order(i.root.kind), i.cluster, i.root.name)
     )
     suspended.sort(key=lambda s: (not s.overdue, s.cluster, s.obj.namespace, s.obj.name))
-    drifted = tuple(
-        DriftItem(status.cluster, o)
-        for status in clusters
-        for o in status.objects
-        if o.drifted and not o.suspended
-    )
+    drifted = tuple(DriftItem(status.cluster, o) for status in clusters for o in _drifted(status))
     lines = tuple(
         ClusterLine(s.cluster, s.counts, s.freshness, s.unreadable, last_seen.get(s.cluster))
         for s in clusters
@@ -356,6 +350,17 @@ def compose(
         snoozed=hidden,
         counts=total,
         drifted=drifted,
+    )
+
+
+def _suspended(status: ClusterStatus) -> tuple[FluxObject, ...]:
+    # Kept with the status while its objects are unchanged: a pass over every object less.
+    return status.views.get("suspended", lambda: tuple(o for o in status.objects if o.suspended))
+
+
+def _drifted(status: ClusterStatus) -> tuple[FluxObject, ...]:
+    return status.views.get(
+        "drifted", lambda: tuple(o for o in status.objects if o.drifted and not o.suspended)
     )
 
 
