@@ -211,7 +211,9 @@ def group_selected(every: Mapping[Key, FluxObject], chosen_keys: Set[Key]) -> li
     return [
         CauseGroup(
             chosen[root],
-            tuple(sorted(dependents, key=lambda o: (kind_order(o.kind), o.namespace, o.name))),
+            tuple(sorted(dependents, key=lambda o: (kind_order(o.kind), o.namespace, o.name)))
+            if dependents
+            else (),
         )
         for root, dependents in groups.items()
     ]

@@ -529,15 +529,15 @@ def _by_root_cause(
         for group in group_selected(index, selected):
             root = group.root
             root_key = (cluster, root.kind, root.namespace, root.name)
-            member_keys = [(cluster, d.kind, d.namespace, d.name) for d in group.dependents]
             grouped.add(root_key)
-            grouped.update(member_keys)
+            members: tuple[Transition, ...] = ()
+            if group.dependents:  # most roots stand alone: nothing to build for them
+                member_keys = [(cluster, d.kind, d.namespace, d.name) for d in group.dependents]
+                grouped.update(member_keys)
+                members = tuple(by_key[k] for k in member_keys)
             items.append(
-                ChangeItem(
-                    cluster, by_key[root_key], tuple(by_key[k] for k in member_keys),
-                    failed_upgrades.get(root_key, ""),
-                )
-            )  # fmt: skip
+                ChangeItem(cluster, by_key[root_key], members, failed_upgrades.get(root_key, ""))
+            )
     if len(grouped) < len(by_key):
         # Objects no longer there (deleted since) stand alone.
         items += [
