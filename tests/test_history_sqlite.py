@@ -182,6 +182,7 @@ def test_a_version_3_file_keeps_its_transitions_in_order_after_the_upgrade(
     every row, and what is recorded afterwards sorts after what was (same moment included)."""
     db_path.parent.mkdir(parents=True)
     con = sqlite3.connect(db_path)
+    con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # as SqliteHistory makes its files
     con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_us INTEGER)")
     for version, statements in MIGRATIONS:
         if version <= 3:
@@ -218,6 +219,8 @@ def test_a_version_3_file_keeps_its_transitions_in_order_after_the_upgrade(
     con = sqlite3.connect(db_path)
     assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 4
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the old table's pages
+    assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
     con.close()
 
 

@@ -469,6 +469,11 @@ class SqliteHistory:
             with self._lock:
                 self._con.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._con.execute("VACUUM")
+        elif 0 < current < SCHEMA_VERSION:
+            # An upgrade that rewrote a table (version 4) left the old one's pages free: give
+            # them back now rather than at the next prune (see prune for executescript).
+            with self._lock:
+                self._con.executescript("PRAGMA incremental_vacuum;")
 
     # -- transactions and ids --
 
