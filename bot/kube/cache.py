@@ -41,6 +41,7 @@ from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
 from bot.domain.transitions import Listing, Transition, settled_health, transitions
 from bot.kube.clients import build_api_client
+from bot.kube.collector import collection_paused
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
@@ -515,20 +516,25 @@ class _KindWatcher:
                 _preload_content=False,
             )
             try:
-                listing = json.loads(response.data)
+                body = response.data
             finally:
                 response.release_conn()
-            if not isinstance(listing, dict):
-                raise ValueError(f"list of {self._kind.plural} is not a JSON object")
             kind = self._kind.kind
-            objects = [
-                parse_flux_object(item, kind)
-                for item in listing.get("items") or ()
-                if isinstance(item, dict)
-            ]
-            metadata = listing.get("metadata")
-            version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
-            del listing
+            with collection_paused:
+                listing = json.loads(body)
+                del body
+                if not isinstance(listing, dict):
+                    raise ValueError(f"list of {self._kind.plural} is not a JSON object")
+                objects = [
+                    parse_flux_object(item, kind)
+                    for item in listing.get("items") or ()
+                    if isinstance(item, dict)
+                ]
+                metadata = listing.get("metadata")
+                version = (
+                    str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
+                )
+                del listing
         self._cache.replace_kind(kind, objects)
         return version
 
