@@ -29,6 +29,7 @@ from bot.config import load_config
 from bot.domain.fleet import CacheState, FleetReader
 from bot.domain.transitions import Transition
 from bot.kube.cache import FleetCache
+from bot.kube.collector import freeze_survivors
 from bot.kube.reader import KubeFleetReader
 from bot.render.text import render
 from bot.slack.render import render as render_slack
@@ -36,20 +37,32 @@ from bot.slack.render import render as render_slack
 ObjectKey = tuple[str, str, str, str]
 
 
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
+    """Peak resident set size of this process so far, in MB.
+
+    `VmHWM`, the high-water mark of this process image. Not `ru_maxrss`: Linux carries it
+    over fork and exec, so a probe started by a driver holding the seeded fleet (over 1 GB)
+    reported the driver's size as its own peak.
+    """
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_rss_mb() -> float:
     """Resident set size now, in MB, from /proc (0 where there is no /proc)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _proc_status_mb("VmRSS") or 0.0
 
 
 class Probe:
@@ -118,6 +131,9 @@ class Probe:
         # CPU seconds of the whole process (every watcher thread): on a shared machine the
         # wall time above depends on the other jobs, this much less.
         cpu = time.process_time() - cpu_started
+        # What `fluxbot serve` does once synced (bot/compose/runtime.py): later full
+        # collections during the queries do not rescan the cache.
+        freeze_survivors()
         statuses = cache.read(self.layout.targets())
         not_live = {
             f"{t.cluster}": f"{f.state}: {f.error or ''}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import re
 import threading
 import time
@@ -521,3 +522,25 @@ def test_answers_from_kept_views_read_exactly_like_fresh_ones_at_every_moment(
     # The AGE column follows the clock although the rows were laid out once: the
     # Kustomizations (one per cluster) have been Ready since T0.
     assert ages == ["30 s", "30 s", "3 h", "3 h", "4 d", "4 d"]
+
+
+def test_the_garbage_collector_is_off_during_the_cold_sync_and_back_once_live_or_failed(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    # bot/kube/collector.py: the cold sync allocates only the cache and listings freed by
+    # reference counting, so the cyclic collector stays off until each cluster is live or has
+    # failed. One cluster's Kustomizations list slowly; the other is down from the start.
+    assert gc.isenabled()
+    fleet["prod-eu-1"].inject("GET", "kustomizations$", latency=1.5, watch=False, times=1)
+    fleet["prod-us-1"].stop()
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        _until(lambda: fleet_cache.freshness()[PROD_US].state is CacheState.STALE)
+        during_the_slow_list = gc.isenabled()
+        assert not fleet_cache.wait_synced(10)
+        assert fleet_cache.freshness()[PROD_EU].state is CacheState.LIVE
+        assert (during_the_slow_list, gc.isenabled()) == (False, True)
+    finally:
+        fleet_cache.stop()
+    assert gc.isenabled()

@@ -19,6 +19,7 @@ from bot.domain.history import HistoryStore
 from bot.incidents.service import IncidentPublisher, IncidentService
 from bot.kube.cache import FleetCache
 from bot.kube.clients import home_api_client
+from bot.kube.collector import freeze_survivors
 from bot.kube.lease import LeaderElector
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
     cache.start()
     if not cache.wait_synced(sync_seconds):
         log.warning("some clusters are not synced yet; their answers say so")
+    # The cache lives as long as the process: later full collections need not rescan it.
+    log.info("%d objects moved out of the garbage collector's scans", freeze_survivors())
     layout = config.layout()
     composer = DigestComposer(layout, cache, history, before=recorder.flush)
     runner = CommandRunner(

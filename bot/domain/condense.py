@@ -37,7 +37,8 @@ def condense(message: str, limit: int = DEFAULT_LIMIT) -> str:
     """`message` fitted to `limit` characters with its cause and object first."""
     text = " ".join(message.split())
     if len(text) <= limit:
-        return text
+        # The message itself when nothing changed: a listing of 25,000 rows keeps one copy.
+        return message if text == message else text
     text = collapse_literals(text)
     clauses = [c for c in _clauses(text) if c and c not in _FILLER and not _is_literal(c)]
     if len(clauses) <= 1:

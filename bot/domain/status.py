@@ -135,6 +135,9 @@ class InventoryEntry:
         return ObjectRef(self.kind, self.namespace, self.name)
 
 
+# The same workloads are applied in many clusters, so their inventories repeat entry for
+# entry: equal entries (immutable) are shared by every object that lists them.
+@functools.lru_cache(maxsize=16384)
 def parse_inventory_id(entry_id: str) -> InventoryEntry | None:
     """`<namespace>_<name>_<group>_<kind>` (cli-utils ObjMetadata) as an entry, or None.
 
@@ -484,14 +487,16 @@ def _safeguards(
     if flux_kind is HELM_RELEASE:
         upgrade, install = _map(spec.get("upgrade")), _map(spec.get("install"))
         up_rem, in_rem = _map(upgrade.get("remediation")), _map(install.get("remediation"))
-        return Safeguards(
-            upgrade_retries=_int(up_rem.get("retries")) or 0,
-            upgrade_remediate_last_failure=_bool(up_rem.get("remediateLastFailure")),
-            upgrade_remediation_strategy=_str(up_rem.get("strategy")),
-            upgrade_strategy=_str(_map(upgrade.get("strategy")).get("name")),
-            install_retries=_int(in_rem.get("retries")) or 0,
-            install_remediate_last_failure=_bool(in_rem.get("remediateLastFailure")),
-            install_strategy=_str(_map(install.get("strategy")).get("name")),
+        return _shared_safeguards(
+            Safeguards(
+                upgrade_retries=_int(up_rem.get("retries")) or 0,
+                upgrade_remediate_last_failure=_bool(up_rem.get("remediateLastFailure")),
+                upgrade_remediation_strategy=_str(up_rem.get("strategy")),
+                upgrade_strategy=_str(_map(upgrade.get("strategy")).get("name")),
+                install_retries=_int(in_rem.get("retries")) or 0,
+                install_remediate_last_failure=_bool(in_rem.get("remediateLastFailure")),
+                install_strategy=_str(_map(install.get("strategy")).get("name")),
+            )
         )
     if flux_kind is KUSTOMIZATION:
         # Inventory ids are `<namespace>_<name>_<group>_<Kind>` (fluxcd/pkg ssa ObjMetadata).
@@ -499,14 +504,23 @@ def _safeguards(
         kinds = frozenset(
             _str(_map(e).get("id")).rsplit("_", 1)[-1] for e in entries if _map(e).get("id")
         )
-        return Safeguards(
-            wait=spec.get("wait") is True,
-            health_checks=len(_list(spec.get("healthChecks"))),
-            timeout=parse_go_duration(spec.get("timeout")),
-            interval=parse_go_duration(spec.get("interval")),
-            inventory_kinds=kinds,
+        return _shared_safeguards(
+            Safeguards(
+                wait=spec.get("wait") is True,
+                health_checks=len(_list(spec.get("healthChecks"))),
+                timeout=parse_go_duration(spec.get("timeout")),
+                interval=parse_go_duration(spec.get("interval")),
+                inventory_kinds=kinds,
+            )
         )
     return None
+
+
+# A fleet's objects mostly share a few failure-handling settings: equal Safeguards (immutable)
+# are kept once, with their set of inventory kinds.
+@functools.lru_cache(maxsize=1024)
+def _shared_safeguards(safeguards: Safeguards) -> Safeguards:
+    return safeguards
 
 
 def _bool(value: object) -> bool | None:

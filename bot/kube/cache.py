@@ -41,6 +41,7 @@ from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
 from bot.domain.transitions import Listing, Transition, settled_health, transitions
 from bot.kube.clients import build_api_client
+from bot.kube.collector import collection_paused
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
@@ -128,6 +129,8 @@ class ClusterCache:
         self._api_client: Any = None
         self.server = "?"
         self.served: ServedKinds | None = None
+        # Whether this cluster still holds the collector's pause of its cold sync.
+        self._pausing = False
 
     def _notify(self) -> None:
         """Wake whoever follows an object (the caller holds the lock)."""
@@ -139,6 +142,11 @@ class ClusterCache:
 
     def start(self) -> None:
         """Connect, discover and start watching, in the background."""
+        # Everything the cold sync allocates is either the cache itself or a listing freed
+        # by reference counting: the cyclic collector stays off until this cluster is live
+        # or has failed (see bot/kube/collector.py).
+        collection_paused.hold()
+        self._pausing = True
         thread = threading.Thread(
             target=self._supervise, name=f"cache-{self.target.cluster}", daemon=True
         )
@@ -149,6 +157,7 @@ class ClusterCache:
         """Stop every thread of this cluster and close its connections."""
         self._stop.set()
         with self._changed:
+            self._end_cold_sync()
             self._notify()
         for watcher in list(self._watchers):
             watcher.interrupt()
@@ -225,9 +234,16 @@ class ClusterCache:
         """Set when the cache is shutting down."""
         return self._stop
 
+    def _end_cold_sync(self) -> None:
+        # The caller holds the lock. Live, failed or stopping: the cold sync is over.
+        if self._pausing:
+            self._pausing = False
+            collection_paused.release()
+
     def _cluster_failed(self, problem: ClusterProblem) -> None:
         metrics.record_cluster_error(self.target.environment, self.target.cluster, problem.kind)
         with self._lock:
+            self._end_cold_sync()
             self._cluster_problem = problem
             self._problem_since = self._problem_since or _now()
         log.info("cluster %s: %s", self.target.cluster, problem.detail or problem.message)
@@ -240,6 +256,8 @@ class ClusterCache:
             if health.problem is None:
                 health.since = _now()
             health.problem = problem
+            if problem.kind not in _PER_KIND:
+                self._end_cold_sync()
             self._note_synced(_now())
         log.info("cluster %s %s: %s", self.target.cluster, kind, problem.detail or problem.message)
 
@@ -299,6 +317,7 @@ class ClusterCache:
             h.synced or (h.problem and h.problem.kind in _PER_KIND) for h in self._kinds.values()
         ):
             self._synced_at = at
+            self._end_cold_sync()
 
     def upsert(self, obj: FluxObject) -> None:
         """Apply one ADDED or MODIFIED watch event."""
@@ -515,20 +534,25 @@ class _KindWatcher:
                 _preload_content=False,
             )
             try:
-                listing = json.loads(response.data)
+                body = response.data
             finally:
                 response.release_conn()
-            if not isinstance(listing, dict):
-                raise ValueError(f"list of {self._kind.plural} is not a JSON object")
             kind = self._kind.kind
-            objects = [
-                parse_flux_object(item, kind)
-                for item in listing.get("items") or ()
-                if isinstance(item, dict)
-            ]
-            metadata = listing.get("metadata")
-            version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
-            del listing
+            with collection_paused:
+                listing = json.loads(body)
+                del body
+                if not isinstance(listing, dict):
+                    raise ValueError(f"list of {self._kind.plural} is not a JSON object")
+                objects = [
+                    parse_flux_object(item, kind)
+                    for item in listing.get("items") or ()
+                    if isinstance(item, dict)
+                ]
+                metadata = listing.get("metadata")
+                version = (
+                    str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
+                )
+                del listing
         self._cache.replace_kind(kind, objects)
         return version
 

@@ -26,6 +26,7 @@ from bot.domain.fleet import (
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 from bot.kube.clients import ClientPool
+from bot.kube.collector import collection_paused
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
@@ -140,10 +141,11 @@ class KubeFleetReader:
                 _preload_content=False,
             )
             try:
-                listing = json.loads(response.data)
+                body = response.data
             finally:
                 response.release_conn()
-            return _parse_items(listing, kind.kind)
+            with collection_paused:
+                return _parse_items(json.loads(body), kind.kind)
 
     def _served_kinds(self, cluster: str, api_client: Any) -> ServedKinds:
         with self._lock:
