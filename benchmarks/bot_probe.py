@@ -23,13 +23,13 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.collector import freeze_survivors
 from bot.commands.answers import StatusAnswer
 from bot.commands.executor import CommandRunner
 from bot.config import load_config
 from bot.domain.fleet import CacheState, FleetReader
 from bot.domain.transitions import Transition
 from bot.kube.cache import FleetCache
-from bot.kube.collector import freeze_survivors
 from bot.kube.reader import KubeFleetReader
 from bot.render.text import render
 from bot.slack.render import render as render_slack

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks.cache_bench import ClusterBuilder, fleet_layout, machine, percentile
+from bot.collector import freeze_survivors
 from bot.digests.composer import DigestComposer
 from bot.domain.fleet import EnvironmentLayout, FleetLayout
 from bot.domain.history import ActionRecord
@@ -111,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ok",
                 )
             )
+        # As in `fluxbot serve`: the day's transitions are in the history store, not in
+        # memory, and what the cold sync built is frozen out of the collector's scans
+        # (bot/compose/runtime.py), so a full collection during a digest scans only what is new.
+        del transitions
+        freeze_survivors()
         composer = DigestComposer(layout, OfflineFleetReader(clusters), history, lambda: now)
         timings: list[float] = []
         sizes = []

@@ -527,7 +527,7 @@ def test_answers_from_kept_views_read_exactly_like_fresh_ones_at_every_moment(
 def test_the_garbage_collector_is_off_during_the_cold_sync_and_back_once_live_or_failed(
     fleet: FakeFleet, tmp_path: Path
 ) -> None:
-    # bot/kube/collector.py: the cold sync allocates only the cache and listings freed by
+    # bot/collector.py: the cold sync allocates only the cache and listings freed by
     # reference counting, so the cyclic collector stays off until each cluster is live or has
     # failed. One cluster's Kustomizations list slowly; the other is down from the start.
     assert gc.isenabled()

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.collector import freeze_survivors
 from bot.commands.executor import CommandRunner
 from bot.compose.history import open_history
 from bot.config import FluxbotConfig
@@ -19,7 +20,6 @@ from bot.domain.history import HistoryStore
 from bot.incidents.service import IncidentPublisher, IncidentService
 from bot.kube.cache import FleetCache
 from bot.kube.clients import home_api_client
-from bot.kube.collector import freeze_survivors
 from bot.kube.lease import LeaderElector
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from bot.collector import collection_paused
 from bot.config import FluxbotConfig
 from bot.domain.digest import Digest, compose
 from bot.domain.fleet import ClusterStatus, FleetLayout, FleetReader
@@ -39,13 +40,17 @@ class DigestComposer:
         if self.before is not None:
             self.before()
         now = now or self.clock()
-        statuses = self.reader.read(self.layout.targets(environment))
-        digest = self._compose(environment, statuses, now)
-        layout = self.layout.environment(environment)
-        if layout is None:
-            return digest
-        policy = layout.posture or default_policy(layout.tier)
-        return replace(digest, posture=tuple(audit(statuses, {environment: policy}, now)))
+        # A digest of 25,000 objects builds tens of thousands of items that live until it is
+        # posted: collected as they are built, they would be rescanned over and over (at
+        # 100,000 objects a third of the composition's time). One pass after is enough.
+        with collection_paused:
+            statuses = self.reader.read(self.layout.targets(environment))
+            digest = self._compose(environment, statuses, now)
+            layout = self.layout.environment(environment)
+            if layout is None:
+                return digest
+            policy = layout.posture or default_policy(layout.tier)
+            return replace(digest, posture=tuple(audit(statuses, {environment: policy}, now)))
 
     def _compose(self, environment: str, statuses: list[ClusterStatus], now: dt.datetime) -> Digest:
         if self.history is None:

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from kubernetes import client as k8s
 
+from bot.collector import collection_paused
 from bot.config import CacheSettings, ClusterConfig, FluxbotConfig, KubernetesSettings
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
@@ -41,7 +42,6 @@ from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, Health, ObjectRef, parse_flux_object
 from bot.domain.transitions import Listing, Transition, settled_health, transitions
 from bot.kube.clients import build_api_client
-from bot.kube.collector import collection_paused
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
@@ -144,7 +144,7 @@ class ClusterCache:
         """Connect, discover and start watching, in the background."""
         # Everything the cold sync allocates is either the cache itself or a listing freed
         # by reference counting: the cyclic collector stays off until this cluster is live
-        # or has failed (see bot/kube/collector.py).
+        # or has failed (see bot/collector.py).
         collection_paused.hold()
         self._pausing = True
         thread = threading.Thread(

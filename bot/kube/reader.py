@@ -14,6 +14,7 @@ from typing import Any, Final
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from bot.collector import collection_paused
 from bot.config import FluxbotConfig
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
@@ -26,7 +27,6 @@ from bot.domain.fleet import (
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
 from bot.kube.clients import ClientPool
-from bot.kube.collector import collection_paused
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events

@@ -9,6 +9,9 @@ pauses while any cluster is in its cold sync (until it is live or has failed) an
 later listing is decoded and parsed, and resumes when the last holder is done (cycles made
 meanwhile elsewhere are collected then).
 
+A digest is the same kind of burst: tens of thousands of items built at once and kept until
+it is posted, so collection pauses while one is composed too.
+
 What the cold sync built stays for the life of the process: `freeze_survivors` moves it out of
 the collector's reach, so later full collections (a digest, a burst of answers) scan only what
 is new (CPython's `gc.freeze`).
