@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 import threading
 import time
@@ -45,6 +44,7 @@ from bot.kube.clients import build_api_client
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
+from bot.kube.listing import list_objects
 from bot.kube.listwatch import Backoff, ListWatch
 from bot.observability import metrics
 
@@ -525,35 +525,10 @@ class _KindWatcher:
         # A bounded number of listings are read and parsed at once, fleet-wide: the response
         # and its decoded JSON are the largest transient things the cache ever holds.
         with self._cache.list_slots:
-            response: Any = self._api.list_cluster_custom_object(
-                self._kind.group,
-                self._version,
-                self._kind.plural,
-                _request_timeout=self._cache.timeout,
-                # The raw body, decoded once by json: the client would also decode it to text.
-                _preload_content=False,
+            objects, version = list_objects(
+                self._api, self._kind, self._version, self._cache.timeout
             )
-            try:
-                body = response.data
-            finally:
-                response.release_conn()
-            kind = self._kind.kind
-            with collection_paused:
-                listing = json.loads(body)
-                del body
-                if not isinstance(listing, dict):
-                    raise ValueError(f"list of {self._kind.plural} is not a JSON object")
-                objects = [
-                    parse_flux_object(item, kind)
-                    for item in listing.get("items") or ()
-                    if isinstance(item, dict)
-                ]
-                metadata = listing.get("metadata")
-                version = (
-                    str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
-                )
-                del listing
-        self._cache.replace_kind(kind, objects)
+        self._cache.replace_kind(self._kind.kind, objects)
         return version
 
     def _apply(self, event: Any, resource_version: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -14,7 +13,6 @@ from typing import Any, Final
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from bot.collector import collection_paused
 from bot.config import FluxbotConfig
 from bot.domain.events import FluxEvent
 from bot.domain.fleet import (
@@ -25,11 +23,12 @@ from bot.domain.fleet import (
     ProblemKind,
 )
 from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
-from bot.domain.status import FluxObject, ObjectRef, parse_flux_object
+from bot.domain.status import FluxObject, ObjectRef
 from bot.kube.clients import ClientPool
 from bot.kube.discovery import ServedKinds, discover
 from bot.kube.errors import describe_error
 from bot.kube.events import read_events
+from bot.kube.listing import list_objects
 from bot.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ class KubeFleetReader:
                 if version is None or (kinds and kind.kind not in kinds):
                     continue
                 try:
-                    objects.extend(self._list(custom, kind.group, version, kind))
+                    objects.extend(self._list(custom, version, kind))
                 except ApiException as err:
                     if err.status in (401,) or (err.status or 0) >= 500:
                         raise
@@ -129,23 +128,9 @@ class KubeFleetReader:
             target.environment, target.cluster, tuple(objects), tuple(problems), read_at=_now()
         )
 
-    def _list(self, custom: Any, group: str, version: str, kind: FluxKind) -> list[FluxObject]:
+    def _list(self, custom: Any, version: str, kind: FluxKind) -> list[FluxObject]:
         with self._list_slots:
-            response: Any = custom.list_cluster_custom_object(
-                group,
-                version,
-                kind.plural,
-                _request_timeout=self._timeout,
-                # The raw body, decoded once by json (not also to text by the client), and
-                # dropped as soon as it is parsed: listings are a read's memory peak.
-                _preload_content=False,
-            )
-            try:
-                body = response.data
-            finally:
-                response.release_conn()
-            with collection_paused:
-                return _parse_items(json.loads(body), kind.kind)
+            return list_objects(custom, kind, version, self._timeout)[0]
 
     def _served_kinds(self, cluster: str, api_client: Any) -> ServedKinds:
         with self._lock:
@@ -160,16 +145,6 @@ class KubeFleetReader:
     def _forget(self, cluster: str) -> None:
         with self._lock:
             self._discovered.pop(cluster, None)
-
-
-def _parse_items(listing: Any, kind: str) -> list[FluxObject]:
-    items = listing.get("items") if isinstance(listing, dict) else None
-    objects = []
-    for item in items or []:
-        if isinstance(item, dict):
-            # List items of custom resources carry kind, but do not depend on it.
-            objects.append(parse_flux_object(item, kind))
-    return objects
 
 
 def _now() -> dt.datetime:

@@ -1,0 +1,45 @@
+"""One list request for a Flux kind, read and parsed the way every reader of the fleet needs.
+
+The response body is taken raw and decoded once by `json` (the client would also decode it to
+text first), parsed with the garbage collector paused (see bot/collector.py), and dropped as
+soon as it is parsed: listings are the largest transient thing a read ever holds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.collector import collection_paused
+from bot.domain.kinds import FluxKind
+from bot.domain.status import FluxObject, parse_flux_object
+
+
+def list_objects(
+    custom: Any, kind: FluxKind, version: str, timeout: tuple[float, float]
+) -> tuple[list[FluxObject], str]:
+    """Every object of `kind` in the cluster, parsed, and the list's resourceVersion.
+
+    ValueError when the body is not a JSON object: an empty answer would say the kind has none.
+    """
+    response: Any = custom.list_cluster_custom_object(
+        kind.group, version, kind.plural, _request_timeout=timeout, _preload_content=False
+    )
+    try:
+        body = response.data
+    finally:
+        response.release_conn()
+    with collection_paused:
+        listing = json.loads(body)
+        del body
+        if not isinstance(listing, dict):
+            raise ValueError(f"list of {kind.plural} is not a JSON object")
+        # List items of custom resources carry their kind, but the kind listed is the one.
+        objects = [
+            parse_flux_object(item, kind.kind)
+            for item in listing.get("items") or ()
+            if isinstance(item, dict)
+        ]
+        metadata = listing.get("metadata")
+    version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
+    return objects, version
