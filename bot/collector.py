@@ -4,10 +4,10 @@ A listing of 1,000 Flux objects decodes into hundreds of thousands of dicts, lis
 that live only until they are parsed and hold no reference cycles: reference counting frees
 them. While they live, every collection the allocations trigger scans them again and promotes
 them, so that full collections follow, and each of those scans every object the cache holds.
-At 100 clusters x 1,000 objects the cold sync took 32.5 s of CPU with the collector running,
-17.9 s without. So collection pauses while any cluster is in its cold sync (until it is live
-or has failed) and while any later listing is decoded and parsed, and resumes when the last
-holder is done (cycles made meanwhile elsewhere are collected then).
+At 100 clusters x 1,000 objects the cold sync took 32.5 s of CPU before this pause, 17.9 s
+after (docs/scaling.md). So collection pauses while any cluster is in its cold sync (until it
+is live or has failed) and while any later listing is decoded and parsed, and resumes when the
+last holder is done (cycles made meanwhile elsewhere are collected then).
 
 A digest is the same kind of burst: tens of thousands of items built at once and kept until
 it is posted, so collection pauses while one is composed too.

@@ -41,8 +41,8 @@ class DigestComposer:
             self.before()
         now = now or self.clock()
         # A digest of 25,000 objects builds tens of thousands of items that live until it is
-        # posted: collected as they are built, they would be rescanned over and over (at
-        # 100,000 objects a third of the composition's time). One pass after is enough.
+        # posted: collected as they are built, they would be rescanned over and over. One
+        # pass after is enough (see bot/collector.py).
         with collection_paused:
             statuses = self.reader.read(self.layout.targets(environment))
             digest = self._compose(environment, statuses, now)
