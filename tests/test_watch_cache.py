@@ -366,6 +366,24 @@ def test_a_forbidden_kind_is_reported_and_the_rest_is_live(
         fleet_cache.stop()
 
 
+def test_a_watch_refused_after_its_listing_is_reported_for_its_kind_and_recovers(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    # RBAC that grants list but not watch: the watch request itself answers 403, which the
+    # client's watch stream raises as an ApiException like any other answer (watch.py).
+    fleet_cache, recorder = cache
+    server = fleet["prod-eu-1"]
+    server.deny("watch", "kustomizations")
+    server.drop_watches()
+    status = _until(lambda: _with_problem(_status(fleet_cache)))
+    (problem,) = status.problems
+    assert (problem.kind, problem.kinds) == (ProblemKind.FORBIDDEN, ("Kustomization",))
+    server.clear_denies()
+    server.apply(_ks("after"))
+    _until(lambda: recorder.of(Change.ADDED, "after"))
+    assert _until(lambda: not _status(fleet_cache).problems)
+
+
 def test_each_kind_is_relisted_periodically_to_catch_anything_missed(
     fleet: FakeFleet, tmp_path: Path
 ) -> None:
