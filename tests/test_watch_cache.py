@@ -163,6 +163,24 @@ def test_cold_sync_answers_from_memory_without_touching_the_api(
     assert recorder.items == []
 
 
+def test_a_listing_with_an_escape_the_fast_decoder_refuses_is_read_like_the_client_reads_it(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    # A lone surrogate escape is valid JSON to Python's json (and the client), not to orjson.
+    odd = "clone failed: \ud800 in a path"
+    fleet["prod-eu-1"].apply(_git("odd", ready="False", message=odd))
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        assert fleet_cache.wait_synced(10)
+        status = _status(fleet_cache)
+        assert _names(status) == ["apps", "flux-system", "infra", "odd"]
+        (failing,) = [o for o in status.objects if o.name == "odd"]
+        assert failing.message == odd
+    finally:
+        fleet_cache.stop()
+
+
 def test_a_change_on_the_server_becomes_a_transition_and_fresh_status(
     fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
 ) -> None:

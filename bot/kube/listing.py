@@ -1,14 +1,17 @@
 """One list request for a Flux kind, read and parsed the way every reader of the fleet needs.
 
-The response body is taken raw and decoded once by `json` (the client would also decode it to
-text first), parsed with the garbage collector paused (see bot/collector.py), and dropped as
-soon as it is parsed: listings are the largest transient thing a read ever holds.
+The response body is taken raw and decoded once by orjson (the client would decode it to text
+first, then parse it with the standard library's json, at twice the CPU), parsed with the
+garbage collector paused (see bot/collector.py), and dropped as soon as it is parsed: listings
+are the largest transient thing a read ever holds.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import orjson
 
 from bot.collector import collection_paused
 from bot.domain.kinds import FluxKind
@@ -30,7 +33,7 @@ def list_objects(
     finally:
         response.release_conn()
     with collection_paused:
-        listing = json.loads(body)
+        listing = _decode(body)
         del body
         if not isinstance(listing, dict):
             raise ValueError(f"list of {kind.plural} is not a JSON object")
@@ -43,3 +46,12 @@ def list_objects(
         metadata = listing.get("metadata")
     version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
     return objects, version
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson is strict where the standard library is not (a lone surrogate escape, say):
+        # such a body is read the way the client itself would read it.
+        return json.loads(body)
