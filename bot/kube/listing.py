@@ -9,6 +9,7 @@ are the largest transient thing a read ever holds.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import orjson
@@ -16,6 +17,13 @@ import orjson
 from bot.collector import collection_paused
 from bot.domain.kinds import FluxKind
 from bot.domain.status import FluxObject, parse_flux_object
+
+# Listings are decoded and parsed one at a time, process-wide, while their requests still run
+# side by side. Under the GIL they never ran in parallel anyway, and 16 of them taking turns
+# every few milliseconds cost about 40% more CPU than one after the other (measured: 100,000
+# objects, 9.5 s against 6.8 s of CPU); one at a time also keeps one decoded listing in
+# memory instead of 16.
+_PARSING = threading.Lock()
 
 
 def list_objects(
@@ -32,7 +40,7 @@ def list_objects(
         body = response.data
     finally:
         response.release_conn()
-    with collection_paused:
+    with _PARSING, collection_paused:
         listing = _decode(body)
         del body
         if not isinstance(listing, dict):
