@@ -76,12 +76,6 @@ class ClusterConnection:
 
 
 @dataclass(slots=True)
-class _Entry:
-    obj: FluxObject
-    settled: Health | None
-
-
-@dataclass(slots=True)
 class _KindHealth:
     synced: bool = False
     problem: ClusterProblem | None = None
@@ -104,7 +98,7 @@ class ClusterCache:
     ) -> None:
         self.target = target
         # Set whenever this cluster may have stopped syncing (live, failed): wakes wait_synced.
-        self._settled = settled or threading.Event()
+        self._settling = settled or threading.Event()
         # Shared by every cluster of a FleetCache: how many listings run at once, fleet-wide.
         self.list_slots = list_slots or threading.Semaphore(settings.max_parallel_lists)
         self._listed = listed
@@ -117,7 +111,12 @@ class ClusterCache:
         self._changed = threading.Condition(self._lock)
         # Told (without arguments, under the lock: keep them quick) after every change.
         self.listeners: list[Callable[[], None]] = []
-        self._store: dict[Key, _Entry] = {}
+        # Objects by kind, then (namespace, name): a listing replaces one kind without a scan.
+        self._store: dict[str, dict[tuple[str, str], FluxObject]] = {}
+        # The health an object last settled in (see settled_health), kept only where it is not
+        # the object's own health (a progressing object that was failing or ready before):
+        # one entry for a few percent of objects instead of one record per object.
+        self._settled: dict[Key, Health] = {}
         # Objects per kind and health, kept as changes arrive: counting needs no scan.
         self._counts: dict[str, Counter[Health]] = {}
         # What status queries read, per kinds asked for, until the next change (see StatusViews).
@@ -239,7 +238,7 @@ class ClusterCache:
 
     def _end_cold_sync(self) -> None:
         # The caller holds the lock. Live, failed or stopping: the cold sync is over.
-        self._settled.set()
+        self._settling.set()
         if self._pausing:
             self._pausing = False
             collection_paused.release()
@@ -268,30 +267,34 @@ class ClusterCache:
     def replace_kind(self, kind: str, objects: Iterable[FluxObject]) -> None:
         """Install a fresh listing of `kind`, emitting what changed since the last one."""
         at = _now()
-        fresh = {o.key: o for o in objects}
+        fresh = {(o.namespace, o.name): o for o in objects}
         emitted: list[Transition] = []
         with self._lock:
             health = self._kinds.setdefault(kind, _KindHealth())
             first = not health.synced
-            old_keys = {k for k in self._store if k[0] == kind}
-            changed = bool(old_keys - fresh.keys())
-            for key in old_keys - fresh.keys():
-                gone = self._store.pop(key)
-                emitted += self._diff(gone.obj, None, gone.settled, at)
-            for key, listed in fresh.items():
-                entry = self._store.get(key)
-                settled = settled_health(entry.settled if entry else None, listed)
+            old = self._store.get(kind, {})
+            gone = old.keys() - fresh.keys()
+            changed = bool(gone)
+            for namespace, name in gone:
+                key = (kind, namespace, name)
+                emitted += self._diff(old[namespace, name], None, self._settled.pop(key, None), at)
+            kept: dict[tuple[str, str], FluxObject] = {}
+            for short_key, listed in fresh.items():
+                previous = old.get(short_key)
+                key = (kind, *short_key)
+                previous_settled = self._settled_health(key, previous)
                 if not first:
-                    emitted += self._diff(
-                        entry.obj if entry else None, listed, entry.settled if entry else None, at
-                    )
-                if entry is not None and entry.obj == listed:
+                    emitted += self._diff(previous, listed, previous_settled, at)
+                if previous is not None and previous == listed:
                     # Unchanged: keep the object answers already hold, not a copy of it.
-                    self._store[key] = _Entry(entry.obj, settled)
+                    current = previous
                 else:
                     changed = True
-                    self._store[key] = _Entry(listed, settled)
-            self._counts[kind] = Counter(o.health for o in fresh.values())
+                    current = listed
+                kept[short_key] = current
+                self._keep_settled(key, current, settled_health(previous_settled, current))
+            self._store[kind] = kept
+            self._counts[kind] = Counter(o.health for o in kept.values())
             if changed:
                 # A periodic relist that found nothing new keeps what answers derived.
                 self._snapshots.clear()
@@ -326,10 +329,13 @@ class ClusterCache:
     def upsert(self, obj: FluxObject) -> None:
         """Apply one ADDED or MODIFIED watch event."""
         at = _now()
+        key = obj.key
         with self._lock:
-            entry = self._store.get(obj.key)
-            old, old_settled = (entry.obj, entry.settled) if entry else (None, None)
-            self._store[obj.key] = _Entry(obj, settled_health(old_settled, obj))
+            objects = self._store.setdefault(obj.kind, {})
+            old = objects.get((obj.namespace, obj.name))
+            old_settled = self._settled_health(key, old)
+            objects[obj.namespace, obj.name] = obj
+            self._keep_settled(key, obj, settled_health(old_settled, obj))
             emitted = self._diff(old, obj, old_settled, at)
             if old != obj:
                 self._count(old, -1)
@@ -342,13 +348,26 @@ class ClusterCache:
         """Apply one DELETED watch event."""
         at = _now()
         with self._lock:
-            entry = self._store.pop(key, None)
-            emitted = self._diff(entry.obj, None, entry.settled, at) if entry else []
-            if entry is not None:
-                self._count(entry.obj, -1)
+            gone = self._store.get(key[0], {}).pop((key[1], key[2]), None)
+            settled = self._settled_health(key, gone)
+            self._settled.pop(key, None)
+            emitted = self._diff(gone, None, settled, at) if gone is not None else []
+            if gone is not None:
+                self._count(gone, -1)
                 self._snapshots.clear()
             self._notify()
         self._publish(emitted)
+
+    def _settled_health(self, key: Key, obj: FluxObject | None) -> Health | None:
+        # The caller holds the lock.
+        return None if obj is None else self._settled.get(key, obj.health)
+
+    def _keep_settled(self, key: Key, obj: FluxObject, settled: Health | None) -> None:
+        # The caller holds the lock.
+        if settled is None or settled is obj.health:
+            self._settled.pop(key, None)
+        else:
+            self._settled[key] = settled
 
     def _count(self, obj: FluxObject | None, delta: int) -> None:
         if obj is not None:
@@ -359,7 +378,12 @@ class ClusterCache:
         # until the next change: answers about an unchanged cluster derive everything once.
         snapshot = self._snapshots.get(kinds)
         if snapshot is None:
-            objects = tuple(e.obj for e in self._store.values() if not kinds or e.obj.kind in kinds)
+            objects = tuple(
+                obj
+                for kind, by_name in self._store.items()
+                if not kinds or kind in kinds
+                for obj in by_name.values()
+            )
             total: Counter[Health] = Counter()
             for kind, counted in self._counts.items():
                 if not kinds or kind in kinds:
@@ -394,20 +418,18 @@ class ClusterCache:
     def get(self, ref: ObjectRef) -> FluxObject | None:
         """The cached object, if any."""
         with self._lock:
-            entry = self._store.get((ref.kind, ref.namespace, ref.name))
-        return entry.obj if entry else None
+            return self._store.get(ref.kind, {}).get((ref.namespace, ref.name))
 
     def wait_for(
         self, ref: ObjectRef, predicate: Callable[[FluxObject], bool], timeout: float
     ) -> FluxObject | None:
         """Wait for a watch event that makes `predicate` true for `ref`; None on timeout."""
-        key = (ref.kind, ref.namespace, ref.name)
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                entry = self._store.get(key)
-                if entry is not None and predicate(entry.obj):
-                    return entry.obj
+                obj = self._store.get(ref.kind, {}).get((ref.namespace, ref.name))
+                if obj is not None and predicate(obj):
+                    return obj
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
                     return None
@@ -417,14 +439,16 @@ class ClusterCache:
         """The cached objects of every kind listed so far, one listing per kind."""
         at = _now()
         with self._lock:
-            synced = [kind for kind, h in self._kinds.items() if h.synced]
-            by_kind: dict[str, list[FluxObject]] = {kind: [] for kind in synced}
-            for key, entry in self._store.items():
-                if (listed := by_kind.get(key[0])) is not None:
-                    listed.append(entry.obj)
             return [
-                Listing(self.target.environment, self.target.cluster, kind, tuple(objects), at)
-                for kind, objects in by_kind.items()
+                Listing(
+                    self.target.environment,
+                    self.target.cluster,
+                    kind,
+                    tuple(self._store.get(kind, {}).values()),
+                    at,
+                )
+                for kind, h in self._kinds.items()
+                if h.synced
             ]
 
     def freshness(self) -> Freshness:
