@@ -8,10 +8,11 @@ references). It never raises on odd input: missing or mistyped fields read as ab
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from sys import intern
@@ -35,6 +36,10 @@ from bot.domain.kinds import (
     Suspend,
     kind_named,
 )
+
+_K = TypeVar("_K")
+_T = TypeVar("_T")
+_V = TypeVar("_V")
 
 # Who suspended an object through fluxbot, when, why and until when (annotations on it).
 SUSPENDED_BY: Final = "fluxbot.io/suspended-by"
@@ -382,6 +387,35 @@ class FluxObject:
         object.__setattr__(self, "_health", self._compute_health())
 
 
+def _constructor(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor for the frozen, slotted dataclass `cls`: every init field by name, no
+    defaults; about twice as fast as `cls(...)`, for the parser's hot path.
+
+    A frozen dataclass's __init__ sets each field through `object.__setattr__`; this sets the
+    slots through their descriptors and then runs `__post_init__`, as __init__ would. A cold
+    sync builds some 60 fields for each of 100,000 objects. The code is generated from the
+    class's own fields (as dataclasses generates __init__), so it cannot drift from them.
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    scope.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    lines = [f"def new({', '.join(['*', *names])}):", "    obj = _new(_cls)"]
+    lines += [f"    _set_{name}(obj, {name})" for name in names]
+    if hasattr(cls, "__post_init__"):
+        lines.append("    obj.__post_init__()")
+    lines.append("    return obj")
+    exec("\n".join(lines), scope)  # noqa: S102 -- only field names of our own dataclasses
+    constructor: Callable[..., _T] = scope["new"]
+    return constructor
+
+
+_new_condition: Final = _constructor(Condition)
+_new_snapshot: Final = _constructor(ReleaseSnapshot)
+_new_helm_status: Final = _constructor(HelmReleaseStatus)
+_new_delivery: Final = _constructor(Delivery)
+_new_flux_object: Final = _constructor(FluxObject)
+
+
 def parse_flux_object(obj: Mapping[str, Any], kind: str | None = None) -> FluxObject:
     """Read a Flux object (as the API returns it) into its status.
 
@@ -462,7 +496,7 @@ def parse_flux_object(obj: Mapping[str, Any], kind: str | None = None) -> FluxOb
             if helm is None
             else _helm_safeguards(spec)
         )
-    return FluxObject(
+    return _new_flux_object(
         kind=kind,
         namespace=namespace,
         name=name,
@@ -560,7 +594,14 @@ def _conditions(raw: object) -> tuple[tuple[Condition, ...], Condition | None, b
         at = _time(value) if type(value) is str and value else parse_time(value)
         value = get("observedGeneration")
         generation = value if type(value) is int else _int(value)
-        condition = Condition(type_, status, reason, message, at, generation)
+        condition = _new_condition(
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=at,
+            observed_generation=generation,
+        )
         conditions.append(condition)
         if type_ == "Ready":
             ready = condition
@@ -644,7 +685,10 @@ def _delivery(
 ) -> Delivery | None:
     if helm is not None:
         deployed = next((s for s in helm.history if s.status in ("deployed", "superseded")), None)
-        return Delivery(
+        return _new_delivery(
+            url="",
+            origin_url="",
+            origin_revision="",
             attempted_revision=helm.last_attempted_revision,
             since=deployed.last_deployed if deployed else None,
         )
@@ -655,7 +699,9 @@ def _delivery(
             if _str(_map(item.get("metadata")).get("revision")) == revision:
                 since = parse_time(item.get("firstReconciled"))
                 break
-        return Delivery(
+        return _new_delivery(
+            url="",
+            origin_url="",
             origin_revision=_str(status.get("lastAppliedOriginRevision")),
             attempted_revision=_str(status.get("lastAttemptedRevision")),
             since=since,
@@ -663,10 +709,11 @@ def _delivery(
     if flux_kind.kind in _ARTIFACT_KINDS:
         artifact = _map(status.get("artifact"))
         metadata = _map(artifact.get("metadata"))
-        return Delivery(
+        return _new_delivery(
             url=_str(spec.get("url")),
             origin_url=_str(metadata.get(_ORIGIN_SOURCE)),
             origin_revision=_str(metadata.get(_ORIGIN_REVISION)),
+            attempted_revision="",
             since=parse_time(artifact.get("lastUpdateTime")),
         )
     return None
@@ -881,7 +928,7 @@ def _helm_status(
         secret_ref = _map(kube_config.get("secretRef"))
         secret = (_str(secret_ref.get("name")), _str(secret_ref.get("key")))
     rollback = spec.get("rollback")
-    return HelmReleaseStatus(
+    return _new_helm_status(
         history=history,
         storage_namespace=_str(status.get("storageNamespace")),
         last_attempted_revision=_str(status.get("lastAttemptedRevision")),
@@ -906,20 +953,20 @@ def _snapshot(item: Mapping[str, Any]) -> ReleaseSnapshot:
     get = item.get
     version = get("version")
     hooks = get("testHooks")
-    return ReleaseSnapshot(
-        (version if type(version) is int else _int(version)) or 0,
-        _str(get("name")),
-        _str(get("namespace")),
-        _str(get("chartName")),
-        _str(get("chartVersion")),
-        _str(get("appVersion")),
-        _str(get("status")),
-        parse_time(get("firstDeployed")),
-        parse_time(get("lastDeployed")),
-        _str(get("action")),
+    return _new_snapshot(
+        version=(version if type(version) is int else _int(version)) or 0,
+        name=_str(get("name")),
+        namespace=_str(get("namespace")),
+        chart_name=_str(get("chartName")),
+        chart_version=_str(get("chartVersion")),
+        app_version=_str(get("appVersion")),
+        status=_str(get("status")),
+        first_deployed=parse_time(get("firstDeployed")),
+        last_deployed=parse_time(get("lastDeployed")),
+        action=_str(get("action")),
         # A digest of the values: unique to a release more often than not, so not interned.
-        _unshared_str(get("configDigest")),
-        bool(hooks)
+        config_digest=_unshared_str(get("configDigest")),
+        tests_failed=bool(hooks)
         and any(_str(_map(hook).get("phase")) == "Failed" for hook in _map(hooks).values()),
     )
 
@@ -947,8 +994,6 @@ def _object_ref(kind: str, namespace: str, name: str) -> ObjectRef:
 
 
 _REFS: Final[dict[tuple[str, str, str], ObjectRef]] = {}
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
