@@ -135,6 +135,38 @@ def test_objects_read_again_in_another_order_read_the_same() -> None:
         assert outcome(case["object"], case["kind"]) == case["expected"], case["what"]
 
 
+def test_objects_read_the_same_while_the_shared_parts_are_forgotten() -> None:
+    # The caches that share timestamps, references and safeguards are bounded (emptied when
+    # full): objects with new timestamps, owners and sources between the cases fill them
+    # several times over.
+    filler = 0
+    for case in CASES * 3:
+        for _ in range(8):
+            filler += 1
+            moment = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=filler)
+            parse_flux_object(
+                {
+                    "kind": "Kustomization",
+                    "metadata": {
+                        "name": f"filler-{filler}",
+                        "namespace": "fill",
+                        "creationTimestamp": moment.isoformat(),
+                        "labels": {"kustomize.toolkit.fluxcd.io/name": f"owner-{filler}"},
+                    },
+                    "spec": {"sourceRef": {"kind": "GitRepository", "name": f"src-{filler}"}},
+                    "status": {
+                        "conditions": [
+                            {"type": "Ready", "status": "True", "lastTransitionTime": f"{filler}"}
+                        ],
+                        "inventory": {"entries": [{"id": f"fill_f{filler}__Kind{filler}"}]},
+                    },
+                }
+            )
+        assert outcome(case["object"], case["kind"]) == case["expected"], case["what"]
+    # Two timestamps and two references per filler: each cache was emptied at least 3 times.
+    assert filler > 3 * 8192 / 2
+
+
 def test_the_cases_cover_every_kind_odd_input_and_refusals() -> None:
     parsed = [c["expected"] for c in CASES if "@raises" not in c["expected"]]
     assert {p["kind"] for p in parsed} >= {

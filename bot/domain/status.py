@@ -443,7 +443,7 @@ def parse_flux_object(obj: Mapping[str, Any], kind: str | None = None) -> FluxOb
     name = _str(metadata.get("name"))
     conditions, ready_condition, stalled, reconciling = _conditions(status.get("conditions"))
     helm = _helm_status(namespace, name, spec, status) if flux_kind is HELM_RELEASE else None
-    oci = flux_kind is HELM_REPOSITORY and spec.get("type") == "oci"
+    oci = flux_kind is HELM_REPOSITORY and _str(spec.get("type")) == "oci"
 
     if flux_kind.always_ready:
         # Alerts and Providers have no status (v1beta3); flux get prints them Ready regardless.
