@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.allocator import limit_arenas, release_free_memory
 from bot.collector import freeze_survivors
 from bot.commands.answers import StatusAnswer
 from bot.commands.executor import CommandRunner
@@ -132,8 +133,10 @@ class Probe:
         # wall time above depends on the other jobs, this much less.
         cpu = time.process_time() - cpu_started
         # What `fluxbot serve` does once synced (bot/compose/runtime.py): later full
-        # collections during the queries do not rescan the cache.
+        # collections during the queries do not rescan the cache, and malloc hands back the
+        # pages the listings freed.
         freeze_survivors()
+        release_free_memory()
         statuses = cache.read(self.layout.targets())
         not_live = {
             f"{t.cluster}": f"{f.state}: {f.error or ''}"
@@ -260,6 +263,8 @@ def main(argv: list[str]) -> int:
     replies = sys.stdout
     # Stray prints from libraries must not corrupt the JSON channel.
     sys.stdout = sys.stderr
+    # As `fluxbot serve` does before it starts any thread (bot/compose/runtime.py).
+    limit_arenas()
     probe = Probe(Path(argv[1]))
     try:
         serve(probe, sys.stdin, replies)

@@ -6,15 +6,20 @@ forbids a kind, or has no Flux is reported in words while the others still answe
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import subprocess
 import sys
+import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client as k8s
 
 from bot.config import ClusterConfig, KubernetesSettings
 from bot.domain.kinds import FLUX_GROUPS
@@ -366,3 +371,68 @@ def test_each_cluster_is_connected_from_the_kubeconfig_as_it_is_now(tmp_path: Pa
     )
     with pytest.raises(ClusterConfigError, match="context 'us' does not exist"):
         build_api_client(ClusterConfig(context="us"), settings)
+
+
+class _ForwardProxy(http.server.ThreadingHTTPServer):
+    """A plain-http forward proxy on 127.0.0.1 that records the absolute URLs it carries."""
+
+    def __init__(self) -> None:
+        self.carried: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy.carried.append(self.path)
+                target = urllib.parse.urlsplit(self.path)
+                upstream = http.client.HTTPConnection(target.netloc, timeout=10)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+                upstream.request("GET", target.path + "?" + target.query, headers=headers)
+                answer = upstream.getresponse()
+                body = answer.read()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type", ""))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                upstream.close()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_the_proxy_named_at_start_carries_every_request_to_a_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Taken when the client is built (kubernetes/client/rest.py makes its pool with it), as
+    # client-go takes it once per process (net/http ProxyFromEnvironment): a later change of
+    # the environment changes nothing, and it is not re-read before each request.
+    proxy = _ForwardProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with FakeKubeApiServer() as server:
+            server.apply_many(HEALTHY)
+            path = tmp_path / "kubeconfig"
+            write_kubeconfig(path, {"eu": (server.url, server.token)})
+            for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+                monkeypatch.delenv(name, raising=False)
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+            api_client = build_api_client(
+                ClusterConfig(context="eu"), KubernetesSettings(kubeconfig=path)
+            )
+            monkeypatch.delenv("HTTP_PROXY")
+            custom = k8s.CustomObjectsApi(api_client)
+            for _ in range(2):
+                listed = custom.list_cluster_custom_object(
+                    "kustomize.toolkit.fluxcd.io", "v1", "kustomizations", _request_timeout=10
+                )
+                assert [o["metadata"]["name"] for o in listed["items"]] == ["apps"]
+            api_client.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.carried == [
+        f"{server.url}/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
+        f"{server.url}/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
+    ]

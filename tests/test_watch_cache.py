@@ -163,6 +163,24 @@ def test_cold_sync_answers_from_memory_without_touching_the_api(
     assert recorder.items == []
 
 
+def test_a_listing_with_an_escape_the_fast_decoder_refuses_is_read_like_the_client_reads_it(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    # A lone surrogate escape is valid JSON to Python's json (and the client), not to orjson.
+    odd = "clone failed: \ud800 in a path"
+    fleet["prod-eu-1"].apply(_git("odd", ready="False", message=odd))
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        assert fleet_cache.wait_synced(10)
+        status = _status(fleet_cache)
+        assert _names(status) == ["apps", "flux-system", "infra", "odd"]
+        (failing,) = [o for o in status.objects if o.name == "odd"]
+        assert failing.message == odd
+    finally:
+        fleet_cache.stop()
+
+
 def test_a_change_on_the_server_becomes_a_transition_and_fresh_status(
     fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
 ) -> None:
@@ -364,6 +382,24 @@ def test_a_forbidden_kind_is_reported_and_the_rest_is_live(
         assert _names(status) == ["apps", "infra"]
     finally:
         fleet_cache.stop()
+
+
+def test_a_watch_refused_after_its_listing_is_reported_for_its_kind_and_recovers(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    # RBAC that grants list but not watch: the watch request itself answers 403, which the
+    # client's watch stream raises as an ApiException like any other answer (watch.py).
+    fleet_cache, recorder = cache
+    server = fleet["prod-eu-1"]
+    server.deny("watch", "kustomizations")
+    server.drop_watches()
+    status = _until(lambda: _with_problem(_status(fleet_cache)))
+    (problem,) = status.problems
+    assert (problem.kind, problem.kinds) == (ProblemKind.FORBIDDEN, ("Kustomization",))
+    server.clear_denies()
+    server.apply(_ks("after"))
+    _until(lambda: recorder.of(Change.ADDED, "after"))
+    assert _until(lambda: not _status(fleet_cache).problems)
 
 
 def test_each_kind_is_relisted_periodically_to_catch_anything_missed(

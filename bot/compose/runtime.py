@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.allocator import limit_arenas, release_free_memory
 from bot.collector import freeze_survivors
 from bot.commands.executor import CommandRunner
 from bot.compose.history import open_history
@@ -65,6 +66,8 @@ class Runtime:
 
 def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
     """Start the watch cache, history recording and (if configured) leader election."""
+    # Before any thread: a cold sync on 16 arenas keeps their freed pages (bot/allocator.py).
+    limit_arenas()
     settings = config.history
     home = (
         home_api_client() if settings.leader_election or settings.backend == "configmap" else None
@@ -102,6 +105,8 @@ def start_runtime(config: FluxbotConfig, sync_seconds: float) -> Runtime:
         log.warning("some clusters are not synced yet; their answers say so")
     # The cache lives as long as the process: later full collections need not rescan it.
     log.info("%d objects moved out of the garbage collector's scans", freeze_survivors())
+    # The listings are gone: what malloc kept of them goes back to the system.
+    release_free_memory()
     layout = config.layout()
     composer = DigestComposer(layout, cache, history, before=recorder.flush)
     runner = CommandRunner(

@@ -100,8 +100,11 @@ class ClusterCache:
         emit: Subscriber,
         listed: Callable[[Listing], None] | None = None,
         list_slots: threading.Semaphore | None = None,
+        settled: threading.Event | None = None,
     ) -> None:
         self.target = target
+        # Set whenever this cluster may have stopped syncing (live, failed): wakes wait_synced.
+        self._settled = settled or threading.Event()
         # Shared by every cluster of a FleetCache: how many listings run at once, fleet-wide.
         self.list_slots = list_slots or threading.Semaphore(settings.max_parallel_lists)
         self._listed = listed
@@ -236,6 +239,7 @@ class ClusterCache:
 
     def _end_cold_sync(self) -> None:
         # The caller holds the lock. Live, failed or stopping: the cold sync is over.
+        self._settled.set()
         if self._pausing:
             self._pausing = False
             collection_paused.release()
@@ -494,6 +498,7 @@ class _KindWatcher:
         self._api = k8s.CustomObjectsApi(api_client)
         self._settings = settings
         self._loop = ListWatch(
+            api_client=api_client,
             relist=self._list,
             list_call=functools.partial(
                 self._api.list_cluster_custom_object, kind.group, version, kind.plural
@@ -556,6 +561,7 @@ class FleetCache:
         self._listing_subscribers: list[Callable[[Listing], None]] = []
         self._clusters: dict[tuple[str, str], ClusterCache] = {}
         list_slots = threading.Semaphore(config.cache.max_parallel_lists)
+        self._settled = threading.Event()
         layout = config.layout()
         for target in layout.targets():
             self._clusters[(target.environment, target.cluster)] = ClusterCache(
@@ -566,6 +572,7 @@ class FleetCache:
                 self._emit,
                 self._listed,
                 list_slots,
+                self._settled,
             )
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -602,12 +609,18 @@ class FleetCache:
     def wait_synced(self, timeout: float) -> bool:
         """Wait until every cluster is live or has failed; True when all are live."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            # Cleared before looking: a cluster settling meanwhile sets it again.
+            self._settled.clear()
             states = [c.freshness().state for c in self._clusters.values()]
             if all(s is not CacheState.SYNCING for s in states):
                 return all(s is CacheState.LIVE for s in states)
-            time.sleep(0.02)
-        return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            # Woken by each cluster that settles; the timeout covers a cluster that failed
+            # and then went back to syncing (reconnected) without settling since.
+            self._settled.wait(min(left, 0.5))
 
     def listings(self) -> list[Listing]:
         """What every cluster's cache holds now, one listing per listed kind."""

@@ -1,18 +1,29 @@
 """One list request for a Flux kind, read and parsed the way every reader of the fleet needs.
 
-The response body is taken raw and decoded once by `json` (the client would also decode it to
-text first), parsed with the garbage collector paused (see bot/collector.py), and dropped as
-soon as it is parsed: listings are the largest transient thing a read ever holds.
+The response body is taken raw and decoded once by orjson (the client would decode it to text
+first, then parse it with the standard library's json, at twice the CPU), parsed with the
+garbage collector paused (see bot/collector.py), and dropped as soon as it is parsed: listings
+are the largest transient thing a read ever holds.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
+
+import orjson
 
 from bot.collector import collection_paused
 from bot.domain.kinds import FluxKind
 from bot.domain.status import FluxObject, parse_flux_object
+
+# Listings are decoded and parsed one at a time, process-wide, while their requests still run
+# side by side. Under the GIL they never ran in parallel anyway, and 16 of them taking turns
+# every few milliseconds cost about 40% more CPU than one after the other (measured: 100,000
+# objects, 9.5 s against 6.8 s of CPU); one at a time also keeps one decoded listing in
+# memory instead of 16.
+_PARSING = threading.Lock()
 
 
 def list_objects(
@@ -29,8 +40,8 @@ def list_objects(
         body = response.data
     finally:
         response.release_conn()
-    with collection_paused:
-        listing = json.loads(body)
+    with _PARSING, collection_paused:
+        listing = _decode(body)
         del body
         if not isinstance(listing, dict):
             raise ValueError(f"list of {kind.plural} is not a JSON object")
@@ -43,3 +54,12 @@ def list_objects(
         metadata = listing.get("metadata")
     version = str(metadata.get("resourceVersion", "")) if isinstance(metadata, dict) else ""
     return objects, version
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson is strict where the standard library is not (a lone surrogate escape, say):
+        # such a body is read the way the client itself would read it.
+        return json.loads(body)

@@ -38,15 +38,39 @@ class Backoff:
         self.failures = 0
 
 
+class _Watch(k8s_watch.Watch):
+    """The client's watch stream, without the setup fluxbot never needs.
+
+    Upstream builds a fresh ApiClient (a Configuration copy, which reads the whole environment,
+    and a connection pool) for every Watch, used only to raise the ApiException of a
+    non-2xx answer, and inspects the listing function's signature on every stream to find
+    the model to deserialize into and whether it is a log (`follow`). A fleet of 100
+    clusters runs 1,500 watches: this one reuses the cluster's ApiClient, never
+    deserializes (events stay the JSON the server sent) and always watches.
+    """
+
+    def __init__(self, api_client: Any) -> None:
+        # The attributes kubernetes/watch/watch.py `Watch.__init__` sets, minus its ApiClient.
+        self._raw_return_type = "object"
+        self._stop = False
+        self._api_client = api_client
+        self.resource_version = None
+
+    def get_watch_argument_name(self, func: Any) -> str:
+        """Always `watch`: fluxbot streams collections, never logs."""
+        return "watch"
+
+
 class ListWatch:
     """Keep one collection current: `relist` lists it (and returns the list's resourceVersion),
     `list_call` is the API's list function the watch streams from, `apply` takes one raw event
     and returns the resourceVersion to resume from, `failed` reports a failure before the
-    backoff."""
+    backoff. `api_client` is the cluster's, for the errors of a watch request."""
 
     def __init__(
         self,
         *,
+        api_client: Any,
         relist: Callable[[], str | None],
         list_call: Callable[..., Any],
         apply: Callable[[Any, str], str],
@@ -66,7 +90,7 @@ class ListWatch:
         self._watch_timeout = watch_timeout_seconds
         self._connect_timeout = connect_timeout
         self._resync = resync_seconds
-        self._watch = k8s_watch.Watch()
+        self._watch: Any = _Watch(api_client)
         self._resumes_left = 1
 
     def interrupt(self) -> None:
