@@ -277,9 +277,16 @@ class ClusterCache:
             changed = bool(gone)
             for namespace, name in gone:
                 key = (kind, namespace, name)
-                emitted += self._diff(old[namespace, name], None, self._settled.pop(key, None), at)
+                obj = old[namespace, name]
+                emitted += self._diff(obj, None, self._settled_health(key, obj), at)
+                self._settled.pop(key, None)
             kept: dict[tuple[str, str], FluxObject] = {}
-            for short_key, listed in fresh.items():
+            compared = fresh
+            if first and not old:
+                # The cold sync: nothing to compare with, and every object has settled in its
+                # own health.
+                kept, compared, changed = fresh, {}, True
+            for short_key, listed in compared.items():
                 previous = old.get(short_key)
                 key = (kind, *short_key)
                 previous_settled = self._settled_health(key, previous)
