@@ -24,7 +24,7 @@ _AGGREGATED_KIND = "APIGroupDiscoveryList"
 _AGGREGATED_VERSIONS = ("v2", "v2beta1")
 # Newest first, then the legacy document for servers that know neither (client-go 1.30-1.32
 # sent the same three; it dropped v2beta1 later, which only 1.27-1.29 servers need).
-ACCEPT = ",".join(
+_ACCEPT = ",".join(
     [
         f"application/json;g={_AGGREGATED_GROUP};v={v};as={_AGGREGATED_KIND}"
         for v in _AGGREGATED_VERSIONS
@@ -63,7 +63,7 @@ def discover(api_client: Any, timeout: tuple[float, float]) -> ServedKinds:
     apis = k8s.ApisApi(api_client)
     # A urllib3 response: its Content-Type says which document came back.
     response: Any = apis.get_api_versions(
-        _request_timeout=timeout, _preload_content=False, _headers={"Accept": ACCEPT}
+        _request_timeout=timeout, _preload_content=False, _headers={"Accept": _ACCEPT}
     )
     content_type = response.headers.get("Content-Type") or ""
     if _is_aggregated(content_type):
