@@ -306,6 +306,8 @@ def test_aggregated_discovery_lists_every_group_version_and_resource_in_one_answ
     }
     names = [r["resource"] for r in source_v1["resources"]]
     assert names == sorted(names)
+    lease = groups["coordination.k8s.io"]["versions"][0]["resources"][0]
+    assert lease["responseKind"] == {"group": "", "version": "", "kind": "Lease"}
 
 
 def test_aggregated_discovery_lists_the_versions_the_legacy_discovery_lists(

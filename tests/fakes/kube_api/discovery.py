@@ -221,7 +221,13 @@ class Discovery:
 
     @staticmethod
     def _resource_discovery(res: Resource, version: str) -> dict[str, Any]:
-        kind = {"group": res.group, "version": version, "kind": res.kind}
+        # Built-in types take responseKind from their legacy APIResource, whose group and
+        # version are empty (staging/src/k8s.io/apiserver/pkg/endpoints/installer.go,
+        # ConvertGroupVersionIntoToDiscovery); a CRD names its own.
+        if res.is_core_type:
+            kind = {"group": "", "version": "", "kind": res.kind}
+        else:
+            kind = {"group": res.group, "version": version, "kind": res.kind}
         categories = res.crd.categories if res.crd else ()
         out: dict[str, Any] = {
             "resource": res.plural,
