@@ -22,8 +22,8 @@ from bot.domain.kinds import FLUX_GROUPS, KINDS, FluxKind
 _AGGREGATED_GROUP = "apidiscovery.k8s.io"
 _AGGREGATED_KIND = "APIGroupDiscoveryList"
 _AGGREGATED_VERSIONS = ("v2", "v2beta1")
-# Newest first, then the legacy document for servers that know neither (client-go 1.30-1.32
-# sent the same three; it dropped v2beta1 later, which only 1.27-1.29 servers need).
+# Newest first, then the legacy document for servers that know neither. client-go sent these
+# three while it read v2beta1; it has since dropped v2beta1, which only 1.26-1.29 servers serve.
 _ACCEPT = ",".join(
     [
         f"application/json;g={_AGGREGATED_GROUP};v={v};as={_AGGREGATED_KIND}"
