@@ -233,6 +233,192 @@ def test_legacy_versions_are_discovered_and_objects_carry_that_api_version(
         assert err.value.status == 404
 
 
+# Aggregated discovery, as kube-apiserver serves it on /apis (Kubernetes >= 1.26). Upstream:
+# kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/endpoints/discovery/aggregated/
+# (wrapper.go, negotiation.go, handler.go, etag.go), .../handlers/negotiation/negotiate.go,
+# .../handlers/responsewriters/writers.go (the Content-Type), staging/src/k8s.io/api/
+# apidiscovery/v2/types.go and staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/
+# customresource_discovery_controller.go (what a CRD contributes).
+V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+# What client-go's discovery client sends (discovery/discovery_client.go, acceptDiscoveryFormats).
+CLIENT_GO_ACCEPT = f"{V2},application/json"
+
+
+def discovery_answer(api: Any, accept: str, **headers: str) -> tuple[int, Any, dict[str, Any]]:
+    """GET /apis with this Accept header through the official client: status, headers, body."""
+    response = client.ApisApi(api).get_api_versions(
+        _preload_content=False, _headers={"Accept": accept, **headers}
+    )
+    return response.status, response.headers, json.loads(response.data or b"null")
+
+
+def test_aggregated_discovery_lists_every_group_version_and_resource_in_one_answer(
+    api: Any,
+) -> None:
+    status, headers, body = discovery_answer(api, CLIENT_GO_ACCEPT)
+
+    assert status == 200
+    assert headers["Content-Type"] == V2
+    assert headers["Vary"] == "Accept"
+    assert headers["ETag"].startswith('"')
+    assert len(headers["ETag"]) == 130  # SHA-512 in hex, quoted
+    assert body["kind"] == "APIGroupDiscoveryList"
+    assert body["apiVersion"] == "apidiscovery.k8s.io/v2"
+    groups = {g["metadata"]["name"]: g for g in body["items"]}
+    # Built-in groups outrank CRD groups; CRD groups are ordered by name.
+    assert [g["metadata"]["name"] for g in body["items"]][:2] == [
+        "coordination.k8s.io",
+        "helm.toolkit.fluxcd.io",
+    ]
+    notification = groups["notification.toolkit.fluxcd.io"]["versions"]
+    assert [(v["version"], v["freshness"]) for v in notification] == [
+        ("v1", "Current"),
+        ("v1beta3", "Current"),
+    ]
+    source_v1 = groups[SOURCE]["versions"][0]
+    assert source_v1["version"] == "v1"
+    repo = next(r for r in source_v1["resources"] if r["resource"] == "gitrepositories")
+    assert repo == {
+        "resource": "gitrepositories",
+        "responseKind": {"group": SOURCE, "version": "v1", "kind": "GitRepository"},
+        "scope": "Namespaced",
+        "singularResource": "gitrepository",
+        "verbs": [
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "create",
+            "update",
+            "watch",
+        ],
+        "shortNames": ["gitrepo"],
+        "categories": ["all", "fluxcd", "fluxcd-sources"],
+        "subresources": [
+            {
+                "subresource": "status",
+                "responseKind": {"group": SOURCE, "version": "v1", "kind": "GitRepository"},
+                "verbs": ["get", "patch", "update"],
+            }
+        ],
+    }
+    names = [r["resource"] for r in source_v1["resources"]]
+    assert names == sorted(names)
+    lease = groups["coordination.k8s.io"]["versions"][0]["resources"][0]
+    assert lease["responseKind"] == {"group": "", "version": "", "kind": "Lease"}
+
+
+def test_aggregated_discovery_lists_the_versions_the_legacy_discovery_lists(
+    tmp_path: Path,
+) -> None:
+    versions = {HELM: ["v2beta2", "v2beta1"], SOURCE: ["v1beta2"]}
+    with FakeKubeApiServer("old", versions=versions) as srv, connect(srv, tmp_path) as api:
+        legacy = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
+        _, _, body = discovery_answer(api, CLIENT_GO_ACCEPT)
+
+    for item in body["items"]:
+        group = legacy[item["metadata"]["name"]]
+        assert [v["version"] for v in item["versions"]] == [v.version for v in group.versions]
+        assert item["versions"][0]["version"] == group.preferred_version.version
+    helm = next(i for i in body["items"] if i["metadata"]["name"] == HELM)
+    assert helm["versions"][0]["resources"][0]["responseKind"]["version"] == "v2beta2"
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+        (V2BETA1, V2BETA1),
+        (f"{V2},{V2BETA1},application/json", V2),
+        # Higher quality first, whatever the order in the header.
+        (f"application/json;q=0.5,{V2}", V2),
+        # A conversion discovery does not allow is skipped; the next clause decides.
+        (f"application/json;as=Table;g=meta.k8s.io;v=v1,{V2BETA1}", V2BETA1),
+        (
+            "application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList",
+            "application/json",
+        ),
+        # Parameters in any order, unknown ones (profile) ignored.
+        ("application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io;profile=nopeer", V2),
+    ],
+)
+def test_the_accept_header_chooses_aggregated_or_legacy_discovery_as_kube_apiserver_does(
+    api: Any, accept: str, content_type: str
+) -> None:
+    status, headers, body = discovery_answer(api, accept)
+
+    assert status == 200
+    assert headers["Content-Type"] == content_type
+    if content_type == "application/json":
+        assert body["kind"] == "APIGroupList"
+        assert "ETag" not in headers
+    else:
+        assert body["kind"] == "APIGroupDiscoveryList"
+        version = "v2beta1" if content_type == V2BETA1 else "v2"
+        assert body["apiVersion"] == f"apidiscovery.k8s.io/{version}"
+
+
+def test_a_server_older_than_1_26_answers_the_legacy_group_list_whatever_the_accept(
+    tmp_path: Path,
+) -> None:
+    with (
+        FakeKubeApiServer("old", aggregated_discovery=False) as srv,
+        connect(srv, tmp_path) as api,
+    ):
+        status, headers, body = discovery_answer(api, CLIENT_GO_ACCEPT)
+
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert body["kind"] == "APIGroupList"
+
+
+def test_kubernetes_before_1_30_serves_aggregated_discovery_only_as_v2beta1(
+    tmp_path: Path,
+) -> None:
+    with (
+        FakeKubeApiServer("k129", kube_version="v1.29.4") as srv,
+        connect(srv, tmp_path) as api,
+    ):
+        _, only_v2, _ = discovery_answer(api, CLIENT_GO_ACCEPT)
+        _, both, body = discovery_answer(api, f"{V2},{V2BETA1},application/json")
+
+    assert only_v2["Content-Type"] == "application/json"
+    assert both["Content-Type"] == V2BETA1
+    assert body["apiVersion"] == "apidiscovery.k8s.io/v2beta1"
+
+
+def test_aggregated_discovery_answers_not_modified_to_its_own_etag(api: Any) -> None:
+    _, headers, _ = discovery_answer(api, CLIENT_GO_ACCEPT)
+    with pytest.raises(ApiException) as err:  # the client treats any non-2xx as an error
+        client.ApisApi(api).get_api_versions(
+            _preload_content=False,
+            _headers={"Accept": CLIENT_GO_ACCEPT, "If-None-Match": headers["ETag"]},
+        )
+
+    assert err.value.status == 304
+    assert err.value.headers["ETag"] == headers["ETag"]
+    assert not err.value.body
+
+
+def test_a_group_version_the_aggregator_cannot_reach_is_marked_stale(
+    server: FakeKubeApiServer, api: Any
+) -> None:
+    server.stale_discovery.add(f"{HELM}/v2")
+
+    _, _, body = discovery_answer(api, CLIENT_GO_ACCEPT)
+
+    freshness = {
+        f"{g['metadata']['name']}/{v['version']}": v["freshness"]
+        for g in body["items"]
+        for v in g["versions"]
+    }
+    assert freshness[f"{HELM}/v2"] == "Stale"
+    assert freshness[f"{SOURCE}/v1"] == "Current"
+
+
 def test_a_group_served_in_two_versions_returns_the_requested_one(tmp_path: Path) -> None:
     with (
         FakeKubeApiServer("mixed", versions={HELM: ["v2", "v2beta2"]}) as srv,

@@ -163,6 +163,37 @@ def test_cold_sync_answers_from_memory_without_touching_the_api(
     assert recorder.items == []
 
 
+def _discovery_paths(server: FakeKubeApiServer) -> list[str]:
+    """The discovery requests a server received: the group list and group versions."""
+    return [
+        r.path for r in server.requests("GET") if re.fullmatch(r"/apis(/[^/]+/[^/]+)?/?", r.path)
+    ]
+
+
+@pytest.mark.parametrize("aggregated", [True, False], ids=["aggregated", "kubernetes<1.26"])
+def test_connecting_a_cluster_discovers_its_flux_versions_in_one_request_when_it_can(
+    fleet: FakeFleet, tmp_path: Path, aggregated: bool
+) -> None:
+    for server in fleet:
+        server.aggregated_discovery = aggregated
+        server.clear_requests()
+    fleet_cache = _cache(fleet, tmp_path)
+    fleet_cache.start()
+    try:
+        assert fleet_cache.wait_synced(10)
+        status = _status(fleet_cache)
+    finally:
+        fleet_cache.stop()
+
+    assert _names(status) == ["apps", "flux-system", "infra"]
+    paths = _discovery_paths(fleet["prod-eu-1"])
+    if aggregated:
+        assert paths == ["/apis/"]
+    else:
+        assert paths[0] == "/apis/"
+        assert "/apis/kustomize.toolkit.fluxcd.io/v1" in paths[1:]
+
+
 def test_a_listing_with_an_escape_the_fast_decoder_refuses_is_read_like_the_client_reads_it(
     fleet: FakeFleet, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ class CrdVersion:
     storage: bool
     has_status_subresource: bool
     schema: dict[str, Any] = field(repr=False, compare=False)
+    categories: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -146,6 +147,7 @@ def served_versions() -> tuple[CrdVersion, ...]:
                     storage=bool(version.get("storage")),
                     has_status_subresource="status" in version.get("subresources", {}),
                     schema=schema,
+                    categories=tuple(names.get("categories", ())),
                 )
             )
     return tuple(out)

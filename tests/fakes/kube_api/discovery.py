@@ -1,7 +1,36 @@
-"""Discovery documents and the URL paths of resources, as kube-apiserver serves them."""
+"""Discovery documents and the URL paths of resources, as kube-apiserver serves them.
+
+Besides the legacy documents (`/apis` APIGroupList, `/apis/<group>/<version>` APIResourceList),
+`/apis` serves aggregated discovery (an APIGroupDiscoveryList: every group, version and
+resource in one answer) when the Accept header asks for it, as kube-apiserver >= 1.26 does.
+Upstream, read for this fake (kubernetes/kubernetes):
+
+- `staging/src/k8s.io/api/apidiscovery/v2/types.go`: the document's fields;
+- `staging/src/k8s.io/apiserver/pkg/endpoints/discovery/aggregated/wrapper.go` and
+  `.../aggregated/negotiation.go`: the aggregated document is served only when content
+  negotiation of the Accept header picks a clause converting to
+  apidiscovery.k8s.io/{v2,v2beta1} APIGroupDiscoveryList; otherwise the legacy APIGroupList;
+- `staging/src/k8s.io/apiserver/pkg/endpoints/handlers/negotiation/negotiate.go`: clauses
+  are tried in goautoneg order (q, then specificity); a clause whose g/v/as is not allowed,
+  or with `sv`, is skipped; no acceptable clause means the default (legacy JSON) answer;
+- `.../aggregated/handler.go`, `.../aggregated/etag.go` and
+  `.../handlers/responsewriters/writers.go` (`generateMediaTypeWithGVK`): the answer's
+  Content-Type is `application/json;g=apidiscovery.k8s.io;v=<v>;as=APIGroupDiscoveryList`,
+  with a quoted SHA-512 ETag, `Vary: Accept`, `Cache-Control: public`, and 304 Not Modified
+  when If-None-Match carries the ETag; groups are ordered by priority (built-in groups
+  before CRD groups), then name;
+- `staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/customresource_discovery_controller.go`:
+  a CRD version is listed with freshness `Current`, resources sorted by name, each with
+  `responseKind` (the CRD's group, version and kind), `scope`, `singularResource`, verbs,
+  `shortNames`, `categories` and the `status` subresource (verbs get, patch, update); its
+  versions are ordered by kube-aware version priority, the preferred one first, as in the
+  legacy APIGroup.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +39,81 @@ from .resources import Resource
 
 CR_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
 STATUS_VERBS = ("get", "patch", "update")
+AGGREGATED_GROUP = "apidiscovery.k8s.io"
+AGGREGATED_KIND = "APIGroupDiscoveryList"
+
+
+@dataclass(frozen=True)
+class _AcceptClause:
+    type: str
+    subtype: str
+    q: float
+    params: dict[str, str]
+
+
+def _parse_accept(header: str) -> list[_AcceptClause]:
+    """The clauses of an Accept header in the order goautoneg.ParseAccept sorts them."""
+    clauses = []
+    for part in header.split(","):
+        pieces = part.split(";")
+        media = pieces[0].strip()
+        if not media:
+            continue
+        main, _, sub = media.partition("/")
+        q, params = 1.0, {}
+        for param in pieces[1:]:
+            key, eq, value = param.partition("=")
+            if not eq:
+                continue
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+            else:
+                params[key.strip()] = value.strip()
+        clauses.append(_AcceptClause(main, sub or "*", q, params))
+    # Stable: clauses of equal quality and specificity keep the client's order.
+    return sorted(clauses, key=lambda c: (-c.q, c.type == "*", c.subtype == "*"))
+
+
+def negotiate_aggregated(accept: str, served: tuple[str, ...]) -> str | None:
+    """The apidiscovery version `accept` asks for (one of `served`), or None for the legacy list.
+
+    Only JSON is served by this fake, so only clauses JSON satisfies are considered.
+    """
+    if not accept:
+        return None
+    for clause in _parse_accept(accept):
+        if (clause.type, clause.subtype) not in (("application", "json"), ("application", "*"),
+                                                 ("*", "*")):  # fmt: skip
+            continue
+        params = clause.params
+        if params.get("sv"):
+            continue  # AllowsServerVersion is false for discovery
+        if params.get("stream") not in (None, "", "watch"):
+            continue
+        if not {"g", "v", "as"} & params.keys():
+            return None  # plain JSON: the legacy APIGroupList
+        if (
+            params.get("g") == AGGREGATED_GROUP
+            and params.get("v") in served
+            and params.get("as") == AGGREGATED_KIND
+        ):
+            return params["v"]
+        # A conversion discovery does not allow: the next clause is tried.
+    return None
+
+
+def aggregated_content_type(version: str) -> str:
+    """The Content-Type kube-apiserver answers aggregated discovery with."""
+    return f"application/json;g={AGGREGATED_GROUP};v={version};as={AGGREGATED_KIND}"
+
+
+def discovery_etag(document: dict[str, Any]) -> str:
+    """A quoted upper-case hex SHA-512 of the document, as `aggregated/etag.go` computes."""
+    raw = json.dumps(document["items"], sort_keys=True, separators=(",", ":")).encode()
+    return '"' + hashlib.sha512(raw).hexdigest().upper() + '"'
 
 
 @dataclass
@@ -70,6 +174,76 @@ class Discovery:
             return self._resource_list(segments[1], segments[2])
         return None
 
+    def aggregated_discovery_versions(self) -> tuple[str, ...]:
+        """The apidiscovery versions `/apis` can answer in: none when aggregated discovery is off.
+
+        apidiscovery.k8s.io/v2beta1 is served from 1.26 (on by default from 1.27), v2 from 1.30.
+        """
+        if not self.aggregated_discovery:
+            return ()
+        minor = int(self.kube_version.lstrip("v").split(".")[1])
+        return ("v2", "v2beta1") if minor >= 30 else ("v2beta1",)
+
+    def _aggregated(self, version: str) -> dict[str, Any]:
+        groups = sorted(
+            {res.group for res in self.resources.values() if res.group},
+            # Built-in groups have higher priorities than CRD groups (1000); ties go by name.
+            key=lambda g: (
+                not any(r.is_core_type for r in self.resources.values() if r.group == g),
+                g,
+            ),
+        )
+        items = []
+        for group in groups:
+            versions = []
+            for name in self._group_versions.get(group, []):
+                resources = [
+                    self._resource_discovery(res, name)
+                    for _, res in sorted(self._by_gv.get((group, name), {}).items())
+                ]
+                stale = f"{group}/{name}" in self.stale_discovery
+                versions.append(
+                    {
+                        "version": name,
+                        "resources": resources,
+                        "freshness": "Stale" if stale else "Current",
+                    }
+                )
+            items.append(
+                {"metadata": {"name": group, "creationTimestamp": None}, "versions": versions}
+            )
+        return {
+            "kind": AGGREGATED_KIND,
+            "apiVersion": f"{AGGREGATED_GROUP}/{version}",
+            "metadata": {},
+            "items": items,
+        }
+
+    @staticmethod
+    def _resource_discovery(res: Resource, version: str) -> dict[str, Any]:
+        # Built-in types take responseKind from their legacy APIResource, whose group and
+        # version are empty (staging/src/k8s.io/apiserver/pkg/endpoints/installer.go,
+        # ConvertGroupVersionIntoToDiscovery); a CRD names its own.
+        if res.is_core_type:
+            kind = {"group": "", "version": "", "kind": res.kind}
+        else:
+            kind = {"group": res.group, "version": version, "kind": res.kind}
+        categories = res.crd.categories if res.crd else ()
+        out: dict[str, Any] = {
+            "resource": res.plural,
+            "responseKind": kind,
+            "scope": "Namespaced" if res.namespaced else "Cluster",
+            "singularResource": res.singular,
+            "verbs": list(CR_VERBS),
+            **({"shortNames": list(res.short_names)} if res.short_names else {}),
+            **({"categories": list(categories)} if categories else {}),
+        }
+        if res.has_status:
+            out["subresources"] = [
+                {"subresource": "status", "responseKind": kind, "verbs": list(STATUS_VERBS)}
+            ]
+        return out
+
     def _group(self, group: str) -> dict[str, Any]:
         versions = self._group_versions.get(group, [])
         entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
@@ -90,6 +264,11 @@ class Discovery:
                     "kind": res.kind,
                     "verbs": list(CR_VERBS),
                     **({"shortNames": list(res.short_names)} if res.short_names else {}),
+                    **(
+                        {"categories": list(res.crd.categories)}
+                        if res.crd and res.crd.categories
+                        else {}
+                    ),
                 }
             )
             if res.has_status:

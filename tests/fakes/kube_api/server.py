@@ -30,7 +30,12 @@ from aiohttp import web
 
 from ..loopback import EventLoopThread, Faults, LoopbackServer, RequestLog
 from .auth import Rbac, _Deny
-from .discovery import Discovery
+from .discovery import (
+    Discovery,
+    aggregated_content_type,
+    discovery_etag,
+    negotiate_aggregated,
+)
 from .encoding import _dumps, _parse_body, _parse_body_for_log, _status_response
 from .errors import ApiError
 from .faults import Fault, FaultInjection, _Dropped, _fault_error
@@ -69,6 +74,11 @@ class FakeKubeApiServer(
 
     `omit_groups` leaves API groups out entirely (Flux not installed); `versions` serves a
     group, or one `Kind.group`, under other version names, preferred first (an older Flux).
+    `aggregated_discovery=False` plays a kube-apiserver older than 1.26, which answers `/apis`
+    with the legacy APIGroupList whatever the Accept header asks for. `stale_discovery` holds
+    `group/version`s the aggregated document marks `Stale` (an aggregated API server that
+    kube-aggregator could not reach); `malformed_aggregated_discovery`, when set, replaces the
+    aggregated document's body (a proxy or server that mangles it), Content-Type unchanged.
     """
 
     what = "the server"
@@ -86,6 +96,7 @@ class FakeKubeApiServer(
         bookmark_interval: float = 1.0,
         validate: bool = True,
         kube_version: str = DEFAULT_KUBE_VERSION,
+        aggregated_discovery: bool = True,
         port: int = 0,
         loop: EventLoopThread | None = None,
     ) -> None:
@@ -94,6 +105,9 @@ class FakeKubeApiServer(
         self.user = user
         self.validate = validate
         self.kube_version = kube_version
+        self.aggregated_discovery = aggregated_discovery
+        self.stale_discovery: set[str] = set()
+        self.malformed_aggregated_discovery: bytes | None = None
         self.bookmark_interval = bookmark_interval
         self.resources = build_resources(omit_groups, versions)
         self._by_gv: dict[tuple[str, str], dict[str, Resource]] = {}
@@ -126,6 +140,20 @@ class FakeKubeApiServer(
             self._release_generation += 1
             for watcher in self._watchers:
                 watcher.queue.put_nowait(_CLOSE)
+
+    def _aggregated_response(self, request: web.Request, version: str) -> web.Response:
+        document = self._aggregated(version)
+        headers = {
+            "Content-Type": aggregated_content_type(version),
+            "ETag": discovery_etag(document),
+            "Vary": "Accept",
+            "Cache-Control": "public",
+        }
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            del headers["Content-Type"]
+            return web.Response(status=304, headers=headers)
+        body = self.malformed_aggregated_discovery
+        return web.Response(body=_dumps(document) if body is None else body, headers=headers)
 
     # -- the request log --
 
@@ -206,6 +234,12 @@ class FakeKubeApiServer(
             return web.Response(
                 body=_dumps(self._review(review)), status=201, content_type="application/json"
             )
+        if segments == ["apis"] and record.method == "GET":
+            version = negotiate_aggregated(
+                request.headers.get("Accept", ""), self.aggregated_discovery_versions()
+            )
+            if version is not None:
+                return self._aggregated_response(request, version)
         discovery = self._discovery(segments)
         if discovery is not None:
             if record.method != "GET":
