@@ -65,16 +65,21 @@ def discover(api_client: Any, timeout: tuple[float, float]) -> ServedKinds:
     response: Any = apis.get_api_versions(
         _request_timeout=timeout, _preload_content=False, _headers={"Accept": _ACCEPT}
     )
-    content_type = response.headers.get("Content-Type") or ""
+    try:
+        content_type = response.headers.get("Content-Type") or ""
+        body = response.data
+    finally:
+        # Read in full: the connection goes back to the pool for the listings that follow.
+        response.release_conn()
     if _is_aggregated(content_type):
         try:
-            return _from_aggregated(response.data)
+            return _from_aggregated(body)
         except _Malformed:
             # A server or proxy that mangles the document: the legacy requests still work.
             group_list = apis.get_api_versions(_request_timeout=timeout)
     else:
         # Decoded exactly as ApisApi would have, so a legacy answer costs no second request.
-        text = response.data.decode("utf-8")
+        text = body.decode("utf-8")
         group_list = api_client.deserialize(text, "V1APIGroupList", content_type)
     return _from_legacy(api_client, group_list, timeout)
 
