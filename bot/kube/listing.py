@@ -20,9 +20,8 @@ from bot.domain.status import FluxObject, parse_flux_object
 
 # Listings are decoded and parsed one at a time, process-wide, while their requests still run
 # side by side. Under the GIL they never ran in parallel anyway, and 16 of them taking turns
-# every few milliseconds cost about 40% more CPU than one after the other (measured: 100,000
-# objects, 9.5 s against 6.8 s of CPU); one at a time also keeps one decoded listing in
-# memory instead of 16.
+# every few milliseconds cost 15-40% more CPU than one after the other in repeated isolated
+# tests (docs/scaling.md); one at a time also keeps one decoded listing in memory, not 16.
 _PARSING = threading.Lock()
 
 
