@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 from typing import Final
-
-log = logging.getLogger(__name__)
 
 # mallopt parameter number of M_ARENA_MAX (glibc malloc/malloc.h).
 _M_ARENA_MAX: Final = -8
