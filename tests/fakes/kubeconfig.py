@@ -1,11 +1,13 @@
 """Kubeconfig files that point the official Kubernetes client at fake API servers.
 
 Each context gets its own cluster and user entry of the same name, with a bearer token and a
-plain-http server URL, which is what `kubernetes.config.new_client_from_config` needs.
+plain-http server URL (or an https one with its CA), which is what
+`kubernetes.config.new_client_from_config` needs.
 """
 
 from __future__ import annotations
 
+import base64
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +20,10 @@ def kubeconfig_dict(
     clusters: Mapping[str, tuple[str, str]],
     current_context: str | None = None,
     namespaces: Mapping[str, str] | None = None,
+    certificate_authorities: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """A kubeconfig as a dict: one cluster, user and context per `name -> (url, token)`."""
+    """A kubeconfig as a dict: one cluster, user and context per `name -> (url, token)`;
+    `certificate_authorities` gives the PEM CA an https cluster's certificate is checked with."""
     if not clusters:
         raise ValueError("a kubeconfig needs at least one cluster")
     if current_context is not None and current_context not in clusters:
@@ -36,7 +40,8 @@ def kubeconfig_dict(
         "kind": "Config",
         "preferences": {},
         "clusters": [
-            {"name": name, "cluster": {"server": url}} for name, (url, _token) in clusters.items()
+            {"name": name, "cluster": _cluster(url, (certificate_authorities or {}).get(name))}
+            for name, (url, _token) in clusters.items()
         ],
         "users": [
             {"name": name, "user": {"token": token}} for name, (_url, token) in clusters.items()
@@ -46,11 +51,19 @@ def kubeconfig_dict(
     }
 
 
+def _cluster(url: str, ca_pem: bytes | None) -> dict[str, str]:
+    cluster = {"server": url}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+    return cluster
+
+
 def write_kubeconfig(
     path: str | Path,
     clusters: Mapping[str, tuple[str, str]],
     current_context: str | None = None,
     namespaces: Mapping[str, str] | None = None,
+    certificate_authorities: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a kubeconfig with one context per `name -> (server_url, token)`; returns the path.
 
@@ -58,7 +71,7 @@ def write_kubeconfig(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = kubeconfig_dict(clusters, current_context, namespaces)
+    config = kubeconfig_dict(clusters, current_context, namespaces, certificate_authorities)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -84,10 +85,18 @@ class LoopbackServer:
     client_max_size = 16 * 1024 * 1024
     backlog = 128
 
-    def __init__(self, *, port: int = 0, loop: EventLoopThread | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        loop: EventLoopThread | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._port = port
         self._loop = loop or shared_loop()
         self._runner: web.AppRunner | None = None
+        # Serves HTTPS with this server context when given (see tests/fakes/tls.py).
+        self._ssl_context = ssl_context
 
     # -- what a fake adds --
 
@@ -107,10 +116,11 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:PORT`, without a trailing slash."""
+        """`http://127.0.0.1:PORT` (`https` when serving TLS), without a trailing slash."""
         if not self._port:
             raise RuntimeError(f"{self.what} has no port until it is started")
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def running(self) -> bool:
@@ -143,7 +153,8 @@ class LoopbackServer:
         self._routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        await web.SockSite(runner, sock, backlog=self.backlog).start()
+        site = web.SockSite(runner, sock, backlog=self.backlog, ssl_context=self._ssl_context)
+        await site.start()
         self._runner = runner
 
     async def _astop(self) -> None:

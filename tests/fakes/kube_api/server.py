@@ -19,6 +19,7 @@ but the loop's own.
 from __future__ import annotations
 
 import secrets
+import ssl
 import threading
 import traceback
 from collections import deque
@@ -99,6 +100,7 @@ class FakeKubeApiServer(
         aggregated_discovery: bool = True,
         port: int = 0,
         loop: EventLoopThread | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
         self.token = token or f"token-{name}-{secrets.token_hex(6)}"
@@ -109,13 +111,15 @@ class FakeKubeApiServer(
         self.stale_discovery: set[str] = set()
         self.malformed_aggregated_discovery: bytes | None = None
         self.bookmark_interval = bookmark_interval
+        # Watch events are written in pieces of this many bytes when set (see Watches._send).
+        self.event_piece_bytes: int | None = None
         self.resources = build_resources(omit_groups, versions)
         self._by_gv: dict[tuple[str, str], dict[str, Resource]] = {}
         for res in self.resources.values():
             for version in res.versions:
                 self._by_gv.setdefault((res.group, version), {})[res.plural] = res
         self._group_versions = _group_versions(self.resources.values(), versions or {})
-        super().__init__(port=port, loop=loop)
+        super().__init__(port=port, loop=loop, ssl_context=ssl_context)
         self._lock = threading.RLock()
         self._store: dict[tuple[str, str], dict[tuple[str, str], _Stored]] = {
             key: {} for key in self.resources

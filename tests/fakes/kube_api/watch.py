@@ -205,7 +205,15 @@ class Watches:
             line = _dumps({"type": kind, "object": _in_version(obj, res, watcher.version)}) + b"\n"
             if event is not None and obj is event.obj:
                 event.cache[cache_key] = line
-        await response.write(line)
+        piece = self.event_piece_bytes
+        if piece:
+            # A slow or congested link: the event arrives in pieces, each its own HTTP chunk
+            # and TCP segment, so a chunk's size line and the event's JSON straddle reads.
+            for start in range(0, len(line), piece):
+                await response.write(line[start : start + piece])
+                await asyncio.sleep(0.002)
+        else:
+            await response.write(line)
         if watcher.remaining is not None:
             watcher.remaining -= 1
             if watcher.remaining <= 0:
