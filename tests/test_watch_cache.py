@@ -36,6 +36,8 @@ from bot.kube.cache import FleetCache
 from bot.render.text import render
 from bot.slack.render import render as render_slack
 from tests.fakes.kube_api import FakeFleet, FakeKubeApiServer
+from tests.fakes.kubeconfig import write_kubeconfig
+from tests.fakes.tls import loopback_tls
 from tests.flux_objects import GIT_SHA, OTHER_SHA, condition, flux_object
 
 GIT = "source.toolkit.fluxcd.io/v1"
@@ -329,6 +331,120 @@ def test_410_gone_triggers_a_relist_and_the_cache_converges(
     # The relist found the differences and reported them as transitions.
     assert recorder.of(Change.ADDED, "late")
     assert recorder.of(Change.REMOVED, "apps")
+
+
+def test_an_expired_watch_relists_at_once_and_reports_no_failure(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    # kube-apiserver answers a watch from a compacted resourceVersion with 200 and one ERROR
+    # event carrying a 410 Status (the fake does too). That is not a failure: the watcher
+    # relists at once. A failure would wait out the backoff, 30 s here.
+    server = fleet["prod-eu-1"]
+    fleet_cache = _cache(fleet, tmp_path, backoff_initial_seconds=30, backoff_max_seconds=30)
+    recorder = Recorder()
+    fleet_cache.subscribe(recorder)
+    fleet_cache.start()
+    try:
+        assert fleet_cache.wait_synced(10)
+        server.inject(path_regex=r".*/kustomizations$", watch=True, hang=True, times=1)
+        server.drop_watches()
+        server.wait_for_watches(count=3)  # the other kinds resumed; kustomizations hangs
+        server.apply(_ks("late"))
+        server.compact()
+        lists_before = _list_requests(server, "kustomizations")
+        server.clear_faults()
+
+        _until(lambda: "late" in _names(_status(fleet_cache)), timeout=10)
+        assert _list_requests(server, "kustomizations") == lists_before + 1
+        assert recorder.of(Change.ADDED, "late")
+        status = _status(fleet_cache)
+        assert not status.problems
+        assert status.freshness is not None
+        assert status.freshness.state is CacheState.LIVE
+    finally:
+        fleet_cache.stop()
+
+
+def test_every_flux_kind_of_a_cluster_is_followed_by_one_thread(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    # 15 watches per cluster, one thread: a thread per watch cost 40-60 KB each, 90 MB for a
+    # fleet of 100 clusters (docs/scaling.md).
+    _fleet_cache, recorder = cache
+    threads = [t.name for t in threading.enumerate()]
+    assert sorted(n for n in threads if n.startswith("cache-")) == [
+        "cache-prod-eu-1",
+        "cache-prod-us-1",
+    ]
+    assert not [n for n in threads if n.startswith("watch-")]
+    # Changes to different kinds of both clusters still arrive.
+    fleet["prod-eu-1"].apply(_git("flux-system", ready="False", message="auth failed"))
+    fleet["prod-us-1"].delete(KS, "Kustomization", "flux-system", "apps")
+    _until(lambda: recorder.of(Change.FAILING, "flux-system"))
+    _until(lambda: recorder.of(Change.REMOVED, "apps"))
+
+
+def test_watch_events_that_arrive_in_pieces_are_read_whole(
+    fleet: FakeFleet, cache: tuple[FleetCache, Recorder]
+) -> None:
+    # Each event comes in 5-byte HTTP chunks, each its own TCP segment: chunk size lines and
+    # the JSON of an event straddle reads.
+    fleet_cache, recorder = cache
+    server = fleet["prod-eu-1"]
+    server.event_piece_bytes = 5
+    server.drop_watches()
+    server.wait_for_watches(count=3)
+    server.apply(_git("flux-system", ready="False", message="authentication required: ✗"))
+    server.apply(_ks("pieces"))
+
+    (failed,) = _until(lambda: recorder.of(Change.FAILING, "flux-system"))
+    assert failed.message == "authentication required: ✗"
+    _until(lambda: recorder.of(Change.ADDED, "pieces"))
+    assert not _status(fleet_cache).problems
+
+
+def test_a_cluster_served_over_https_is_watched_and_survives_a_dropped_watch(
+    tmp_path: Path,
+) -> None:
+    # Watch streams are read off the TLS socket without blocking: a TLS record can arrive in
+    # parts, and bytes already decrypted are invisible to select().
+    tls = loopback_tls()
+    with FakeKubeApiServer("tls-1", ssl_context=tls.server_context) as server:
+        server.apply_many([_git("flux-system"), _ks("apps")])
+        kubeconfig = write_kubeconfig(
+            tmp_path / "kubeconfig",
+            {"tls-1": (server.url, server.token)},
+            certificate_authorities={"tls-1": tls.ca_pem},
+        )
+        config = FluxbotConfig.model_validate(
+            {
+                "kubernetes": {"kubeconfig": str(kubeconfig), "request_timeout_seconds": 2},
+                "cache": {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2},
+                "environments": {
+                    "production": {"channel": "C0PROD", "clusters": [{"context": "tls-1"}]}
+                },
+            }
+        )
+        fleet_cache = FleetCache(config)
+        recorder = Recorder()
+        fleet_cache.subscribe(recorder)
+        fleet_cache.start()
+        try:
+            assert fleet_cache.wait_synced(10)
+            target = ClusterTarget("production", "tls-1")
+            assert server.url.startswith("https://")
+            assert _names(_status(fleet_cache, target)) == ["apps", "flux-system"]
+            server.event_piece_bytes = 7
+            server.apply(_ks("over-tls"))
+            _until(lambda: recorder.of(Change.ADDED, "over-tls"))
+            server.event_piece_bytes = None
+            server.drop_watches(abort=True)
+            server.apply(_git("flux-system", ready="False", message="after the drop"))
+            (failed,) = _until(lambda: recorder.of(Change.FAILING, "flux-system"))
+            assert failed.message == "after the drop"
+            assert not _status(fleet_cache, target).problems
+        finally:
+            fleet_cache.stop()
 
 
 def test_a_cluster_that_goes_away_is_stale_with_its_error_and_recovers_by_itself(

@@ -5,18 +5,32 @@ A dropped stream is resumed from the last resourceVersion seen, once, before it 
 failure; 410 Gone (the server no longer has that version) relists at once; any other failure is
 reported, waited out with exponential backoff and jitter, and followed by a relist; a relist is
 also due every `resync_seconds`.
+
+One `WatchLoop` thread follows many collections (a cluster's 15 Flux kinds): their streams are
+read as they become readable (bot/kube/watchstream.py), and the blocking steps (a listing, the
+request that opens a watch) run one after the other in the same thread, each bounded by its
+timeouts. A ListWatch on its own (`run`) is a loop of one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import selectors
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from kubernetes import watch as k8s_watch
+import orjson
 from kubernetes.client.exceptions import ApiException
+
+from bot.kube.watchstream import WatchStream, timed_out
+
+# The longest the loop sleeps with nothing due: it looks at the stop flag at least this often
+# even if a wake-up were lost.
+_IDLE_CHECK_SECONDS = 30.0
 
 
 class Backoff:
@@ -38,34 +52,11 @@ class Backoff:
         self.failures = 0
 
 
-class _Watch(k8s_watch.Watch):
-    """The client's watch stream, without the setup fluxbot never needs.
-
-    Upstream builds a fresh ApiClient (a Configuration copy, which reads the whole environment,
-    and a connection pool) for every Watch, used only to raise the ApiException of a
-    non-2xx answer, and inspects the listing function's signature on every stream to find
-    the model to deserialize into and whether it is a log (`follow`). A fleet of 100
-    clusters runs 1,500 watches: this one reuses the cluster's ApiClient, never
-    deserializes (events stay the JSON the server sent) and always watches.
-    """
-
-    def __init__(self, api_client: Any) -> None:
-        # The attributes kubernetes/watch/watch.py `Watch.__init__` sets, minus its ApiClient.
-        self._raw_return_type = "object"
-        self._stop = False
-        self._api_client = api_client
-        self.resource_version = None
-
-    def get_watch_argument_name(self, func: Any) -> str:
-        """Always `watch`: fluxbot streams collections, never logs."""
-        return "watch"
-
-
 class ListWatch:
     """Keep one collection current: `relist` lists it (and returns the list's resourceVersion),
     `list_call` is the API's list function the watch streams from, `apply` takes one raw event
     and returns the resourceVersion to resume from, `failed` reports a failure before the
-    backoff. `api_client` is the cluster's, for the errors of a watch request."""
+    backoff. `api_client` is the cluster's (kept for callers that share it)."""
 
     def __init__(
         self,
@@ -81,6 +72,7 @@ class ListWatch:
         connect_timeout: float,
         resync_seconds: float = 0,
     ) -> None:
+        self.api_client = api_client
         self._relist = relist
         self._list_call = list_call
         self._apply = apply
@@ -90,74 +82,221 @@ class ListWatch:
         self._watch_timeout = watch_timeout_seconds
         self._connect_timeout = connect_timeout
         self._resync = resync_seconds
-        self._watch: Any = _Watch(api_client)
         self._resumes_left = 1
+        self._resource_version: str | None = None
+        self._listed_at = 0.0
+        # When the next step (a relist, a watch request) may run: now, or after a backoff.
+        self.due = 0.0
+        self.stream: WatchStream | None = None
+        self._loop: WatchLoop | None = None
 
     def interrupt(self) -> None:
-        """Unblock a watch stream that is waiting for the next event."""
-        self._watch.stop()
+        """Wake the loop following this collection (to see its stop flag)."""
+        if self._loop is not None:
+            self._loop.wake()
 
     def run(self, resource_version: str | None = None) -> None:
         """List (unless `resource_version` is already listed), then watch; recover from every
         failure until `stop` is set."""
-        listed_at = time.monotonic() if resource_version is not None else 0.0
-        while not self._stop.is_set():
-            watching = False
-            try:
-                resync_due = self._resync > 0 and time.monotonic() - listed_at > self._resync
-                if resource_version is None or resync_due:
-                    resource_version = self._relist()
-                    listed_at = time.monotonic()
-                    self._backoff.reset()
-                if resource_version is None:
-                    continue  # listed nothing to resume from: list again
-                watching = True
-                until_resync = float("inf")
-                if self._resync > 0:
-                    until_resync = listed_at + self._resync - time.monotonic()
-                resource_version = self._watch_from(resource_version, until_resync)
+        if resource_version is not None:
+            self._resource_version = resource_version
+            self._listed_at = time.monotonic()
+        WatchLoop([self], self._stop).run()
+
+    # -- the steps a WatchLoop drives --
+
+    def advance(self) -> None:
+        """With no stream open: relist if due, then open the watch (both block)."""
+        watching = False
+        try:
+            resync_due = self._resync > 0 and time.monotonic() - self._listed_at > self._resync
+            if self._resource_version is None or resync_due:
+                self._resource_version = self._relist()
+                self._listed_at = time.monotonic()
+                self._backoff.reset()
+            if self._resource_version is None:
+                return  # listed nothing to resume from: list again
+            watching = True
+            self.stream = self._open(self._resource_version)
+        except Exception as err:  # noqa: BLE001 - every failure is retried
+            self._recover(err, watching=watching)
+
+    def read(self) -> None:
+        """Apply every event that has arrived on the open stream."""
+        stream = self.stream
+        assert stream is not None
+        try:
+            for event in stream.read_events():
+                if self._stop.is_set():
+                    break
+                if isinstance(event, dict) and event.get("type") == "ERROR":
+                    raise _status_error(event.get("object"))
+                self._resource_version = self._apply(event, self._resource_version or "")
+                # The stream works: a later cut may again be resumed at once.
                 self._resumes_left = 1
-            except ApiException as err:
-                if self._stop.is_set():
-                    break
-                if err.status == 410:
-                    # Too old: the server no longer has our history. Relist now.
-                    resource_version = None
-                    continue
-                self._fail(err)
-                resource_version = None
-            except Exception as err:  # noqa: BLE001 - every failure is retried
-                if self._stop.is_set():
-                    break
-                if watching and self._resumes_left > 0:
-                    # A stream cut mid-way: resume from where we were at once, before calling
-                    # it a failure. A second failure in a row goes the slow way.
-                    self._resumes_left -= 1
-                    continue
-                self._fail(err)
-                resource_version = None
+            else:
+                if not stream.ended:
+                    return
+                # The server ended the watch (its timeout): watch again, or relist if due.
+                self._resumes_left = 1
+        except Exception as err:  # noqa: BLE001 - every failure is retried
+            self._close_stream()
+            self._recover(err, watching=True)
+            return
+        self._close_stream()
 
-    def _fail(self, err: BaseException) -> None:
-        self._failed(err)
-        self._stop.wait(self._backoff.next())
+    def silent(self) -> None:
+        """The open stream said nothing for longer than its read timeout: it is dead."""
+        stream = self.stream
+        assert stream is not None
+        self._close_stream()
+        self._recover(timed_out(stream, "watch"), watching=True)
 
-    def _watch_from(self, resource_version: str, until_resync: float) -> str:
+    def close(self) -> None:
+        """Close the open stream, if any."""
+        self._close_stream()
+
+    def _open(self, resource_version: str) -> WatchStream:
+        until_resync = float("inf")
+        if self._resync > 0:
+            until_resync = self._listed_at + self._resync - time.monotonic()
         # The server ends the watch in time for the next resync.
         seconds = max(1, int(min(self._watch_timeout, until_resync)))
-        stream: Iterable[Any] = self._watch.stream(
-            self._list_call,
+        # A silent, half-dead connection must not hang the watcher forever.
+        read_timeout = seconds + 30
+        response = self._list_call(
+            watch=True,
             resource_version=resource_version,
             timeout_seconds=seconds,
             allow_watch_bookmarks=True,
-            deserialize=False,
-            # A silent, half-dead connection must not hang the watcher forever.
-            _request_timeout=(self._connect_timeout, seconds + 30),
+            _preload_content=False,
+            _request_timeout=(self._connect_timeout, read_timeout),
         )
-        for event in stream:
+        try:
+            return WatchStream(response, read_timeout)
+        except BaseException:
+            response.close()
+            response.release_conn()
+            raise
+
+    def _close_stream(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            if self._loop is not None:
+                self._loop.forget(stream)
+            stream.close()
+
+    def _recover(self, err: BaseException, *, watching: bool) -> None:
+        if self._stop.is_set():
+            return
+        if isinstance(err, ApiException):
+            if err.status == 410:
+                # Too old: the server no longer has our history. Relist now.
+                self._resource_version = None
+                return
+            self._fail(err)
+            return
+        if watching and self._resumes_left > 0:
+            # A stream cut mid-way: resume from where we were at once, before calling
+            # it a failure. A second failure in a row goes the slow way.
+            self._resumes_left -= 1
+            return
+        self._fail(err)
+
+    def _fail(self, err: BaseException) -> None:
+        self._resource_version = None
+        self._failed(err)
+        self.due = time.monotonic() + self._backoff.next()
+
+
+def _status_error(status: object) -> Exception:
+    """The ApiException of an ERROR event, as kubernetes/watch/watch.py raises it (with the
+    Status as its body, so the error's words carry the server's message)."""
+    code = status.get("code") if isinstance(status, dict) else None
+    if not isinstance(status, dict) or not isinstance(code, int):
+        return ValueError(f"watch ERROR event without a status code: {status!r:.200}")
+    err = ApiException(status=code, reason=f"{status.get('reason')}: {status.get('message')}")
+    err.body = orjson.dumps(status).decode()
+    return err
+
+
+class WatchLoop:
+    """One thread following many ListWatches: steps the idle ones, reads the readable ones."""
+
+    def __init__(self, members: Iterable[ListWatch], stop: threading.Event) -> None:
+        self._members = list(members)
+        self._stop = stop
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        for member in self._members:
+            member._loop = self
+
+    def wake(self) -> None:
+        """Make the loop look at its stop flag now (from any thread)."""
+        # A full pipe is a loop already woken; a closed one, a loop already gone.
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
+    def forget(self, stream: WatchStream) -> None:
+        """Stop waiting on `stream` (it is being closed)."""
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(stream.fileno())
+
+    def run(self) -> None:
+        """Follow every member until `stop` is set, then close their streams."""
+        try:
+            while not self._stop.is_set():
+                self._step_idle()
+                if self._stop.is_set():
+                    break
+                self._wait_and_read()
+        finally:
+            for member in self._members:
+                member.close()
+            self._selector.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _step_idle(self) -> None:
+        for member in self._members:
             if self._stop.is_set():
-                self._watch.stop()
-                break
-            resource_version = self._apply(event, resource_version)
-            # The stream works: a later cut may again be resumed at once.
-            self._resumes_left = 1
-        return resource_version
+                return
+            if member.stream is None and member.due <= time.monotonic():
+                member.advance()
+                if member.stream is not None:
+                    self._selector.register(member.stream.fileno(), selectors.EVENT_READ, member)
+
+    def _wait_and_read(self) -> None:
+        now = time.monotonic()
+        wake_at = now + _IDLE_CHECK_SECONDS
+        buffered = []
+        for member in self._members:
+            if member.stream is None:
+                wake_at = min(wake_at, member.due)
+            elif member.stream.has_buffered:
+                buffered.append(member)
+            else:
+                wake_at = min(wake_at, member.stream.deadline)
+        ready = self._selector.select(0.0 if buffered else max(0.0, wake_at - now))
+        for key, _events in ready:
+            if key.data is None:
+                self._drain_wake()
+            elif key.data.stream is not None:
+                key.data.read()
+        for member in buffered:
+            if member.stream is not None:
+                member.read()
+        now = time.monotonic()
+        for member in self._members:
+            if member.stream is not None and member.stream.deadline <= now:
+                member.silent()
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
