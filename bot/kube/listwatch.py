@@ -15,6 +15,7 @@ timeouts. A ListWatch on its own (`run`) is a loop of one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import selectors
@@ -27,6 +28,8 @@ import orjson
 from kubernetes.client.exceptions import ApiException
 
 from bot.kube.watchstream import WatchStream, timed_out
+
+log = logging.getLogger(__name__)
 
 # The longest the loop sleeps with nothing due: it looks at the stop flag at least this often
 # even if a wake-up were lost.
@@ -231,34 +234,47 @@ class WatchLoop:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        # Guards the wake-up pipe: once the loop has closed it, its descriptor numbers may
+        # belong to another file, which a late wake() must not write into.
+        self._pipe_lock = threading.Lock()
+        self._pipe_open = True
         for member in self._members:
             member._loop = self
 
     def wake(self) -> None:
         """Make the loop look at its stop flag now (from any thread)."""
-        # A full pipe is a loop already woken; a closed one, a loop already gone.
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
+        with self._pipe_lock:
+            if not self._pipe_open:
+                return  # the loop is gone
+            # A full pipe is a loop already woken.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"\0")
 
     def forget(self, stream: WatchStream) -> None:
         """Stop waiting on `stream` (it is being closed)."""
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self._selector.unregister(stream.fileno())
+        with contextlib.suppress(KeyError):
+            self._selector.unregister(stream.fd)
 
     def run(self) -> None:
         """Follow every member until `stop` is set, then close their streams."""
         try:
             while not self._stop.is_set():
-                self._step_idle()
-                if self._stop.is_set():
-                    break
-                self._wait_and_read()
+                try:
+                    self._step_idle()
+                    if self._stop.is_set():
+                        break
+                    self._wait_and_read()
+                except Exception:  # a bug here must not end the cluster's watching for good
+                    log.exception("watch loop failed; going on in a second")
+                    self._stop.wait(1.0)
         finally:
             for member in self._members:
                 member.close()
             self._selector.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            with self._pipe_lock:
+                self._pipe_open = False
+                os.close(self._wake_r)
+                os.close(self._wake_w)
 
     def _step_idle(self) -> None:
         for member in self._members:
@@ -267,7 +283,7 @@ class WatchLoop:
             if member.stream is None and member.due <= time.monotonic():
                 member.advance()
                 if member.stream is not None:
-                    self._selector.register(member.stream.fileno(), selectors.EVENT_READ, member)
+                    self._selector.register(member.stream.fd, selectors.EVENT_READ, member)
 
     def _wait_and_read(self) -> None:
         now = time.monotonic()

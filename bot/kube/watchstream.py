@@ -116,6 +116,8 @@ class WatchStream:
                 f"{type(sock).__name__} (an HTTPS proxy?)"
             )
         self._sock: socket.socket = sock
+        # Kept: the loop forgets the stream by it after the socket is closed (fileno() is -1).
+        self.fd = sock.fileno()
         self._read_timeout = read_timeout
         self._lines = bytearray()
         self._eof = False
@@ -135,10 +137,6 @@ class WatchStream:
         # Read once before waiting: a TLS socket may hold decrypted bytes of the record the
         # headers came in, which select() cannot see.
         self._unread = True
-
-    def fileno(self) -> int:
-        """The socket to wait on."""
-        return self._sock.fileno()
 
     @property
     def deadline(self) -> float:
