@@ -138,6 +138,8 @@ class ListWatch:
                 # The stream works: a later cut may again be resumed at once.
                 self._resumes_left = 1
             else:
+                if stream.cut is not None:
+                    raise stream.cut
                 if not stream.ended:
                     return
                 # The server ended the watch (its timeout): watch again, or relist if due.

@@ -137,6 +137,8 @@ class WatchStream:
         # Read once before waiting: a TLS socket may hold decrypted bytes of the record the
         # headers came in, which select() cannot see.
         self._unread = True
+        # Set when the connection closed mid-body: the stream is over, not cleanly.
+        self.cut: Exception | None = None
 
     @property
     def deadline(self) -> float:
@@ -158,7 +160,8 @@ class WatchStream:
     def read_events(self) -> list[Any]:
         """Every complete event that has arrived, in order; never blocks.
 
-        A connection closed before the body's end raises ProtocolError, as urllib3 does.
+        A connection closed before the body's end sets `cut` (a ProtocolError, as urllib3
+        raises it) after the events that arrived whole before it, as the client yields them.
         """
         received = self._pending
         self._pending = []
@@ -180,7 +183,7 @@ class WatchStream:
         if self._chunked is not None and body:
             body = self._chunked.feed(body)
         if self._eof and self._chunked is not None and not self._chunked.ended:
-            raise u3.ProtocolError("Response ended prematurely")
+            self.cut = u3.ProtocolError("Response ended prematurely")
         return self._events(body)
 
     def _events(self, body: bytes) -> list[Any]:
