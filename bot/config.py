@@ -353,9 +353,10 @@ class CacheSettings(_Strict):
     max_parallel_lists: Annotated[int, Field(ge=1, le=1024)] = 16
     """How many list requests (one kind in one cluster) are read at once, across the fleet:
     by the watch cache, and by each status read without it; the others wait their turn (the
-    responses are then parsed one at a time). Default 16: a 100-cluster fleet starts 1,500
-    listings at once, and holding every response in memory together would make the cold sync
-    the process's memory peak (see docs/scaling.md)."""
+    responses are then parsed one at a time). Default 16: the cold sync of a 100-cluster fleet
+    starts 100 listings at once (each cluster lists its kinds one after another), and holding
+    every response in memory together would make it the process's memory peak (see
+    docs/scaling.md)."""
 
 
 class HistorySettings(_Strict):
