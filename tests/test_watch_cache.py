@@ -6,6 +6,7 @@ injected in the fakes. Waiting is done by polling with a deadline, never by fixe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -129,9 +130,9 @@ def _cache(fleet: FakeFleet, tmp_path: Path, **cache: Any) -> FleetCache:
     return FleetCache(config)
 
 
-@pytest.fixture
-def cache(fleet: FakeFleet, tmp_path: Path) -> Iterator[tuple[FleetCache, Recorder]]:
-    fleet_cache = _cache(fleet, tmp_path)
+@contextlib.contextmanager
+def _running(fleet_cache: FleetCache) -> Iterator[tuple[FleetCache, Recorder]]:
+    """`fleet_cache` started with a Recorder subscribed and synced; stopped afterwards."""
     recorder = Recorder()
     fleet_cache.subscribe(recorder)
     fleet_cache.start()
@@ -140,6 +141,12 @@ def cache(fleet: FakeFleet, tmp_path: Path) -> Iterator[tuple[FleetCache, Record
         yield fleet_cache, recorder
     finally:
         fleet_cache.stop()
+
+
+@pytest.fixture
+def cache(fleet: FakeFleet, tmp_path: Path) -> Iterator[tuple[FleetCache, Recorder]]:
+    with _running(_cache(fleet, tmp_path)) as running:
+        yield running
 
 
 def _status(cache: FleetCache, target: ClusterTarget = PROD_EU) -> ClusterStatus:
@@ -337,15 +344,12 @@ def test_an_expired_watch_relists_at_once_and_reports_no_failure(
     fleet: FakeFleet, tmp_path: Path
 ) -> None:
     # kube-apiserver answers a watch from a compacted resourceVersion with 200 and one ERROR
-    # event carrying a 410 Status (the fake does too). That is not a failure: the watcher
+    # event carrying a 410 Status (staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go:
+    # Watch returns newErrWatcher; the fake does the same). That is not a failure: the watcher
     # relists at once. A failure would wait out the backoff, 30 s here.
     server = fleet["prod-eu-1"]
-    fleet_cache = _cache(fleet, tmp_path, backoff_initial_seconds=30, backoff_max_seconds=30)
-    recorder = Recorder()
-    fleet_cache.subscribe(recorder)
-    fleet_cache.start()
-    try:
-        assert fleet_cache.wait_synced(10)
+    slow_backoff = _cache(fleet, tmp_path, backoff_initial_seconds=30, backoff_max_seconds=30)
+    with _running(slow_backoff) as (fleet_cache, recorder):
         server.inject(path_regex=r".*/kustomizations$", watch=True, hang=True, times=1)
         server.drop_watches()
         server.wait_for_watches(count=3)  # the other kinds resumed; kustomizations hangs
@@ -361,8 +365,6 @@ def test_an_expired_watch_relists_at_once_and_reports_no_failure(
         assert not status.problems
         assert status.freshness is not None
         assert status.freshness.state is CacheState.LIVE
-    finally:
-        fleet_cache.stop()
 
 
 def test_every_flux_kind_of_a_cluster_is_followed_by_one_thread(
@@ -425,12 +427,7 @@ def test_a_cluster_served_over_https_is_watched_and_survives_a_dropped_watch(
                 },
             }
         )
-        fleet_cache = FleetCache(config)
-        recorder = Recorder()
-        fleet_cache.subscribe(recorder)
-        fleet_cache.start()
-        try:
-            assert fleet_cache.wait_synced(10)
+        with _running(FleetCache(config)) as (fleet_cache, recorder):
             target = ClusterTarget("production", "tls-1")
             assert server.url.startswith("https://")
             assert _names(_status(fleet_cache, target)) == ["apps", "flux-system"]
@@ -443,8 +440,6 @@ def test_a_cluster_served_over_https_is_watched_and_survives_a_dropped_watch(
             (failed,) = _until(lambda: recorder.of(Change.FAILING, "flux-system"))
             assert failed.message == "after the drop"
             assert not _status(fleet_cache, target).problems
-        finally:
-            fleet_cache.stop()
 
 
 def test_a_cluster_that_goes_away_is_stale_with_its_error_and_recovers_by_itself(
