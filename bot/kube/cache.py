@@ -529,7 +529,6 @@ class _KindWatcher:
         self._api = k8s.CustomObjectsApi(api_client)
         self._settings = settings
         self.listwatch = ListWatch(
-            api_client=api_client,
             relist=self._list,
             list_call=functools.partial(
                 self._api.list_cluster_custom_object, kind.group, version, kind.plural

@@ -59,12 +59,11 @@ class ListWatch:
     """Keep one collection current: `relist` lists it (and returns the list's resourceVersion),
     `list_call` is the API's list function the watch streams from, `apply` takes one raw event
     and returns the resourceVersion to resume from, `failed` reports a failure before the
-    backoff. `api_client` is the cluster's (kept for callers that share it)."""
+    backoff."""
 
     def __init__(
         self,
         *,
-        api_client: Any,
         relist: Callable[[], str | None],
         list_call: Callable[..., Any],
         apply: Callable[[Any, str], str],
@@ -75,7 +74,6 @@ class ListWatch:
         connect_timeout: float,
         resync_seconds: float = 0,
     ) -> None:
-        self.api_client = api_client
         self._relist = relist
         self._list_call = list_call
         self._apply = apply

@@ -54,7 +54,6 @@ class Follower:
     def _follow_loop(self) -> None:
         """Watch the ConfigMaps and apply every change to memory; relist after any failure."""
         self._listwatch = ListWatch(
-            api_client=self._api.api_client,
             relist=self._relist,
             list_call=functools.partial(
                 self._api.list_namespaced_config_map,
